@@ -1,0 +1,289 @@
+//! The public cache: hashing, shard selection and single-flight loading over
+//! [`Shard`]s.
+
+use std::borrow::Borrow;
+use std::convert::Infallible;
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::sync::Arc;
+
+use crossbeam_utils::CachePadded;
+
+use crate::error::{BuildError, Refused};
+use crate::flight::{Flights, LeaderGuard, Outcome, Role};
+use crate::hash::DefaultHashBuilder;
+use crate::options::{cpus, CacheBuilder};
+use crate::shard::Shard;
+use crate::weigher::{UnitWeigher, Weigher};
+
+/// A concurrent, weight-bounded cache with lock-free hits.
+///
+/// See the [crate docs](crate) for the design and its guarantees.
+pub struct Cache<K, V, W = UnitWeigher, S = DefaultHashBuilder> {
+    shards: Box<[CachePadded<Shard<K, V>>]>,
+    flights: Box<[Flights<K, V>]>,
+    /// `shards.len() - 1`; shards are picked by hash bits 32 and up.
+    shard_mask: usize,
+    capacity: u64,
+    weigher: W,
+    hasher: S,
+}
+
+impl<K, V> Cache<K, V>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// A cache of `capacity` entries with default options.
+    pub fn new(capacity: u64) -> Result<Self, BuildError> {
+        Self::builder().capacity(capacity).build()
+    }
+
+    /// Options for a cache; see [`CacheBuilder`].
+    pub fn builder() -> CacheBuilder<K, V> {
+        CacheBuilder::new()
+    }
+}
+
+impl<K, V, W, S> Cache<K, V, W, S>
+where
+    K: Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    pub(crate) fn from_parts(capacity: u64, shards: usize, weigher: W, hasher: S) -> Self {
+        let per_shard = capacity / shards as u64;
+        let remainder = capacity % shards as u64;
+        // Two stripes per CPU: threads are assigned stripes round-robin, so
+        // with as many threads as CPUs no two share a stripe.
+        let stripes = cpus() * 2;
+        Self {
+            shards: (0..shards as u64)
+                .map(|i| CachePadded::new(Shard::new(per_shard + u64::from(i < remainder), stripes)))
+                .collect(),
+            flights: (0..shards).map(|_| Flights::new()).collect(),
+            shard_mask: shards - 1,
+            capacity,
+            weigher,
+            hasher,
+        }
+    }
+}
+
+impl<K, V, W, S> Cache<K, V, W, S>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    W: Weigher<K, V>,
+    S: BuildHasher,
+{
+    #[inline(always)]
+    fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    #[inline(always)]
+    fn shard_index(&self, hash: u64) -> usize {
+        (hash >> 32) as usize & self.shard_mask
+    }
+
+    #[inline(always)]
+    fn shard(&self, hash: u64) -> &Shard<K, V> {
+        &self.shards[self.shard_index(hash)]
+    }
+
+    /// A clone of the value for `key`, if present. Lock-free and
+    /// allocation-free (beyond what `V::clone` does).
+    #[inline]
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        self.shard(hash).get(hash, key, V::clone)
+    }
+
+    /// Whether `key` is present. Does not count as an access.
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        self.shard(hash).contains(hash, key)
+    }
+
+    /// Inserts or replaces the value for `key`, evicting as needed.
+    ///
+    /// Refused (key and value handed back) if the entry weighs more than
+    /// [`max_entry_weight`](Self::max_entry_weight); a previous value for the
+    /// key is then removed, so a stale value is never served.
+    pub fn insert(&self, key: K, value: V) -> Result<(), Refused<K, V>> {
+        let weight = self.weigher.weigh(&key, &value);
+        let hash = self.hash(&key);
+        self.shard(hash).insert(hash, key, value, weight)
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        self.shard(hash).remove(hash, key)
+    }
+
+    /// Returns the value for `key`, loading it with `load` on a miss.
+    ///
+    /// Concurrent misses on the same key run one loader; the others wait for
+    /// its value. If the loader panics, the panic propagates to its caller and
+    /// one of the waiters loads instead.
+    pub fn get_or_insert_with(&self, key: K, load: impl FnOnce() -> V) -> V
+    where
+        K: Clone,
+    {
+        match self.try_get_or_insert_with(key, || Ok::<V, Infallible>(load())) {
+            Ok(value) => value,
+            Err(never) => match *never {},
+        }
+    }
+
+    /// Like [`get_or_insert_with`](Self::get_or_insert_with) for a fallible
+    /// loader. An error reaches the caller and every waiter, and nothing is
+    /// cached; the next call loads again.
+    pub fn try_get_or_insert_with<E>(&self, key: K, load: impl FnOnce() -> Result<V, E>) -> Result<V, Arc<E>>
+    where
+        K: Clone,
+        E: Send + Sync + 'static,
+    {
+        let hash = self.hash(&key);
+        let flights = &self.flights[self.shard_index(hash)];
+        loop {
+            if let Some(value) = self.shard(hash).get(hash, &key, V::clone) {
+                return Ok(value);
+            }
+            match flights.join(hash, &key) {
+                Role::Follower(flight) => match flight.wait() {
+                    Outcome::Loaded(value) => return Ok(value),
+                    Outcome::Failed(error) => match error.downcast::<E>() {
+                        Ok(error) => return Err(error),
+                        // The leader's loader had another error type: its
+                        // error says nothing about ours, so load ourselves.
+                        Err(_) => continue,
+                    },
+                    Outcome::Abandoned => continue,
+                },
+                Role::Leader(flight) => {
+                    let leader = LeaderGuard {
+                        flights,
+                        flight,
+                        finished: false,
+                    };
+                    // A previous leader may have stored the value between our
+                    // miss and our joining: it inserts before it unregisters.
+                    if let Some(value) = self.shard(hash).get(hash, &key, V::clone) {
+                        leader.finish(Outcome::Loaded(value.clone()));
+                        return Ok(value);
+                    }
+                    return match load() {
+                        Ok(value) => {
+                            // A refused (too heavy) value is still returned,
+                            // just not cached.
+                            let _ = self.insert(key, value.clone());
+                            leader.finish(Outcome::Loaded(value.clone()));
+                            Ok(value)
+                        }
+                        Err(error) => {
+                            let error = Arc::new(error);
+                            leader.finish(Outcome::Failed(error.clone()));
+                            Err(error)
+                        }
+                    };
+                }
+            }
+        }
+    }
+}
+
+impl<K, V, W, S> Cache<K, V, W, S>
+where
+    K: Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    /// Number of entries. Exact when no write is in progress.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.len()).sum()
+    }
+
+    /// Whether the cache holds no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Total weight of the entries; never above [`capacity`](Self::capacity).
+    pub fn weight(&self) -> u64 {
+        self.shards.iter().map(|s| s.weight()).sum()
+    }
+
+    /// The capacity in weight units.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The heaviest entry an insert accepts: the smallest shard's capacity
+    /// (and at most `u32::MAX`).
+    pub fn max_entry_weight(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.capacity())
+            .min()
+            .unwrap_or(0)
+            .min(u64::from(u32::MAX))
+    }
+
+    /// Heap bytes the cache's structures hold: index tables, entry slots
+    /// (including the keys and values stored inline) and policy metadata.
+    /// Excludes memory that keys or values own elsewhere, and retired memory
+    /// awaiting reclamation.
+    pub fn heap_bytes(&self) -> usize {
+        self.shards.iter().map(|s| s.heap_bytes()).sum()
+    }
+
+    /// Removes every entry.
+    pub fn clear(&self) {
+        for shard in self.shards.iter() {
+            shard.clear();
+        }
+    }
+
+    /// Recomputes every internal invariant from scratch (table and policy
+    /// agree, weights add up, nothing exceeds a capacity). For tests and
+    /// fuzzers; it locks each shard in turn.
+    pub fn validate(&self) -> Result<(), String> {
+        for (i, shard) in self.shards.iter().enumerate() {
+            shard.validate().map_err(|e| format!("shard {i}: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+impl<K, V, W, S> fmt::Debug for Cache<K, V, W, S>
+where
+    K: Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("len", &self.len())
+            .field("weight", &self.weight())
+            .field("capacity", &self.capacity)
+            .field("shards", &self.shards.len())
+            .finish()
+    }
+}

@@ -1,0 +1,74 @@
+//! # Helios L1
+//!
+//! A concurrent, weight-bounded in-process cache for AI-agent state.
+//!
+//! ```
+//! use helios_l1::Cache;
+//! let cache = Cache::new(10_000)?;
+//! cache.insert(7u64, "seven".to_string()).ok();
+//! assert_eq!(cache.get(&7).as_deref(), Some("seven"));
+//! # Ok::<(), helios_l1::BuildError>(())
+//! ```
+//!
+//! ## Guarantees
+//! - **Hits take no lock and allocate nothing.** A lookup pins an epoch
+//!   (a store to the thread's own record), probes an open-addressing table of
+//!   slab indices, compares the key and clones the value. See [`raw`'s
+//!   docs](https://docs.rs/helios-l1) in `src/raw/mod.rs` for the protocol and
+//!   its memory orderings.
+//! - **The weight never exceeds the capacity.** The capacity is split evenly
+//!   across shards; each shard evicts before its write returns. An entry
+//!   heavier than one shard's share is refused and handed back.
+//! - **Scan-resistant, adaptive eviction.** Each shard runs W-TinyLFU with a
+//!   hill-climbed window (Caffeine's policy); see `src/policy/mod.rs`.
+//! - **Single-flight loading.** [`Cache::get_or_insert_with`] runs one loader
+//!   per key at a time; errors reach every waiter, panics wedge nobody.
+//!
+//! ## Consistency
+//! Every operation on one key is linearizable: a `get` that starts after an
+//! `insert` or `remove` returned observes it. `len` and `weight` are sums of
+//! per-shard counters, exact when no write is in progress. The policy learns
+//! of hits through lossy buffers (a hit may go unrecorded when a buffer is
+//! full), which affects which entry is evicted, never correctness.
+//!
+//! ## Map
+//! | module | concept |
+//! |---|---|
+//! | `cache` | the public [`Cache`]: hashing, shards, single flight |
+//! | `options` | [`CacheBuilder`] and defaults |
+//! | `shard` | one shard: map + read buffer + policy under a lock |
+//! | `raw` | the lock-free core: slab, index table, read buffer (all `unsafe`) |
+//! | `reclaim` | epoch-based deferred reclamation (crossbeam-epoch) |
+//! | `policy` | adaptive W-TinyLFU: queues, frequency sketch, hill climber |
+//! | `flight` | single-flight loading |
+//! | `hash`, `weigher` | pluggable hashing and weighing |
+//! | `error` | errors at the boundaries |
+//! | `sync` | the one import point for atomics and locks (loom shim) |
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod cache;
+mod error;
+mod flight;
+mod hash;
+mod options;
+mod policy;
+#[cfg(not(loom))]
+mod reclaim;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod reclaim;
+#[cfg(not(loom))]
+mod raw;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod raw;
+mod shard;
+mod sync;
+mod weigher;
+
+pub use cache::Cache;
+pub use error::{BuildError, RefusalReason, Refused};
+pub use hash::{DefaultHashBuilder, UniformHashBuilder, UniformHasher};
+pub use options::{default_shards, CacheBuilder};
+pub use weigher::{UnitWeigher, Weigher};

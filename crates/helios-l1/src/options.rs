@@ -1,0 +1,150 @@
+//! Building a cache: capacity, weigher, shard count and hasher.
+
+use std::marker::PhantomData;
+use std::sync::OnceLock;
+
+use crate::cache::Cache;
+use crate::error::BuildError;
+use crate::hash::DefaultHashBuilder;
+use crate::weigher::{UnitWeigher, Weigher};
+
+/// Smallest capacity (in weight units) a shard gets by default. Each shard
+/// runs its own policy, and a policy over very few entries loses hit ratio to
+/// hash imbalance and a too-coarse window; below this the default uses fewer
+/// shards. Measured on the shared traces (BENCHMARKS.md, "shards").
+const MIN_DEFAULT_SHARD_CAPACITY: u64 = 4096;
+/// Default shards per CPU: enough that two writers rarely meet on a lock.
+const SHARDS_PER_CPU: usize = 4;
+
+/// Number of CPUs, probed once (`available_parallelism` reads cgroup files).
+pub(crate) fn cpus() -> usize {
+    static CPUS: OnceLock<usize> = OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// The default shard count for `capacity`: `4 × CPUs` rounded up to a power of
+/// two, reduced so each shard keeps at least `MIN_DEFAULT_SHARD_CAPACITY`.
+pub fn default_shards(capacity: u64) -> usize {
+    let by_cpu = (cpus() * SHARDS_PER_CPU).next_power_of_two();
+    let by_capacity = (capacity / MIN_DEFAULT_SHARD_CAPACITY).max(1);
+    // Largest power of two not above `by_capacity`.
+    let by_capacity = 1usize << (63 - by_capacity.leading_zeros()).min(usize::BITS - 1);
+    by_cpu.min(by_capacity)
+}
+
+/// Options for a [`Cache`]; [`build`](Self::build) validates them.
+///
+/// ```
+/// use helios_l1::Cache;
+/// let cache: Cache<String, Vec<u8>, _> = Cache::builder()
+///     .capacity(64 << 20) // 64 MiB
+///     .weigher(|k: &String, v: &Vec<u8>| (k.len() + v.len()) as u64)
+///     .build()?;
+/// cache.insert("greeting".to_string(), b"hello".to_vec()).ok();
+/// assert_eq!(cache.get("greeting").as_deref(), Some(&b"hello"[..]));
+/// # Ok::<(), helios_l1::BuildError>(())
+/// ```
+#[must_use]
+pub struct CacheBuilder<K, V, W = UnitWeigher, S = DefaultHashBuilder> {
+    capacity: u64,
+    shards: Option<usize>,
+    weigher: W,
+    hasher: S,
+    _entries: PhantomData<fn(K, V)>,
+}
+
+impl<K, V> Default for CacheBuilder<K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K, V> CacheBuilder<K, V> {
+    /// Options with no capacity yet (building them fails until one is set),
+    /// unit weights, the default shard count and hasher.
+    pub fn new() -> Self {
+        Self {
+            capacity: 0,
+            shards: None,
+            weigher: UnitWeigher,
+            hasher: DefaultHashBuilder::default(),
+            _entries: PhantomData,
+        }
+    }
+}
+
+impl<K, V, W, S> CacheBuilder<K, V, W, S> {
+    /// Total capacity in weight units (entries, with the default weigher).
+    pub fn capacity(mut self, capacity: u64) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Number of shards, a power of two. The capacity is split evenly among
+    /// them, and no entry may weigh more than one shard's share. Default:
+    /// [`default_shards`].
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = Some(shards);
+        self
+    }
+
+    /// How much of the capacity each entry uses.
+    pub fn weigher<W2: Weigher<K, V>>(self, weigher: W2) -> CacheBuilder<K, V, W2, S> {
+        CacheBuilder {
+            capacity: self.capacity,
+            shards: self.shards,
+            weigher,
+            hasher: self.hasher,
+            _entries: PhantomData,
+        }
+    }
+
+    /// The hasher; see [`UniformHashBuilder`](crate::UniformHashBuilder) for
+    /// keys that are already hashes.
+    pub fn hasher<S2>(self, hasher: S2) -> CacheBuilder<K, V, W, S2> {
+        CacheBuilder {
+            capacity: self.capacity,
+            shards: self.shards,
+            weigher: self.weigher,
+            hasher,
+            _entries: PhantomData,
+        }
+    }
+
+    /// Validates the options and builds the cache.
+    pub fn build(self) -> Result<Cache<K, V, W, S>, BuildError>
+    where
+        K: Send + Sync + Eq + 'static,
+        V: Send + Sync + 'static,
+    {
+        if self.capacity == 0 {
+            return Err(BuildError::ZeroCapacity);
+        }
+        let shards = self.shards.unwrap_or_else(|| default_shards(self.capacity));
+        if !shards.is_power_of_two() {
+            return Err(BuildError::ShardsNotPowerOfTwo { shards });
+        }
+        if (shards as u64) > self.capacity {
+            return Err(BuildError::CapacityBelowShards {
+                capacity: self.capacity,
+                shards,
+            });
+        }
+        Ok(Cache::from_parts(self.capacity, shards, self.weigher, self.hasher))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_shards_are_powers_of_two_within_bounds() {
+        for cap in [1, 100, 4095, 4096, 10_000, 100_000, u64::MAX] {
+            let s = default_shards(cap);
+            assert!(s.is_power_of_two(), "{cap} -> {s}");
+            assert!(s as u64 <= cap.max(1));
+            assert!(s == 1 || cap / s as u64 >= MIN_DEFAULT_SHARD_CAPACITY);
+        }
+    }
+}

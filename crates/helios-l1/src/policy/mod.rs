@@ -1,0 +1,645 @@
+//! The eviction and admission policy of one shard: adaptive W-TinyLFU.
+//!
+//! New entries enter a small LRU *window*. Entries leaving the window are
+//! *candidates* for the main space, a segmented LRU (*probation* and
+//! *protected*, 80% of main). When the shard is over capacity, a candidate is
+//! admitted only if the frequency sketch says it is more popular than the
+//! probation victim it would displace; otherwise the candidate goes. A hit in
+//! probation promotes to protected, and protected overflow is demoted back.
+//! The window's share adapts by hill climbing (`climber.rs`).
+//!
+//! # Why W-TinyLFU and not S3-FIFO
+//! Both are scan resistant. S3-FIFO's main queue is FIFO with reinsertion: on
+//! a loop longer than the cache (`loop`, `zigzag`, `scan` traces) every entry
+//! is evicted before it is reused and the hit ratio falls to LRU's (near 0),
+//! while TinyLFU's admission keeps a stable resident set and approaches
+//! Bélády there. With hill climbing W-TinyLFU also follows recency-biased
+//! traces (`sprite`, `multi*`) where a fixed 1% window (moka) loses.
+//! BENCHMARKS.md has the per-trace numbers.
+//!
+//! This is a port of Caffeine's `BoundedLocalCache` eviction (Ben Manes,
+//! Apache-2.0), including its handling of weighted entries. Everything here
+//! is safe code over slab indices; the caller holds the shard lock.
+
+mod climber;
+mod sketch;
+
+use climber::HillClimber;
+use sketch::FrequencySketch;
+
+/// "No node": also the largest value a link can hold (30 bits).
+const NIL: u32 = (1 << 30) - 1;
+const LINK_MASK: u32 = NIL;
+
+/// Which queue a node is in, stored in the top two bits of its `prev` link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Queue {
+    Free = 0,
+    Window = 1,
+    Probation = 2,
+    Protected = 3,
+}
+
+/// Caffeine's main share of the capacity at start (the window gets 1%).
+const PERCENT_MAIN: f64 = 0.99;
+/// Caffeine's protected share of the main space.
+const PERCENT_MAIN_PROTECTED: f64 = 0.80;
+/// A candidate at least this frequent may be admitted at random against a
+/// more frequent victim, 1 time in 128, so that an attacker cannot pin the
+/// victim by inflating its count (Caffeine's hash-flooding defence).
+const ADMIT_HASHDOS_THRESHOLD: u8 = 6;
+/// Most entries moved between queues in one window resize (Caffeine).
+const QUEUE_TRANSFER_THRESHOLD: usize = 1000;
+/// Sketch size before the shard has seen how many entries it holds.
+const INITIAL_SKETCH_ENTRIES: usize = 1024;
+
+/// Per-entry policy metadata: 16 bytes.
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    /// Previous (towards LRU) node in its queue, with the queue in bits 30-31.
+    prev_and_queue: u32,
+    /// Next (towards MRU) node in its queue.
+    next: u32,
+    weight: u32,
+    /// Low 32 bits of the key's hash: table position and sketch key.
+    hash: u32,
+}
+
+const FREE_NODE: Node = Node {
+    prev_and_queue: NIL,
+    next: NIL,
+    weight: 0,
+    hash: 0,
+};
+
+impl Node {
+    fn queue(&self) -> Queue {
+        match self.prev_and_queue >> 30 {
+            1 => Queue::Window,
+            2 => Queue::Probation,
+            3 => Queue::Protected,
+            _ => Queue::Free,
+        }
+    }
+    fn prev(&self) -> u32 {
+        self.prev_and_queue & LINK_MASK
+    }
+    fn set(&mut self, queue: Queue, prev: u32) {
+        self.prev_and_queue = ((queue as u32) << 30) | prev;
+    }
+}
+
+/// A doubly linked queue through `Node`s; `head` is least recent.
+#[derive(Clone, Copy, Debug)]
+struct Deque {
+    head: u32,
+    tail: u32,
+    weight: u64,
+    len: usize,
+}
+
+const EMPTY_DEQUE: Deque = Deque {
+    head: NIL,
+    tail: NIL,
+    weight: 0,
+    len: 0,
+};
+
+/// An entry evicted by the policy: its slab index and hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Victim {
+    pub(crate) index: u32,
+    pub(crate) hash: u32,
+}
+
+#[derive(Debug)]
+pub(crate) struct Policy {
+    /// Indexed by slab index; `Queue::Free` for indices not in the policy.
+    nodes: Vec<Node>,
+    /// Indexed by `Queue as usize`; entry 0 is unused.
+    queues: [Deque; 4],
+    capacity: u64,
+    window_max: u64,
+    protected_max: u64,
+    sketch: FrequencySketch,
+    climber: HillClimber,
+    /// xorshift state for the hash-flooding defence.
+    rng: u64,
+    len: usize,
+}
+
+impl Policy {
+    pub(crate) fn new(capacity: u64) -> Self {
+        let main = (capacity as f64 * PERCENT_MAIN) as u64;
+        let window_max = capacity - main;
+        Self {
+            nodes: Vec::new(),
+            queues: [EMPTY_DEQUE; 4],
+            capacity,
+            window_max,
+            protected_max: (main as f64 * PERCENT_MAIN_PROTECTED) as u64,
+            sketch: FrequencySketch::new(INITIAL_SKETCH_ENTRIES.min(capacity as usize)),
+            climber: HillClimber::new(capacity),
+            rng: 0x9e37_79b9_7f4a_7c15 ^ capacity,
+            len: 0,
+        }
+    }
+
+    /// Total weight of resident entries.
+    pub(crate) fn weight(&self) -> u64 {
+        self.queues[1].weight + self.queues[2].weight + self.queues[3].weight
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Hash of a resident entry.
+    pub(crate) fn hash_of(&self, index: u32) -> u32 {
+        self.nodes[index as usize].hash
+    }
+
+    /// Weight of a resident entry.
+    pub(crate) fn weight_of(&self, index: u32) -> u32 {
+        self.nodes[index as usize].weight
+    }
+
+    fn is_resident(&self, index: u32) -> bool {
+        self.nodes
+            .get(index as usize)
+            .is_some_and(|n| n.queue() != Queue::Free)
+    }
+
+    // ---- deque primitives -------------------------------------------------
+
+    fn push_tail(&mut self, queue: Queue, index: u32) {
+        let tail = self.queues[queue as usize].tail;
+        let node = &mut self.nodes[index as usize];
+        node.set(queue, tail);
+        node.next = NIL;
+        let weight = u64::from(node.weight);
+        if tail == NIL {
+            self.queues[queue as usize].head = index;
+        } else {
+            self.nodes[tail as usize].next = index;
+        }
+        let q = &mut self.queues[queue as usize];
+        q.tail = index;
+        q.weight += weight;
+        q.len += 1;
+    }
+
+    fn push_head(&mut self, queue: Queue, index: u32) {
+        let head = self.queues[queue as usize].head;
+        let node = &mut self.nodes[index as usize];
+        node.set(queue, NIL);
+        node.next = head;
+        let weight = u64::from(node.weight);
+        if head == NIL {
+            self.queues[queue as usize].tail = index;
+        } else {
+            let prev_queue = self.nodes[head as usize].queue();
+            self.nodes[head as usize].set(prev_queue, index);
+        }
+        let q = &mut self.queues[queue as usize];
+        q.head = index;
+        q.weight += weight;
+        q.len += 1;
+    }
+
+    fn unlink(&mut self, index: u32) -> Queue {
+        let node = self.nodes[index as usize];
+        let queue = node.queue();
+        let (prev, next) = (node.prev(), node.next);
+        if prev == NIL {
+            self.queues[queue as usize].head = next;
+        } else {
+            self.nodes[prev as usize].next = next;
+        }
+        if next == NIL {
+            self.queues[queue as usize].tail = prev;
+        } else {
+            let q = self.nodes[next as usize].queue();
+            self.nodes[next as usize].set(q, prev);
+        }
+        let q = &mut self.queues[queue as usize];
+        q.weight -= u64::from(node.weight);
+        q.len -= 1;
+        self.nodes[index as usize].set(Queue::Free, NIL);
+        queue
+    }
+
+    fn move_to_tail(&mut self, index: u32, queue: Queue) {
+        self.unlink(index);
+        self.push_tail(queue, index);
+    }
+
+    fn next(&self, index: u32) -> u32 {
+        self.nodes[index as usize].next
+    }
+
+    fn prev(&self, index: u32) -> u32 {
+        self.nodes[index as usize].prev()
+    }
+
+    // ---- events -------------------------------------------------------------
+
+    /// A new entry (a miss that is now filled).
+    pub(crate) fn insert(&mut self, index: u32, hash: u32, weight: u32) {
+        let i = index as usize;
+        if i >= self.nodes.len() {
+            self.nodes.resize(i + 1, FREE_NODE);
+        }
+        self.nodes[i] = Node {
+            weight,
+            hash,
+            ..FREE_NODE
+        };
+        self.len += 1;
+        if self.len > self.sketch.capacity() {
+            // Lazily size the sketch to the entry count (Caffeine sizes it to
+            // `mappingCount` for weighted caches); resizing forgets counts.
+            self.sketch = FrequencySketch::new(self.len);
+        }
+        self.sketch.increment(hash);
+        self.climber.record_miss();
+        // Caffeine: an entry too heavy for the window or protected space goes
+        // to the window's LRU end, so it is a candidate at once.
+        let w = u64::from(weight);
+        if w > self.window_max || w > self.protected_max {
+            self.push_head(Queue::Window, index);
+        } else {
+            self.push_tail(Queue::Window, index);
+        }
+    }
+
+    /// A hit reported through the read buffer. Stale reports (the slot was
+    /// freed or reused by another key since) are ignored.
+    pub(crate) fn access(&mut self, index: u32, hash: u32) {
+        if !self.is_resident(index) || self.nodes[index as usize].hash != hash {
+            return;
+        }
+        self.sketch.increment(hash);
+        self.climber.record_hit();
+        self.reorder(index);
+    }
+
+    fn reorder(&mut self, index: u32) {
+        match self.nodes[index as usize].queue() {
+            Queue::Window => self.move_to_tail(index, Queue::Window),
+            Queue::Probation => {
+                if u64::from(self.nodes[index as usize].weight) > self.protected_max {
+                    self.move_to_tail(index, Queue::Probation);
+                } else {
+                    self.move_to_tail(index, Queue::Protected);
+                }
+            }
+            Queue::Protected => self.move_to_tail(index, Queue::Protected),
+            Queue::Free => {}
+        }
+    }
+
+    /// The entry at `old` was replaced by a new value stored at `new` with
+    /// `weight`. It keeps its queue position and counts as an access.
+    pub(crate) fn replace(&mut self, old: u32, new: u32, weight: u32) {
+        if !self.is_resident(old) {
+            return;
+        }
+        let n = new as usize;
+        if n >= self.nodes.len() {
+            self.nodes.resize(n + 1, FREE_NODE);
+        }
+        let hash = self.nodes[old as usize].hash;
+        let queue = self.unlink(old);
+        self.nodes[n] = Node {
+            weight,
+            hash,
+            ..FREE_NODE
+        };
+        self.push_tail(queue, new);
+        self.sketch.increment(hash);
+    }
+
+    /// The entry was removed by the user. Returns its weight.
+    pub(crate) fn remove(&mut self, index: u32) -> Option<u32> {
+        if !self.is_resident(index) {
+            return None;
+        }
+        self.unlink(index);
+        self.len -= 1;
+        Some(self.nodes[index as usize].weight)
+    }
+
+    /// Forgets every entry (the sketch keeps its history).
+    pub(crate) fn clear(&mut self) {
+        self.nodes.clear();
+        self.queues = [EMPTY_DEQUE; 4];
+        self.len = 0;
+    }
+
+    // ---- eviction -----------------------------------------------------------
+
+    /// Evicts until the weight fits the capacity, appending each victim
+    /// (already unlinked) to `out`, then adapts the window.
+    pub(crate) fn evict(&mut self, out: &mut Vec<Victim>) {
+        let candidates = self.evict_from_window();
+        self.evict_from_main(candidates, out);
+        self.climb();
+    }
+
+    fn evict_node(&mut self, index: u32, out: &mut Vec<Victim>) {
+        self.unlink(index);
+        self.len -= 1;
+        out.push(Victim {
+            index,
+            hash: self.nodes[index as usize].hash,
+        });
+    }
+
+    /// Moves window overflow to probation's MRU end; returns how many moved.
+    fn evict_from_window(&mut self) -> i64 {
+        let mut candidates = 0;
+        let mut node = self.queues[Queue::Window as usize].head;
+        while self.queues[Queue::Window as usize].weight > self.window_max && node != NIL {
+            let next = self.next(node);
+            if self.nodes[node as usize].weight != 0 {
+                self.move_to_tail(node, Queue::Probation);
+                candidates += 1;
+            }
+            node = next;
+        }
+        candidates
+    }
+
+    /// Caffeine's `evictFromMain`: duel candidates (probation MRU end, then
+    /// window LRU end) against victims (probation, then protected, then
+    /// window LRU ends) until the weight fits.
+    fn evict_from_main(&mut self, mut candidates: i64, out: &mut Vec<Victim>) {
+        let mut victim_queue = Queue::Probation;
+        let mut victim = self.queues[Queue::Probation as usize].head;
+        let mut candidate = self.queues[Queue::Probation as usize].tail;
+        while self.weight() > self.capacity {
+            if candidates == 0 {
+                candidate = self.queues[Queue::Window as usize].head;
+            }
+            if candidate == NIL && victim == NIL {
+                match victim_queue {
+                    Queue::Probation => {
+                        victim = self.queues[Queue::Protected as usize].head;
+                        victim_queue = Queue::Protected;
+                        continue;
+                    }
+                    Queue::Protected => {
+                        victim = self.queues[Queue::Window as usize].head;
+                        victim_queue = Queue::Window;
+                        continue;
+                    }
+                    _ => break,
+                }
+            }
+            if victim == NIL {
+                let evict = candidate;
+                candidate = self.prev(candidate);
+                candidates -= 1;
+                self.evict_node(evict, out);
+                continue;
+            }
+            if candidate == NIL {
+                let evict = victim;
+                victim = self.next(victim);
+                self.evict_node(evict, out);
+                continue;
+            }
+            if candidate == victim {
+                victim = self.next(victim);
+                self.evict_node(candidate, out);
+                candidates -= 1;
+                candidate = NIL;
+                continue;
+            }
+            if u64::from(self.nodes[candidate as usize].weight) > self.capacity {
+                let evict = candidate;
+                candidate = self.prev(candidate);
+                candidates -= 1;
+                self.evict_node(evict, out);
+                continue;
+            }
+            candidates -= 1;
+            if self.admit(candidate, victim) {
+                let evict = victim;
+                victim = self.next(victim);
+                self.evict_node(evict, out);
+                candidate = self.prev(candidate);
+            } else {
+                let evict = candidate;
+                candidate = self.prev(candidate);
+                self.evict_node(evict, out);
+            }
+        }
+    }
+
+    fn admit(&mut self, candidate: u32, victim: u32) -> bool {
+        let victim_freq = self.sketch.frequency(self.nodes[victim as usize].hash);
+        let candidate_freq = self.sketch.frequency(self.nodes[candidate as usize].hash);
+        if candidate_freq > victim_freq {
+            true
+        } else if candidate_freq >= ADMIT_HASHDOS_THRESHOLD {
+            self.rng ^= self.rng << 13;
+            self.rng ^= self.rng >> 7;
+            self.rng ^= self.rng << 17;
+            self.rng & 127 == 0
+        } else {
+            false
+        }
+    }
+
+    // ---- adaptation ---------------------------------------------------------
+
+    fn climb(&mut self) {
+        self.climber.determine(self.sketch.sample_size(), self.capacity);
+        self.demote_from_protected();
+        let amount = self.climber.adjustment;
+        if amount > 0 {
+            self.increase_window(amount as u64);
+        } else if amount < 0 {
+            self.decrease_window(amount.unsigned_abs());
+        }
+    }
+
+    fn demote_from_protected(&mut self) {
+        for _ in 0..QUEUE_TRANSFER_THRESHOLD {
+            if self.queues[Queue::Protected as usize].weight <= self.protected_max {
+                break;
+            }
+            let demoted = self.queues[Queue::Protected as usize].head;
+            if demoted == NIL {
+                break;
+            }
+            self.move_to_tail(demoted, Queue::Probation);
+        }
+    }
+
+    fn increase_window(&mut self, amount: u64) {
+        if self.protected_max == 0 {
+            return;
+        }
+        let mut quota = amount.min(self.protected_max);
+        self.protected_max -= quota;
+        self.window_max += quota;
+        self.demote_from_protected();
+        for _ in 0..QUEUE_TRANSFER_THRESHOLD {
+            let mut candidate = self.queues[Queue::Probation as usize].head;
+            if candidate == NIL || quota < u64::from(self.nodes[candidate as usize].weight) {
+                candidate = self.queues[Queue::Protected as usize].head;
+            }
+            if candidate == NIL {
+                break;
+            }
+            let weight = u64::from(self.nodes[candidate as usize].weight);
+            if quota < weight {
+                break;
+            }
+            quota -= weight;
+            self.move_to_tail(candidate, Queue::Window);
+        }
+        self.protected_max += quota;
+        self.window_max -= quota;
+        self.climber.adjustment = quota as i64;
+    }
+
+    fn decrease_window(&mut self, amount: u64) {
+        if self.window_max <= 1 {
+            return;
+        }
+        let mut quota = amount.min(self.window_max - 1);
+        self.protected_max += quota;
+        self.window_max -= quota;
+        for _ in 0..QUEUE_TRANSFER_THRESHOLD {
+            let candidate = self.queues[Queue::Window as usize].head;
+            if candidate == NIL {
+                break;
+            }
+            let weight = u64::from(self.nodes[candidate as usize].weight);
+            if quota < weight {
+                break;
+            }
+            quota -= weight;
+            self.move_to_tail(candidate, Queue::Probation);
+        }
+        self.protected_max -= quota;
+        self.window_max += quota;
+        self.climber.adjustment = -(quota as i64);
+    }
+
+    // ---- introspection ------------------------------------------------------
+
+    /// Heap bytes of the policy's metadata.
+    pub(crate) fn bytes(&self) -> usize {
+        self.nodes.capacity() * std::mem::size_of::<Node>() + self.sketch.bytes()
+    }
+
+    /// Recomputes queue lengths, weights and links from scratch.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        let mut len = 0;
+        for queue in [Queue::Window, Queue::Probation, Queue::Protected] {
+            let q = &self.queues[queue as usize];
+            let (mut count, mut weight, mut prev, mut node) = (0usize, 0u64, NIL, q.head);
+            while node != NIL {
+                let n = &self.nodes[node as usize];
+                if n.queue() != queue || n.prev() != prev {
+                    return Err(format!("node {node} has bad queue or prev link in {queue:?}"));
+                }
+                count += 1;
+                weight += u64::from(n.weight);
+                if count > self.nodes.len() {
+                    return Err(format!("cycle in {queue:?}"));
+                }
+                prev = node;
+                node = n.next;
+            }
+            if prev != q.tail || count != q.len || weight != q.weight {
+                return Err(format!(
+                    "{queue:?}: tail {} len {} weight {} but walked tail {prev} len {count} weight {weight}",
+                    q.tail, q.len, q.weight
+                ));
+            }
+            len += count;
+        }
+        let resident = self.nodes.iter().filter(|n| n.queue() != Queue::Free).count();
+        if len != self.len || resident != self.len {
+            return Err(format!("len {} but queues hold {len} and {resident} nodes are resident", self.len));
+        }
+        if self.window_max + self.protected_max > self.capacity {
+            return Err("window and protected maxima exceed the capacity".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(policy: &mut Policy, index: u32, victims: &mut Vec<Victim>) {
+        policy.insert(index, index.wrapping_mul(2_654_435_761), 1);
+        policy.evict(victims);
+        policy.validate().unwrap();
+    }
+
+    #[test]
+    fn holds_capacity_and_keeps_frequent_entries() {
+        let mut p = Policy::new(10);
+        let mut victims = Vec::new();
+        let mut resident = std::collections::HashSet::new();
+        for i in 0..10u32 {
+            run(&mut p, i, &mut victims);
+            resident.insert(i);
+        }
+        // Make 0..5 popular.
+        for _ in 0..5 {
+            for i in 0..5u32 {
+                p.access(i, i.wrapping_mul(2_654_435_761));
+            }
+        }
+        // A scan of one-hit wonders.
+        for i in 100..200u32 {
+            run(&mut p, i, &mut victims);
+            resident.insert(i);
+            for v in victims.drain(..) {
+                resident.remove(&v.index);
+            }
+            assert!(p.weight() <= 10);
+            assert_eq!(resident.len(), p.len());
+        }
+        for i in 0..5u32 {
+            assert!(resident.contains(&i), "popular entry {i} survived the scan");
+        }
+    }
+
+    #[test]
+    fn stale_access_reports_are_ignored() {
+        let mut p = Policy::new(4);
+        let mut victims = Vec::new();
+        run(&mut p, 0, &mut victims);
+        p.access(0, 12345); // wrong hash: slot reused by another key
+        p.access(7, 0); // never resident
+        p.validate().unwrap();
+    }
+
+    #[test]
+    fn weighted_entries_fit_capacity() {
+        let mut p = Policy::new(100);
+        let mut victims = Vec::new();
+        for i in 0..200u32 {
+            p.insert(i, i.wrapping_mul(40_503), 1 + i % 37);
+            p.evict(&mut victims);
+            p.validate().unwrap();
+            assert!(p.weight() <= 100);
+        }
+    }
+}

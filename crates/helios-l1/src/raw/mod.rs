@@ -1,0 +1,349 @@
+//! The lock-free core: a per-shard map from keys to `(key, value)` slots that
+//! readers search without locks, and one writer at a time mutates.
+//!
+//! All `unsafe` code and all atomics of the hit path live under `raw`; the
+//! rest of the crate is safe code on top of [`RawMap`] and [`Writer`].
+//!
+//! # Read protocol
+//! 1. Pin the epoch ([`crate::reclaim::pin`]): a store to the thread's own
+//!    participant record, never to shared memory.
+//! 2. Load the table pointer (Acquire; pairs with the Release that published
+//!    that table in `rebuild`).
+//! 3. Probe: load each slot (Acquire; pairs with the Release in
+//!    `Table::set`), so an index that is seen has its slab entry and the
+//!    entry's chunk visible. Stop at `EMPTY`, skip `TOMBSTONE`.
+//! 4. Compare the key in the slab slot; on a match run the caller's closure on
+//!    the value (usually a clone).
+//! 5. Unpin.
+//!
+//! No step writes memory shared with another thread, takes a lock or
+//! allocates. A reader can observe a table or slot that a writer has just
+//! replaced; it then returns the value as of a moment during its call, which
+//! is the linearizability a concurrent map gives (a `get` that *starts* after
+//! `remove` or `insert` returned sees the change).
+//!
+//! # Write protocol
+//! Writers are serialised by the shard's lock, represented here by the
+//! [`Writer`] token: every mutating method takes `&mut Writer`, and each map
+//! has exactly one. A writer never frees memory a reader might hold: unlinked
+//! slots and replaced tables are *retired* and reclaimed after an epoch.
+
+pub(crate) mod read_buffer;
+mod slab;
+mod table;
+
+use std::borrow::Borrow;
+
+use crate::reclaim::{retire, Guard};
+use crate::sync::{Arc, AtomicPtr, Ordering};
+
+pub(crate) use read_buffer::ReadBuffer;
+use slab::Slab;
+#[cfg(test)]
+pub(crate) use slab::MAX_INDEX;
+use table::{Table, EMPTY, MIN_SLOTS, TOMBSTONE};
+
+/// The reader-visible half of a shard.
+pub(crate) struct RawMap<K, V> {
+    /// Never null. Replaced only by the writer (`rebuild`, `clear`); the
+    /// replaced table is retired, never written again.
+    table: AtomicPtr<Table>,
+    /// Shared with pending retirements, which release slots after an epoch.
+    slab: Arc<Slab<K, V>>,
+}
+
+/// Exclusive write access to one [`RawMap`], plus the writer's bookkeeping.
+///
+/// Created together with its map by [`RawMap::new`]; whoever holds it (the
+/// shard's mutex) is the only writer. Methods taking a `Writer` must be given
+/// the one created with the same map.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    /// Table slots holding a slab index.
+    live: usize,
+    /// Table slots holding `TOMBSTONE`.
+    tombstones: usize,
+}
+
+/// A raw pointer that may cross to the thread running a retirement.
+struct SendPtr<T>(*mut T);
+// SAFETY: the pointee is owned by the retirement closure alone (it was
+// unlinked before being retired), and `Table` is `Send`.
+unsafe impl<T: Send> Send for SendPtr<T> {}
+
+impl<K, V> RawMap<K, V>
+where
+    K: Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    pub(crate) fn new() -> (Self, Writer) {
+        let table = Box::into_raw(Box::new(Table::new(MIN_SLOTS)));
+        let map = Self {
+            table: AtomicPtr::new(table),
+            slab: Arc::new(Slab::new()),
+        };
+        (map, Writer { live: 0, tombstones: 0 })
+    }
+
+    /// The current table.
+    ///
+    /// Acquire pairs with the Release store in `publish`. The reference may
+    /// outlive the table's replacement but not its reclamation: callers are
+    /// pinned (readers) or are the writer (which alone retires tables).
+    #[inline(always)]
+    fn table<'g>(&self, _guard: &'g Guard) -> &'g Table {
+        // SAFETY: never null (see field invariant); a replaced table is
+        // retired under an epoch, and `_guard` pins the current thread, so
+        // the table outlives `'g`.
+        unsafe { &*self.table.load(Ordering::Acquire) }
+    }
+
+    /// Looks `key` up and runs `f` on its index and value. Lock-free; see the
+    /// module docs for the protocol.
+    #[inline]
+    pub(crate) fn get<Q, R>(
+        &self,
+        guard: &Guard,
+        hash: u64,
+        key: &Q,
+        f: impl FnOnce(u32, &V) -> R,
+    ) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let table = self.table(guard);
+        let mut f = Some(f);
+        for pos in table.probe(hash) {
+            let index = table.get(pos);
+            if index == EMPTY {
+                return None;
+            }
+            if index == TOMBSTONE {
+                continue;
+            }
+            // SAFETY: `index` was loaded from a table while `guard` pins us,
+            // so its slot stays occupied until the guard drops (slots are
+            // released only by retirements issued after unlinking).
+            let found = unsafe {
+                self.slab.with(index, |(k, v)| {
+                    if k.borrow() == key {
+                        f.take().map(|f| f(index, v))
+                    } else {
+                        None
+                    }
+                })
+            };
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+
+    /// Table position and slab index of `key`'s entry (writer only).
+    pub(crate) fn find<Q>(&self, _w: &Writer, guard: &Guard, hash: u64, key: &Q) -> Option<(usize, u32)>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let table = self.table(guard);
+        for pos in table.probe(hash) {
+            let index = table.get(pos);
+            if index == EMPTY {
+                return None;
+            }
+            if index == TOMBSTONE {
+                continue;
+            }
+            // SAFETY: the writer sees live indices only, and only the writer
+            // releases slots, so the slot is occupied.
+            if unsafe { self.slab.with(index, |(k, _)| k.borrow() == key) } {
+                return Some((pos, index));
+            }
+        }
+        None
+    }
+
+    /// Runs `f` on the live entry at `index` (writer only).
+    pub(crate) fn with_entry<R>(&self, _w: &Writer, index: u32, f: impl FnOnce(&(K, V)) -> R) -> R {
+        // SAFETY: the writer passes live indices only (taken from the table
+        // or the policy, which mirrors it) and no one else releases slots.
+        unsafe { self.slab.with(index, f) }
+    }
+
+    /// Inserts an entry whose key is absent, returning its slab index; the
+    /// entry comes back if the index space is exhausted. `hash_of` returns
+    /// the hash of any live index, for rebuilding the table.
+    pub(crate) fn insert(
+        &self,
+        w: &mut Writer,
+        guard: &Guard,
+        hash: u64,
+        entry: (K, V),
+        hash_of: impl Fn(u32) -> u64,
+    ) -> Result<u32, (K, V)> {
+        if self.table(guard).overloaded(w.live + w.tombstones + 1) {
+            self.rebuild(w, guard, Table::slots_for(w.live + 1), hash_of);
+        }
+        // SAFETY: `w` proves we are the only writer.
+        let index = unsafe { self.slab.alloc(entry)? };
+        let table = self.table(guard);
+        // The key is absent, so the first free slot on its probe path is its
+        // home; one exists because the table is below its maximum load.
+        let pos = table
+            .probe(hash)
+            .find(|&pos| matches!(table.get(pos), EMPTY | TOMBSTONE));
+        let Some(pos) = pos else {
+            unreachable!("table below maximum load has a free slot");
+        };
+        if table.get(pos) == TOMBSTONE {
+            w.tombstones -= 1;
+        }
+        table.set(pos, index);
+        w.live += 1;
+        Ok(index)
+    }
+
+    /// Replaces the entry at table position `pos` with `entry`; returns the
+    /// new slab index. The old entry is retired.
+    pub(crate) fn replace(&self, _w: &mut Writer, guard: &Guard, pos: usize, entry: (K, V)) -> Result<u32, (K, V)> {
+        // SAFETY: `_w` proves we are the only writer.
+        let index = unsafe { self.slab.alloc(entry)? };
+        let table = self.table(guard);
+        let old = table.get(pos);
+        debug_assert!(old != EMPTY && old != TOMBSTONE);
+        table.set(pos, index);
+        self.retire_slot(guard, old);
+        Ok(index)
+    }
+
+    /// Removes the entry at table position `pos` and retires it.
+    pub(crate) fn remove_at(&self, w: &mut Writer, guard: &Guard, pos: usize) {
+        let table = self.table(guard);
+        let old = table.get(pos);
+        debug_assert!(old != EMPTY && old != TOMBSTONE);
+        table.set(pos, TOMBSTONE);
+        w.live -= 1;
+        w.tombstones += 1;
+        self.retire_slot(guard, old);
+    }
+
+    /// Removes the entry with slab index `index`, whose key hashes to `hash`.
+    /// Returns false if no such entry is linked.
+    pub(crate) fn remove_index(&self, w: &mut Writer, guard: &Guard, hash: u64, index: u32) -> bool {
+        let table = self.table(guard);
+        let pos = table.probe(hash).map(|pos| (pos, table.get(pos))).find(|&(_, v)| v == index || v == EMPTY);
+        match pos {
+            Some((pos, v)) if v == index => {
+                self.remove_at(w, guard, pos);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Removes every entry.
+    pub(crate) fn clear(&self, w: &mut Writer, guard: &Guard) {
+        let old = self.table(guard);
+        for index in old.live() {
+            self.retire_slot(guard, index);
+        }
+        self.publish(guard, Table::new(MIN_SLOTS));
+        w.live = 0;
+        w.tombstones = 0;
+    }
+
+    /// Builds a table of `slots` slots holding the live entries, publishes it
+    /// and retires the old one. Drops all tombstones.
+    fn rebuild(&self, w: &mut Writer, guard: &Guard, slots: usize, hash_of: impl Fn(u32) -> u64) {
+        let old = self.table(guard);
+        let new = Table::new(slots);
+        for index in old.live() {
+            let hash = hash_of(index);
+            if let Some(pos) = new.probe(hash).find(|&pos| new.get(pos) == EMPTY) {
+                new.set(pos, index);
+            }
+        }
+        self.publish(guard, new);
+        w.tombstones = 0;
+    }
+
+    /// Makes `table` current and retires the previous one.
+    fn publish(&self, guard: &Guard, table: Table) {
+        let new = Box::into_raw(Box::new(table));
+        // Release pairs with the Acquire in `table()`: a reader that loads
+        // the new pointer sees the slots written before publication.
+        let old = SendPtr(self.table.swap(new, Ordering::AcqRel));
+        retire(guard, move || {
+            let old = old;
+            // SAFETY: `old` came from `Box::into_raw`, is no longer reachable
+            // from the map, and this retirement runs once, after every reader
+            // that could have loaded it has unpinned.
+            drop(unsafe { Box::from_raw(old.0) });
+        });
+    }
+
+    fn retire_slot(&self, guard: &Guard, index: u32) {
+        let slab = Arc::clone(&self.slab);
+        retire(guard, move || {
+            // SAFETY: `index` was unlinked from the table before this
+            // retirement was issued, and it runs after every reader that
+            // could have loaded the index has unpinned.
+            unsafe { slab.release(index) }
+        });
+    }
+
+    /// Heap bytes of the current table and the slab's slots.
+    pub(crate) fn bytes(&self, guard: &Guard) -> usize {
+        self.table(guard).bytes() + self.slab.slot_capacity() * std::mem::size_of::<(K, V)>()
+    }
+
+    /// Recomputes the writer's counters from the table and checks that every
+    /// live entry is reachable from its hash. Returns the live indices.
+    pub(crate) fn validate(&self, w: &Writer, guard: &Guard, hash_of: impl Fn(u32) -> u64) -> Result<Vec<u32>, String> {
+        let table = self.table(guard);
+        let live: Vec<u32> = table.live().collect();
+        let tombstones = (0..table.len()).filter(|&p| table.get(p) == TOMBSTONE).count();
+        if live.len() != w.live || tombstones != w.tombstones {
+            return Err(format!(
+                "table counts live={} tombstones={} but writer has live={} tombstones={}",
+                live.len(),
+                tombstones,
+                w.live,
+                w.tombstones
+            ));
+        }
+        let mut sorted = live.clone();
+        sorted.sort_unstable();
+        if sorted.windows(2).any(|p| p[0] == p[1]) {
+            return Err("a slab index is linked twice".into());
+        }
+        for &index in &live {
+            let reachable = table
+                .probe(hash_of(index))
+                .map(|pos| table.get(pos))
+                .take_while(|&v| v != EMPTY)
+                .any(|v| v == index);
+            if !reachable {
+                return Err(format!("index {index} is not reachable from its hash"));
+            }
+        }
+        Ok(live)
+    }
+}
+
+impl<K, V> Drop for RawMap<K, V> {
+    fn drop(&mut self) {
+        let table = self.table.load(Ordering::Acquire);
+        // SAFETY: `&mut self` means no reader or writer remains; the current
+        // table came from `Box::into_raw` and is freed only here.
+        let table = unsafe { Box::from_raw(table) };
+        for index in table.live() {
+            // SAFETY: live indices are occupied, and with `&mut self` no
+            // reader can reach them. Retired slots are not in the table, so
+            // each slot is released once.
+            unsafe { self.slab.release(index) };
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Striped, lossy buffers through which hits report to the policy.
+//!
+//! A hit must not take the shard lock, yet the policy (recency order and
+//! frequency sketch) needs to hear about it. As in Caffeine's
+//! `BoundedBuffer` and ristretto's ring buffers, a hit appends one `u64` to a
+//! small ring; the writer drains the rings under the shard lock before it
+//! changes anything. When a ring is full the record is dropped: the policy
+//! loses a little information, the hit stays cheap, and a read-only workload
+//! (which never drains) costs two loads per hit.
+//!
+//! Rings are striped by thread so that two threads reading the same hot shard
+//! append to different cache lines. Each stripe is `CachePadded`.
+//!
+//! Protocol per stripe (many producers, one consumer holding the shard lock):
+//! producers claim a position with a CAS on `tail`, then store the record;
+//! the consumer reads from `head` to `tail`, stops at a claimed but not yet
+//! written position (value 0), clears what it read, and publishes `head`.
+
+use crossbeam_utils::CachePadded;
+
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
+
+/// Records per stripe. 64 records is how many hits a shard can take between
+/// two writes to it before records are dropped; at a 90% hit ratio a shard
+/// sees ~10 hits per miss, so little is lost where the policy matters.
+const STRIPE_LEN: u32 = 64;
+
+struct Stripe {
+    /// Next position to claim (producers, CAS).
+    tail: AtomicU32,
+    /// Next position to drain (consumer; producers read it to detect full).
+    head: AtomicU32,
+    /// 0 means empty; records are never 0 (see `encode`).
+    records: [AtomicU64; STRIPE_LEN as usize],
+}
+
+pub(crate) struct ReadBuffer {
+    stripes: Box<[CachePadded<Stripe>]>,
+    mask: usize,
+}
+
+/// Packs a slab index and the low 32 bits of a hash into a non-zero record.
+#[inline(always)]
+pub(crate) fn encode(index: u32, hash: u32) -> u64 {
+    // Indices are below `MAX_INDEX`, so `index + 1` neither overflows nor is 0.
+    (u64::from(hash) << 32) | u64::from(index + 1)
+}
+
+/// Inverse of [`encode`].
+#[inline(always)]
+pub(crate) fn decode(record: u64) -> (u32, u32) {
+    ((record as u32).wrapping_sub(1), (record >> 32) as u32)
+}
+
+/// This thread's stripe number (any value; callers mask it).
+#[inline(always)]
+fn thread_stripe() -> usize {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    STRIPE.with(|s| {
+        let mut v = s.get();
+        if v == usize::MAX {
+            v = NEXT.fetch_add(1, Ordering::Relaxed);
+            s.set(v);
+        }
+        v
+    })
+}
+
+impl ReadBuffer {
+    /// A buffer with `stripes` stripes (rounded up to a power of two).
+    pub(crate) fn new(stripes: usize) -> Self {
+        let n = stripes.max(1).next_power_of_two();
+        Self {
+            stripes: (0..n)
+                .map(|_| {
+                    CachePadded::new(Stripe {
+                        tail: AtomicU32::new(0),
+                        head: AtomicU32::new(0),
+                        records: std::array::from_fn(|_| AtomicU64::new(0)),
+                    })
+                })
+                .collect(),
+            mask: n - 1,
+        }
+    }
+
+    /// Appends `record` (non-zero) unless the stripe is full or contended.
+    #[inline(always)]
+    pub(crate) fn record(&self, record: u64) {
+        let stripe = &self.stripes[thread_stripe() & self.mask];
+        let tail = stripe.tail.load(Ordering::Relaxed);
+        // Acquire pairs with the consumer's Release of `head`: positions
+        // below it were cleared before we reuse them.
+        let head = stripe.head.load(Ordering::Acquire);
+        if tail.wrapping_sub(head) >= STRIPE_LEN {
+            return;
+        }
+        if stripe
+            .tail
+            .compare_exchange(tail, tail.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        // Release pairs with the consumer's Acquire load of the record.
+        stripe.records[(tail % STRIPE_LEN) as usize].store(record, Ordering::Release);
+    }
+
+    /// Hands every available record to `f`.
+    ///
+    /// Only one thread may drain at a time (the shard lock holder).
+    pub(crate) fn drain(&self, mut f: impl FnMut(u64)) {
+        for stripe in self.stripes.iter() {
+            let tail = stripe.tail.load(Ordering::Acquire);
+            let mut head = stripe.head.load(Ordering::Relaxed);
+            while head != tail {
+                let slot = &stripe.records[(head % STRIPE_LEN) as usize];
+                let record = slot.load(Ordering::Acquire);
+                if record == 0 {
+                    // Claimed but not yet written; the next drain takes it.
+                    break;
+                }
+                slot.store(0, Ordering::Relaxed);
+                f(record);
+                head = head.wrapping_add(1);
+            }
+            // Release pairs with producers' Acquire of `head`.
+            stripe.head.store(head, Ordering::Release);
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_round_trips() {
+        for &(i, h) in &[(0, 0), (5, u32::MAX), (crate::raw::MAX_INDEX, 7)] {
+            assert_ne!(encode(i, h), 0);
+            assert_eq!(decode(encode(i, h)), (i, h));
+        }
+    }
+
+    #[test]
+    fn drains_what_was_recorded_and_drops_when_full() {
+        let buf = ReadBuffer::new(1);
+        for i in 0..STRIPE_LEN + 10 {
+            buf.record(encode(i, 1));
+        }
+        let mut seen = Vec::new();
+        buf.drain(|r| seen.push(decode(r).0));
+        assert_eq!(seen, (0..STRIPE_LEN).collect::<Vec<_>>());
+        buf.record(encode(99, 1));
+        seen.clear();
+        buf.drain(|r| seen.push(decode(r).0));
+        assert_eq!(seen, vec![99]);
+    }
+}

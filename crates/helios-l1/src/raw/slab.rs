@@ -1,0 +1,216 @@
+//! A per-shard arena of `(key, value)` slots addressed by `u32` index.
+//!
+//! Entries live here rather than in one heap allocation each: a freed slot is
+//! recycled by a later insert, so a cache in steady state inserts without
+//! allocating. The index table (`table.rs`) and the policy (`crate::policy`)
+//! refer to entries by index, which keeps their per-entry metadata at 4 bytes
+//! per reference instead of 8.
+//!
+//! Storage is a list of chunks whose sizes double (`BASE_SLOTS << c`), so the
+//! arena grows without ever moving a slot: a reader holding a slot reference
+//! keeps a valid address while writers grow the arena. Chunks are freed only
+//! when the slab is dropped; a cache that once held many small entries keeps
+//! that slot capacity (at most twice the peak entry count).
+//!
+//! # Slot life cycle (the invariant every `unsafe` block relies on)
+//! A slot is *vacant* (uninitialised, on the free list or above `fresh`) or
+//! *occupied* (initialised). `alloc` turns vacant into occupied and is called
+//! only by the shard's single writer. `release` turns occupied into vacant and
+//! is called only when no reader can still reach the slot: after the index was
+//! unlinked from the table and an epoch passed (`crate::reclaim`), or by the
+//! owner at drop.
+
+use std::mem::MaybeUninit;
+use std::ptr;
+
+use crate::sync::{AtomicPtr, AtomicU32, Mutex, Ordering, UnsafeCell};
+
+/// Slots in chunk 0; chunk `c` holds `BASE_SLOTS << c`. 32 keeps a tiny cache
+/// tiny (one 32-slot chunk); 27 chunks cover every index up to `MAX_INDEX`.
+const BASE_SHIFT: u32 = 5;
+const BASE_SLOTS: usize = 1 << BASE_SHIFT;
+const CHUNKS: usize = 27;
+
+/// The largest index handed out. Indices `>= MAX_INDEX` are reserved: the
+/// table uses `u32::MAX` and `u32::MAX - 1` as markers and the policy packs a
+/// queue tag into the top two bits of a link, so indices stay below `2^30 - 1`.
+pub(crate) const MAX_INDEX: u32 = (1 << 30) - 2;
+
+type Slot<K, V> = UnsafeCell<MaybeUninit<(K, V)>>;
+
+pub(crate) struct Slab<K, V> {
+    /// `chunks[c]` is null or points to `BASE_SLOTS << c` slots; once set it
+    /// never changes until drop (published with Release, read with Acquire).
+    chunks: [AtomicPtr<Slot<K, V>>; CHUNKS],
+    /// Vacant slots below `fresh`, pushed by `release` (which may run on any
+    /// thread, from the epoch collector) and popped by the writer.
+    free: Mutex<Vec<u32>>,
+    /// Every index `>= fresh` is vacant and was never used. Written only by
+    /// the shard's writer.
+    fresh: AtomicU32,
+}
+
+// SAFETY: the slab hands out `&(K, V)` to many threads (needs `K, V: Sync`)
+// and entries are dropped on whatever thread releases them (needs `Send`).
+unsafe impl<K: Send + Sync, V: Send + Sync> Sync for Slab<K, V> {}
+// SAFETY: as above; moving the slab moves ownership of its entries.
+unsafe impl<K: Send + Sync, V: Send + Sync> Send for Slab<K, V> {}
+
+/// Chunk number and offset of `index`.
+#[inline(always)]
+fn locate(index: u32) -> (usize, usize) {
+    let biased = (index as usize >> BASE_SHIFT) + 1;
+    let chunk = (usize::BITS - 1 - biased.leading_zeros()) as usize;
+    let chunk_start = ((1usize << chunk) - 1) << BASE_SHIFT;
+    (chunk, index as usize - chunk_start)
+}
+
+impl<K, V> Slab<K, V> {
+    pub(crate) fn new() -> Self {
+        Self {
+            chunks: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            free: Mutex::new(Vec::new()),
+            fresh: AtomicU32::new(0),
+        }
+    }
+
+    /// Stores `entry` in a vacant slot and returns its index, or hands the
+    /// entry back when the index space is exhausted.
+    ///
+    /// # Safety
+    /// Only the shard's single writer may call this (no concurrent `alloc`).
+    pub(crate) unsafe fn alloc(&self, entry: (K, V)) -> Result<u32, (K, V)> {
+        let index = match self.free.lock().pop() {
+            Some(index) => index,
+            None => {
+                let fresh = self.fresh.load(Ordering::Relaxed);
+                if fresh > MAX_INDEX {
+                    return Err(entry);
+                }
+                self.fresh.store(fresh + 1, Ordering::Relaxed);
+                fresh
+            }
+        };
+        let slot = self.slot_or_grow(index);
+        // SAFETY: `index` came from the free list or above `fresh`, so the
+        // slot is vacant: no reader can reach it (it is in no table) and no
+        // other writer exists (caller's contract).
+        slot.with_mut(|p| unsafe { (*p).write(entry) });
+        Ok(index)
+    }
+
+    fn slot_or_grow(&self, index: u32) -> &Slot<K, V> {
+        let (chunk, offset) = locate(index);
+        let mut base = self.chunks[chunk].load(Ordering::Acquire);
+        if base.is_null() {
+            let slots: Box<[Slot<K, V>]> = (0..BASE_SLOTS << chunk)
+                .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+                .collect();
+            base = Box::into_raw(slots).cast::<Slot<K, V>>();
+            // Release pairs with the Acquire loads in `slot_or_grow`/`get`.
+            self.chunks[chunk].store(base, Ordering::Release);
+        }
+        // SAFETY: chunk `chunk` holds `BASE_SLOTS << chunk` slots and
+        // `locate` returns an offset below that.
+        unsafe { &*base.add(offset) }
+    }
+
+    /// Runs `f` on the entry at `index`.
+    ///
+    /// # Safety
+    /// The slot must be occupied for the whole call: the caller either is the
+    /// writer and the index is live, or loaded the index from a table while
+    /// pinned (so `release` cannot run before the guard is dropped).
+    #[inline(always)]
+    pub(crate) unsafe fn with<R>(&self, index: u32, f: impl FnOnce(&(K, V)) -> R) -> R {
+        let (chunk, offset) = locate(index);
+        // Acquire pairs with the Release store that published the chunk.
+        let base = self.chunks[chunk].load(Ordering::Acquire);
+        // SAFETY: an occupied slot lies in an allocated chunk, at `offset`
+        // below the chunk's length (see `locate`).
+        let slot = unsafe { &*base.add(offset) };
+        // SAFETY: occupied means initialised, and nobody writes an occupied
+        // slot (caller's contract), so a shared reference is sound.
+        slot.with(|p| f(unsafe { (*p).assume_init_ref() }))
+    }
+
+    /// Drops the entry at `index` and makes the slot reusable.
+    ///
+    /// # Safety
+    /// The slot is occupied and no reader can reach it any more (unlinked and
+    /// an epoch passed, or the caller has exclusive access to the shard).
+    pub(crate) unsafe fn release(&self, index: u32) {
+        let (chunk, offset) = locate(index);
+        let base = self.chunks[chunk].load(Ordering::Acquire);
+        // SAFETY: occupied slots lie in allocated chunks (see `with`).
+        let slot = unsafe { &*base.add(offset) };
+        // SAFETY: occupied (initialised) and unreachable by readers, so we
+        // hold the only access; after this the slot is vacant.
+        slot.with_mut(|p| unsafe { (*p).assume_init_drop() });
+        self.free.lock().push(index);
+    }
+
+    /// Slots allocated (occupied + vacant) across all chunks.
+    pub(crate) fn slot_capacity(&self) -> usize {
+        (0..CHUNKS)
+            .filter(|&c| !self.chunks[c].load(Ordering::Acquire).is_null())
+            .map(|c| BASE_SLOTS << c)
+            .sum()
+    }
+}
+
+impl<K, V> Drop for Slab<K, V> {
+    /// Frees chunk memory. Entries are *not* dropped here: occupied slots are
+    /// released by their owner (`RawMap::drop`) or by a pending retirement,
+    /// which holds an `Arc` to this slab, so every occupied slot is vacant by
+    /// the time the last reference goes.
+    fn drop(&mut self) {
+        for (chunk, slot) in self.chunks.iter().enumerate() {
+            let base = slot.load(Ordering::Acquire);
+            if !base.is_null() {
+                let len = BASE_SLOTS << chunk;
+                // SAFETY: `base` came from `Box::into_raw` of a boxed slice of
+                // exactly `len` slots in `slot_or_grow`, and is freed once.
+                drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(base, len)) });
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locate_covers_indices_without_gaps() {
+        let mut expected = (0usize, 0usize);
+        for index in 0..100_000u32 {
+            assert_eq!(locate(index), expected, "index {index}");
+            expected.1 += 1;
+            if expected.1 == BASE_SLOTS << expected.0 {
+                expected = (expected.0 + 1, 0);
+            }
+        }
+        assert!(locate(MAX_INDEX).0 < CHUNKS);
+    }
+
+    #[test]
+    fn released_slots_are_reused_and_entries_dropped() {
+        let counter = std::sync::Arc::new(());
+        let slab = Slab::<u32, std::sync::Arc<()>>::new();
+        // SAFETY: single-threaded test: this is the only writer and reader.
+        unsafe {
+            let a = slab.alloc((1, counter.clone())).ok().unwrap();
+            let b = slab.alloc((2, counter.clone())).ok().unwrap();
+            assert_eq!(std::sync::Arc::strong_count(&counter), 3);
+            assert_eq!(slab.with(b, |e| e.0), 2);
+            slab.release(a);
+            assert_eq!(std::sync::Arc::strong_count(&counter), 2);
+            let c = slab.alloc((3, counter.clone())).ok().unwrap();
+            assert_eq!(c, a, "a released slot is recycled before fresh ones");
+            slab.release(b);
+            slab.release(c);
+        }
+        assert_eq!(std::sync::Arc::strong_count(&counter), 1);
+    }
+}

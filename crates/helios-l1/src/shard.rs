@@ -1,0 +1,228 @@
+//! One shard: the lock-free map, its read buffer, and the policy behind the
+//! shard's write lock.
+//!
+//! Reads go straight to [`RawMap::get`] and leave a record in the read
+//! buffer. Every write takes the lock, first replays buffered reads into the
+//! policy, then changes the map and the policy together, so that the set of
+//! entries in the table and in the policy is the same whenever the lock is
+//! free (checked by [`Shard::validate`]).
+
+use std::borrow::Borrow;
+
+use crate::error::{RefusalReason, Refused};
+use crate::policy::{Policy, Victim};
+use crate::raw::{read_buffer, RawMap, ReadBuffer, Writer};
+use crate::reclaim::{pin, Guard};
+use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering};
+
+pub(crate) struct Shard<K, V> {
+    map: RawMap<K, V>,
+    reads: ReadBuffer,
+    state: Mutex<State>,
+    /// Mirrors of `state.policy`'s length and weight, stored after every
+    /// write so `len()`/`weight()` need no lock. Relaxed: they are
+    /// statistics, exact whenever no write is in progress.
+    len: AtomicUsize,
+    weight: AtomicU64,
+    capacity: u64,
+}
+
+struct State {
+    writer: Writer,
+    policy: Policy,
+    /// Reused buffer for the victims of one write (no allocation per write).
+    victims: Vec<Victim>,
+}
+
+impl<K, V> Shard<K, V>
+where
+    K: Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    pub(crate) fn new(capacity: u64, read_stripes: usize) -> Self {
+        let (map, writer) = RawMap::new();
+        Self {
+            map,
+            reads: ReadBuffer::new(read_stripes),
+            state: Mutex::new(State {
+                writer,
+                policy: Policy::new(capacity),
+                victims: Vec::new(),
+            }),
+            len: AtomicUsize::new(0),
+            weight: AtomicU64::new(0),
+            capacity,
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn weight(&self) -> u64 {
+        self.weight.load(Ordering::Relaxed)
+    }
+
+    /// Runs `f` on the value of `key`, recording the hit. Lock-free.
+    #[inline]
+    pub(crate) fn get<Q, R>(&self, hash: u64, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let guard = pin();
+        self.map.get(&guard, hash, key, |index, value| {
+            self.reads.record(read_buffer::encode(index, hash as u32));
+            f(value)
+        })
+    }
+
+    /// Whether `key` is present, without counting as an access.
+    pub(crate) fn contains<Q>(&self, hash: u64, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let guard = pin();
+        self.map.get(&guard, hash, key, |_, _| ()).is_some()
+    }
+
+    /// Replays buffered hits into the policy.
+    fn drain_reads(reads: &ReadBuffer, policy: &mut Policy) {
+        reads.drain(|record| {
+            let (index, hash) = read_buffer::decode(record);
+            policy.access(index, hash);
+        });
+    }
+
+    /// Inserts or replaces `key`, then evicts until the shard fits.
+    pub(crate) fn insert(&self, hash: u64, key: K, value: V, weight: u64) -> Result<(), Refused<K, V>> {
+        let guard = pin();
+        let mut state = self.state.lock();
+        let State {
+            writer,
+            policy,
+            victims,
+        } = &mut *state;
+        Self::drain_reads(&self.reads, policy);
+        let existing = self.map.find(writer, &guard, hash, &key);
+
+        let too_heavy = weight > self.capacity || weight > u64::from(u32::MAX);
+        if too_heavy {
+            if let Some((pos, index)) = existing {
+                self.map.remove_at(writer, &guard, pos);
+                policy.remove(index);
+                self.publish_counts(policy);
+            }
+            let max = self.capacity.min(u64::from(u32::MAX));
+            return Err(Refused {
+                key,
+                value,
+                reason: RefusalReason::TooHeavy { weight, max },
+            });
+        }
+        // Fits in u32: checked above.
+        let weight32 = weight as u32;
+
+        let stored = match existing {
+            Some((pos, old)) => self
+                .map
+                .replace(writer, &guard, pos, (key, value))
+                .map(|new| policy.replace(old, new, weight32)),
+            None => self
+                .map
+                .insert(writer, &guard, hash, (key, value), |i| u64::from(policy.hash_of(i)))
+                .map(|index| policy.insert(index, hash as u32, weight32)),
+        };
+        if let Err((key, value)) = stored {
+            return Err(Refused {
+                key,
+                value,
+                reason: RefusalReason::IndexSpaceExhausted,
+            });
+        }
+        self.evict(writer, policy, victims, &guard);
+        self.publish_counts(policy);
+        Ok(())
+    }
+
+    fn evict(&self, writer: &mut Writer, policy: &mut Policy, victims: &mut Vec<Victim>, guard: &Guard) {
+        policy.evict(victims);
+        for victim in victims.drain(..) {
+            let unlinked = self
+                .map
+                .remove_index(writer, guard, u64::from(victim.hash), victim.index);
+            debug_assert!(unlinked, "policy victim {victim:?} was not in the table");
+        }
+    }
+
+    fn publish_counts(&self, policy: &Policy) {
+        self.len.store(policy.len(), Ordering::Relaxed);
+        self.weight.store(policy.weight(), Ordering::Relaxed);
+    }
+
+    /// Removes `key`, returning a clone of its value.
+    pub(crate) fn remove<Q>(&self, hash: u64, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+        V: Clone,
+    {
+        let guard = pin();
+        let mut state = self.state.lock();
+        let State { writer, policy, .. } = &mut *state;
+        Self::drain_reads(&self.reads, policy);
+        let (pos, index) = self.map.find(writer, &guard, hash, key)?;
+        let value = self.map.with_entry(writer, index, |(_, v)| v.clone());
+        self.map.remove_at(writer, &guard, pos);
+        policy.remove(index);
+        self.publish_counts(policy);
+        Some(value)
+    }
+
+    pub(crate) fn clear(&self) {
+        let guard = pin();
+        let mut state = self.state.lock();
+        let State { writer, policy, .. } = &mut *state;
+        Self::drain_reads(&self.reads, policy);
+        self.map.clear(writer, &guard);
+        policy.clear();
+        self.publish_counts(policy);
+    }
+
+    /// Heap bytes of this shard's table, slab slots and policy metadata.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let guard = pin();
+        let state = self.state.lock();
+        self.map.bytes(&guard) + state.policy.bytes()
+    }
+
+    /// Checks that table, policy and counters agree and the weight fits.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        let guard = pin();
+        let state = self.state.lock();
+        let policy = &state.policy;
+        let live = self
+            .map
+            .validate(&state.writer, &guard, |i| u64::from(policy.hash_of(i)))?;
+        policy.validate()?;
+        if live.len() != policy.len() {
+            return Err(format!("table holds {} entries, policy {}", live.len(), policy.len()));
+        }
+        let weight: u64 = live.iter().map(|&i| u64::from(policy.weight_of(i))).sum();
+        if weight != policy.weight() {
+            return Err(format!("entries weigh {weight}, policy says {}", policy.weight()));
+        }
+        if weight > self.capacity || policy.capacity() != self.capacity {
+            return Err(format!("weight {weight} exceeds capacity {}", self.capacity));
+        }
+        if self.len() != live.len() || self.weight() != weight {
+            return Err("published len/weight are stale".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,32 @@
+//! How much of the capacity an entry uses.
+
+/// Computes an entry's weight in capacity units (for example bytes).
+///
+/// Called once per insert, before the shard lock is taken; it should be cheap
+/// and must return the same weight for the same entry. A weight of 0 is
+/// allowed: such entries use no capacity but are evicted like any other.
+pub trait Weigher<K, V> {
+    /// The weight of `value` stored under `key`.
+    fn weigh(&self, key: &K, value: &V) -> u64;
+}
+
+/// Every entry weighs 1, so the capacity counts entries. The default.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UnitWeigher;
+
+impl<K, V> Weigher<K, V> for UnitWeigher {
+    #[inline(always)]
+    fn weigh(&self, _key: &K, _value: &V) -> u64 {
+        1
+    }
+}
+
+impl<K, V, F> Weigher<K, V> for F
+where
+    F: Fn(&K, &V) -> u64,
+{
+    #[inline]
+    fn weigh(&self, key: &K, value: &V) -> u64 {
+        self(key, value)
+    }
+}
