@@ -1,1 +1,52 @@
-fn main() {}
+//! `helios`: trace replay, benchmarks and (later) the 850-agent simulation.
+
+mod plot;
+mod policies;
+mod replay;
+mod trace;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Helios L1 command-line tools.
+#[derive(Debug, Parser)]
+#[command(name = "helios", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replay a cache trace and print hit ratios per policy and size.
+    Replay(replay::ReplayArgs),
+}
+
+/// Everything that ends the program with an error message.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// The trace could not be read or parsed (exit code 2).
+    #[error(transparent)]
+    Trace(#[from] trace::TraceError),
+    /// Bad arguments or a failed step (exit code 1).
+    #[error("{0}")]
+    Usage(String),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Replay(args) => replay::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("helios: {e}");
+            match e {
+                CliError::Trace(_) => ExitCode::from(2),
+                CliError::Usage(_) => ExitCode::from(1),
+            }
+        }
+    }
+}

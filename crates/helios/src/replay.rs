@@ -1,0 +1,131 @@
+//! `helios replay`: hit ratios of a trace at several sizes, per policy.
+
+use std::path::PathBuf;
+
+use crate::policies::{Counts, Policy};
+use crate::trace::{self, Format};
+
+/// Arguments of `helios replay`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ReplayArgs {
+    /// The trace file (gzip, xz or plain).
+    #[arg(long)]
+    trace: PathBuf,
+    /// Record layout of the trace.
+    #[arg(long)]
+    format: Format,
+    /// Cache sizes: entries, or bytes for weighted formats (`adapt_size`).
+    #[arg(long, value_delimiter = ',', required = true)]
+    sizes: Vec<u64>,
+    /// Also replay through moka and quick_cache.
+    #[arg(long)]
+    compare: bool,
+    /// Print one JSON object per policy and size instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Draw hit ratio against size to this SVG file.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+}
+
+/// One cell of the result table.
+pub(crate) struct Row {
+    pub(crate) policy: Policy,
+    pub(crate) size: u64,
+    pub(crate) counts: Counts,
+}
+
+pub(crate) fn run(args: &ReplayArgs) -> Result<(), crate::CliError> {
+    if let Some(&zero) = args.sizes.iter().find(|&&s| s == 0) {
+        return Err(crate::CliError::Usage(format!("--sizes: a cache size must be at least 1, got {zero}")));
+    }
+    let trace = trace::load(&args.trace, args.format)?;
+    let mut policies = vec![Policy::Helios, Policy::Opt, Policy::Lru];
+    if args.compare {
+        policies.extend([Policy::Moka, Policy::QuickCache]);
+    }
+    let jobs: Vec<(Policy, u64)> = args
+        .sizes
+        .iter()
+        .flat_map(|&size| policies.iter().map(move |&p| (p, size)))
+        .collect();
+    let rows = run_jobs(&trace, &jobs)?;
+
+    if args.json {
+        for row in &rows {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "trace": trace.name,
+                    "policy": row.policy.name(),
+                    "size": row.size,
+                    "hits": row.counts.hits,
+                    "misses": row.counts.misses,
+                    "hit_ratio": (row.counts.hit_ratio() * 100.0).round() / 100.0,
+                })
+            );
+        }
+    } else {
+        print_table(&trace, &policies, &args.sizes, &rows);
+    }
+    if let Some(path) = &args.plot {
+        crate::plot::hit_ratios(path, &trace.name, &policies, &rows)?;
+    }
+    Ok(())
+}
+
+/// Runs the replays on all CPUs; results come back in job order.
+fn run_jobs(trace: &trace::Trace, jobs: &[(Policy, u64)]) -> Result<Vec<Row>, crate::CliError> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<Result<Counts, String>>> = (0..jobs.len()).map(|_| None).collect();
+    let slots: Vec<std::sync::Mutex<&mut Option<Result<Counts, String>>>> =
+        results.iter_mut().map(std::sync::Mutex::new).collect();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&(policy, size)) = jobs.get(i) else { break };
+                let result = policy.replay(trace, size);
+                if let Ok(mut slot) = slots[i].lock() {
+                    **slot = Some(result);
+                }
+            });
+        }
+    });
+    drop(slots);
+    jobs.iter()
+        .zip(results)
+        .map(|(&(policy, size), result)| match result {
+            Some(Ok(counts)) => Ok(Row { policy, size, counts }),
+            Some(Err(e)) => Err(crate::CliError::Usage(format!("{} at size {size}: {e}", policy.name()))),
+            None => Err(crate::CliError::Usage(format!("{} at size {size}: replay did not finish", policy.name()))),
+        })
+        .collect()
+}
+
+fn print_table(trace: &trace::Trace, policies: &[Policy], sizes: &[u64], rows: &[Row]) {
+    println!(
+        "trace {} ({} accesses, {} distinct objects){}",
+        trace.name,
+        trace.keys.len(),
+        trace.distinct(),
+        if trace.weights.is_some() { ", sizes in bytes" } else { "" }
+    );
+    print!("{:>12}", "size");
+    for p in policies {
+        print!(" {:>12}", p.name());
+    }
+    println!();
+    for &size in sizes {
+        print!("{size:>12}");
+        for &p in policies {
+            let cell = rows.iter().find(|r| r.policy == p && r.size == size);
+            match cell {
+                Some(r) => print!(" {:>11.2}%", r.counts.hit_ratio()),
+                None => print!(" {:>12}", "-"),
+            }
+        }
+        println!();
+    }
+}
