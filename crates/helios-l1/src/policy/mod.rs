@@ -54,7 +54,7 @@ const QUEUE_TRANSFER_THRESHOLD: usize = 1000;
 /// Entries the sketch is first sized for (capped by the capacity). Growing
 /// the sketch later forgets all counts, which cost up to 16 pp of hit ratio
 /// on short traces when this was 1024 (`ps`, `gli` at sizes above 1024), so
-/// start large: 2^16 entries is 128 KiB of counters per shard at most.
+/// start large: 2^16 entries is 256 KiB of counters per shard at most.
 const INITIAL_SKETCH_ENTRIES: usize = 1 << 16;
 
 /// Per-entry policy metadata: 16 bytes.

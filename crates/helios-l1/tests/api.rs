@@ -1,0 +1,136 @@
+//! API-level behaviour: building, refusing, hashing choices, borrowing keys.
+
+use helios_l1::{BuildError, Cache, RefusalReason, UniformHashBuilder};
+
+#[test]
+fn bad_options_are_errors_not_panics() {
+    assert_eq!(Cache::<u64, u64>::new(0).unwrap_err(), BuildError::ZeroCapacity);
+    let err = Cache::<u64, u64>::builder().capacity(100).shards(3).build().unwrap_err();
+    assert_eq!(err, BuildError::ShardsNotPowerOfTwo { shards: 3 });
+    assert_eq!(err.to_string(), "shard count must be a power of two, got 3");
+    let err = Cache::<u64, u64>::builder().capacity(4).shards(8).build().unwrap_err();
+    assert!(matches!(err, BuildError::CapacityBelowShards { .. }));
+    assert!(Cache::<u64, u64>::builder().build().is_err(), "no capacity set");
+}
+
+#[test]
+fn an_entry_heavier_than_a_shard_is_refused_and_handed_back() {
+    let cache = Cache::builder()
+        .capacity(100)
+        .shards(4)
+        .weigher(|_: &u32, v: &Vec<u8>| v.len() as u64)
+        .build()
+        .unwrap();
+    assert_eq!(cache.max_entry_weight(), 25);
+    cache.insert(1, vec![0; 10]).unwrap();
+    let refused = cache.insert(1, vec![7; 26]).unwrap_err();
+    assert_eq!(refused.key, 1);
+    assert_eq!(refused.value, vec![7; 26]);
+    assert_eq!(refused.reason, RefusalReason::TooHeavy { weight: 26, max: 25 });
+    assert!(refused.to_string().contains("weighs 26"));
+    assert_eq!(cache.get(&1), None, "the replaced value is not served");
+    assert_eq!(cache.weight(), 0);
+    cache.validate().unwrap();
+}
+
+#[test]
+fn weight_never_exceeds_capacity_under_churn() {
+    let cache = Cache::builder()
+        .capacity(1000)
+        .weigher(|k: &u64, _: &u64| k % 17 + 1)
+        .build()
+        .unwrap();
+    for i in 0..50_000u64 {
+        cache.insert(i % 3000, i).unwrap();
+        assert!(cache.weight() <= 1000);
+        if i % 7 == 0 {
+            cache.remove(&(i / 2 % 3000));
+        }
+    }
+    cache.validate().unwrap();
+}
+
+#[test]
+fn borrowed_keys_and_contains() {
+    let cache: Cache<String, u32> = Cache::new(10).unwrap();
+    cache.insert("a".to_string(), 1).unwrap();
+    assert!(cache.contains_key("a"));
+    assert_eq!(cache.get("a"), Some(1));
+    assert_eq!(cache.remove("a"), Some(1));
+    assert!(!cache.contains_key("a"));
+    assert!(cache.is_empty());
+}
+
+#[test]
+fn content_ids_skip_rehashing() {
+    let cache = Cache::builder()
+        .capacity(1000)
+        .hasher(UniformHashBuilder)
+        .build()
+        .unwrap();
+    for i in 0..500u32 {
+        let id = *blake3_like(i).as_bytes();
+        cache.insert(id, i).unwrap();
+    }
+    for i in 0..500u32 {
+        assert_eq!(cache.get(blake3_like(i).as_bytes()), Some(i));
+    }
+    cache.validate().unwrap();
+}
+
+/// A stand-in for a BLAKE3 digest: 32 well-mixed bytes.
+struct Digest([u8; 32]);
+impl Digest {
+    fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+fn blake3_like(i: u32) -> Digest {
+    let mut out = [0u8; 32];
+    let mut x = u64::from(i).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    for chunk in out.chunks_mut(8) {
+        x ^= x >> 30;
+        x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x ^= x >> 27;
+        x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^= x >> 31;
+        chunk.copy_from_slice(&x.to_le_bytes());
+    }
+    Digest(out)
+}
+
+#[test]
+fn values_are_dropped_exactly_once() {
+    use std::sync::Arc;
+    let token = Arc::new(());
+    {
+        let cache = Cache::new(100).unwrap();
+        for i in 0..1000u32 {
+            cache.insert(i, Arc::clone(&token)).unwrap();
+            if i % 3 == 0 {
+                cache.remove(&(i / 2));
+            }
+        }
+        cache.clear();
+        for i in 0..50u32 {
+            cache.insert(i, Arc::clone(&token)).unwrap();
+        }
+    }
+    // Retired entries are dropped by the epoch collector; flush it.
+    for _ in 0..10_000 {
+        crossbeam_epoch_flush();
+        if Arc::strong_count(&token) == 1 {
+            break;
+        }
+    }
+    assert_eq!(Arc::strong_count(&token), 1, "an entry leaked or was dropped twice");
+}
+
+fn crossbeam_epoch_flush() {
+    // Pinning and unpinning advances the global epoch and runs deferred
+    // destructors; a fresh cache's operations do exactly that.
+    let c: Cache<u8, u8> = Cache::new(1).unwrap();
+    for _ in 0..64 {
+        let _ = c.insert(0, 0);
+    }
+}
