@@ -1,1 +1,175 @@
-fn main() {}
+//! Throughput of helios vs quick_cache vs moka, 2 threads, in one process.
+//!
+//! Workloads: pre-generated Zipf(0.99) and Zipf(0.8) streams over 1,000,000
+//! keys, capacity 100,000, at 100% reads (after a warm-up that fills the
+//! cache) and at 95% reads (insert on miss; the other 5% are inserts).
+//! Implementations run interleaved, round after round (the order rotates),
+//! because this machine is shared and identical runs differ by up to 2×; we
+//! report the median of the rounds and per-pair ratios of medians.
+//!
+//! Criterion is not used here because its sampling measures one function at
+//! a time and cannot interleave peers within a round.
+//!
+//! `cargo bench -p helios-l1 --bench throughput` (env: `ROUNDS`, default 7;
+//! `OPS`, operations per thread per round, default 2,000,000; `ONLY=helios`
+//! and `THREADS=1` for callgrind runs).
+
+#![allow(missing_docs)] // a bench binary, not an API
+
+use std::sync::{Arc, Barrier};
+use std::time::Instant;
+
+use rand::prelude::*;
+use rand_distr::Zipf;
+
+const KEYS: u64 = 1_000_000;
+const CAPACITY: u64 = 100_000;
+
+trait Bench: Send + Sync {
+    fn get(&self, key: u64) -> bool;
+    fn insert(&self, key: u64);
+}
+
+impl Bench for helios_l1::Cache<u64, u64> {
+    #[inline]
+    fn get(&self, key: u64) -> bool {
+        helios_l1::Cache::get(self, &key).is_some()
+    }
+    #[inline]
+    fn insert(&self, key: u64) {
+        let _ = helios_l1::Cache::insert(self, key, key);
+    }
+}
+
+impl Bench for quick_cache::sync::Cache<u64, u64> {
+    #[inline]
+    fn get(&self, key: u64) -> bool {
+        quick_cache::sync::Cache::get(self, &key).is_some()
+    }
+    #[inline]
+    fn insert(&self, key: u64) {
+        quick_cache::sync::Cache::insert(self, key, key);
+    }
+}
+
+impl Bench for moka::sync::Cache<u64, u64> {
+    #[inline]
+    fn get(&self, key: u64) -> bool {
+        moka::sync::Cache::get(self, &key).is_some()
+    }
+    #[inline]
+    fn insert(&self, key: u64) {
+        moka::sync::Cache::insert(self, key, key);
+    }
+}
+
+fn make(name: &str) -> Arc<dyn Bench> {
+    match name {
+        "helios" => Arc::new(helios_l1::Cache::<u64, u64>::new(CAPACITY).expect("valid capacity")),
+        "quick_cache" => Arc::new(quick_cache::sync::Cache::<u64, u64>::new(CAPACITY as usize)),
+        _ => Arc::new(moka::sync::Cache::<u64, u64>::new(CAPACITY)),
+    }
+}
+
+/// One operation of a pre-generated stream: a key, and whether it is a write.
+fn stream(s: f64, ops: usize, write_percent: u32, seed: u64) -> Vec<(u64, bool)> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let zipf = Zipf::new(KEYS as f64, s).expect("valid zipf");
+    (0..ops)
+        .map(|_| {
+            // Scatter ranks so that hot keys are not adjacent integers.
+            let rank = zipf.sample(&mut rng) as u64;
+            let key = rank.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            (key, rng.random_range(0..100) < write_percent)
+        })
+        .collect()
+}
+
+/// Runs `streams` (one per thread) against `cache`; returns ops per second.
+fn run(cache: &Arc<dyn Bench>, streams: &[Arc<Vec<(u64, bool)>>], insert_on_miss: bool) -> f64 {
+    let barrier = Arc::new(Barrier::new(streams.len() + 1));
+    let handles: Vec<_> = streams
+        .iter()
+        .map(|ops| {
+            let (cache, ops, barrier) = (Arc::clone(cache), Arc::clone(ops), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                let start = Instant::now();
+                let mut hits = 0u64;
+                for &(key, write) in ops.iter() {
+                    if write {
+                        cache.insert(key);
+                    } else if cache.get(key) {
+                        hits += 1;
+                    } else if insert_on_miss {
+                        cache.insert(key);
+                    }
+                }
+                std::hint::black_box(hits);
+                start.elapsed()
+            })
+        })
+        .collect();
+    barrier.wait();
+    let slowest = handles
+        .into_iter()
+        .map(|h| h.join().expect("bench thread"))
+        .max()
+        .unwrap_or_default();
+    let ops: usize = streams.iter().map(|s| s.len()).sum();
+    ops as f64 / slowest.as_secs_f64()
+}
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let rounds = env("ROUNDS", 7);
+    let ops = env("OPS", 2_000_000);
+    let threads = env("THREADS", 2);
+    let only = std::env::var("ONLY").ok();
+    let impls: Vec<&str> = ["helios", "quick_cache", "moka"]
+        .into_iter()
+        .filter(|name| only.as_deref().is_none_or(|o| o == *name))
+        .collect();
+    println!("threads {threads}, {ops} ops per thread per round, {rounds} rounds, capacity {CAPACITY}, {KEYS} keys");
+    for (s, write_percent) in [(0.99, 0u32), (0.8, 0), (0.99, 5), (0.8, 5)] {
+        let streams: Vec<Arc<Vec<(u64, bool)>>> = (0..threads)
+            .map(|t| Arc::new(stream(s, ops, write_percent, 42 + t as u64)))
+            .collect();
+        let caches: Vec<(&str, Arc<dyn Bench>)> = impls.iter().map(|&n| (n, make(n))).collect();
+        // Warm-up: fill each cache by reading the stream with insert on miss.
+        for (_, cache) in &caches {
+            run(cache, &streams, true);
+        }
+        let mut results: Vec<Vec<f64>> = vec![Vec::new(); caches.len()];
+        for round in 0..rounds {
+            for i in 0..caches.len() {
+                let i = (i + round) % caches.len();
+                // 100% reads measure pure hits/misses: no insert on miss.
+                results[i].push(run(&caches[i].1, &streams, write_percent > 0));
+            }
+        }
+        let medians: Vec<f64> = results.into_iter().map(median).collect();
+        let workload = format!("zipf({s}) {}% reads", 100 - write_percent);
+        for ((name, _), m) in caches.iter().zip(&medians) {
+            println!("{workload:<22} {name:<12} {:>8.2} Mops/s (median)", m / 1e6);
+        }
+        if caches.len() == 3 {
+            println!(
+                "{workload:<22} helios/quick_cache {:.2}x   helios/moka {:.2}x",
+                medians[0] / medians[1],
+                medians[0] / medians[2]
+            );
+        }
+    }
+}

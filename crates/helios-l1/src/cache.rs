@@ -58,7 +58,9 @@ where
         let stripes = cpus() * 2;
         Self {
             shards: (0..shards as u64)
-                .map(|i| CachePadded::new(Shard::new(per_shard + u64::from(i < remainder), stripes)))
+                .map(|i| {
+                    CachePadded::new(Shard::new(per_shard + u64::from(i < remainder), stripes))
+                })
                 .collect(),
             flights: (0..shards).map(|_| Flights::new()).collect(),
             shard_mask: shards - 1,
@@ -152,7 +154,11 @@ where
     /// Like [`get_or_insert_with`](Self::get_or_insert_with) for a fallible
     /// loader. An error reaches the caller and every waiter, and nothing is
     /// cached; the next call loads again.
-    pub fn try_get_or_insert_with<E>(&self, key: K, load: impl FnOnce() -> Result<V, E>) -> Result<V, Arc<E>>
+    pub fn try_get_or_insert_with<E>(
+        &self,
+        key: K,
+        load: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, Arc<E>>
     where
         K: Clone,
         E: Send + Sync + 'static,

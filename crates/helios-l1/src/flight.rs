@@ -96,7 +96,9 @@ impl<K: Eq + Clone, V> Flights<K, V> {
 
     /// Ends `flight`: unregisters it, then wakes its waiters with `outcome`.
     pub(crate) fn finish(&self, flight: &Arc<Flight<V>>, outcome: Outcome<V>) {
-        self.pending.lock().retain(|p| !Arc::ptr_eq(&p.flight, flight));
+        self.pending
+            .lock()
+            .retain(|p| !Arc::ptr_eq(&p.flight, flight));
         *flight.outcome.lock() = Some(outcome);
         flight.done.notify_all();
     }

@@ -22,7 +22,10 @@ pub struct UniformHashBuilder;
 impl BuildHasher for UniformHashBuilder {
     type Hasher = UniformHasher;
     fn build_hasher(&self) -> UniformHasher {
-        UniformHasher { hash: 0, taken: false }
+        UniformHasher {
+            hash: 0,
+            taken: false,
+        }
     }
 }
 
@@ -71,7 +74,10 @@ mod tests {
         digest[..8].copy_from_slice(&0x0123_4567_89ab_cdefu64.to_le_bytes());
         digest[8] = 0xff;
         assert_eq!(UniformHashBuilder.hash_one(digest), 0x0123_4567_89ab_cdef);
-        assert_eq!(UniformHashBuilder.hash_one(&digest[..]), 0x0123_4567_89ab_cdef);
+        assert_eq!(
+            UniformHashBuilder.hash_one(&digest[..]),
+            0x0123_4567_89ab_cdef
+        );
         assert_eq!(UniformHashBuilder.hash_one(77u64), 77);
     }
 }

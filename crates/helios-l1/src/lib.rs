@@ -53,16 +53,8 @@ mod flight;
 mod hash;
 mod options;
 mod policy;
-#[cfg(not(loom))]
-mod reclaim;
-#[cfg(loom)]
-#[doc(hidden)]
-pub mod reclaim;
-#[cfg(not(loom))]
 mod raw;
-#[cfg(loom)]
-#[doc(hidden)]
-pub mod raw;
+mod reclaim;
 mod shard;
 mod sync;
 mod weigher;
@@ -72,3 +64,8 @@ pub use error::{BuildError, RefusalReason, Refused};
 pub use hash::{DefaultHashBuilder, UniformHashBuilder, UniformHasher};
 pub use options::{default_shards, CacheBuilder};
 pub use weigher::{UnitWeigher, Weigher};
+
+/// The README's Rust examples compile and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

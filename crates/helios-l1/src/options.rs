@@ -130,7 +130,12 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
                 shards,
             });
         }
-        Ok(Cache::from_parts(self.capacity, shards, self.weigher, self.hasher))
+        Ok(Cache::from_parts(
+            self.capacity,
+            shards,
+            self.weigher,
+            self.hasher,
+        ))
     }
 }
 

@@ -100,7 +100,13 @@ where
     }
 
     /// Inserts or replaces `key`, then evicts until the shard fits.
-    pub(crate) fn insert(&self, hash: u64, key: K, value: V, weight: u64) -> Result<(), Refused<K, V>> {
+    pub(crate) fn insert(
+        &self,
+        hash: u64,
+        key: K,
+        value: V,
+        weight: u64,
+    ) -> Result<(), Refused<K, V>> {
         let guard = pin();
         let mut state = self.state.lock();
         let State {
@@ -135,7 +141,9 @@ where
                 .map(|new| policy.replace(old, new, weight32)),
             None => self
                 .map
-                .insert(writer, &guard, hash, (key, value), |i| u64::from(policy.hash_of(i)))
+                .insert(writer, &guard, hash, (key, value), |i| {
+                    u64::from(policy.hash_of(i))
+                })
                 .map(|index| policy.insert(index, hash as u32, weight32)),
         };
         if let Err((key, value)) = stored {
@@ -150,12 +158,18 @@ where
         Ok(())
     }
 
-    fn evict(&self, writer: &mut Writer, policy: &mut Policy, victims: &mut Vec<Victim>, guard: &Guard) {
+    fn evict(
+        &self,
+        writer: &mut Writer,
+        policy: &mut Policy,
+        victims: &mut Vec<Victim>,
+        guard: &Guard,
+    ) {
         policy.evict(victims);
         for victim in victims.drain(..) {
-            let unlinked = self
-                .map
-                .remove_index(writer, guard, u64::from(victim.hash), victim.index);
+            let unlinked =
+                self.map
+                    .remove_index(writer, guard, u64::from(victim.hash), victim.index);
             debug_assert!(unlinked, "policy victim {victim:?} was not in the table");
         }
     }
@@ -211,14 +225,24 @@ where
             .validate(&state.writer, &guard, |i| u64::from(policy.hash_of(i)))?;
         policy.validate()?;
         if live.len() != policy.len() {
-            return Err(format!("table holds {} entries, policy {}", live.len(), policy.len()));
+            return Err(format!(
+                "table holds {} entries, policy {}",
+                live.len(),
+                policy.len()
+            ));
         }
         let weight: u64 = live.iter().map(|&i| u64::from(policy.weight_of(i))).sum();
         if weight != policy.weight() {
-            return Err(format!("entries weigh {weight}, policy says {}", policy.weight()));
+            return Err(format!(
+                "entries weigh {weight}, policy says {}",
+                policy.weight()
+            ));
         }
         if weight > self.capacity || policy.capacity() != self.capacity {
-            return Err(format!("weight {weight} exceeds capacity {}", self.capacity));
+            return Err(format!(
+                "weight {weight} exceeds capacity {}",
+                self.capacity
+            ));
         }
         if self.len() != live.len() || self.weight() != weight {
             return Err("published len/weight are stale".into());

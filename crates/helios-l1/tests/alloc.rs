@@ -90,7 +90,11 @@ fn a_million_hits_allocate_nothing_from_one_and_two_threads() {
         cache.insert(k, k).unwrap();
     }
     // One thread.
-    assert_eq!(hit_loop(&cache, 0, HITS), (HITS, 0), "(hits, allocations) from 1 thread");
+    assert_eq!(
+        hit_loop(&cache, 0, HITS),
+        (HITS, 0),
+        "(hits, allocations) from 1 thread"
+    );
 
     // Two threads, each counting its own allocations.
     let threads: Vec<_> = (0..2)
@@ -100,7 +104,11 @@ fn a_million_hits_allocate_nothing_from_one_and_two_threads() {
         })
         .collect();
     for t in threads {
-        assert_eq!(t.join().unwrap(), (HITS / 2, 0), "(hits, allocations) from 2 threads");
+        assert_eq!(
+            t.join().unwrap(),
+            (HITS / 2, 0),
+            "(hits, allocations) from 2 threads"
+        );
     }
 }
 
@@ -122,6 +130,9 @@ fn steady_state_inserts_reuse_slots() {
     let per_insert = allocations as f64 / inserts as f64;
     // crossbeam-epoch allocates one bag per 64 retirements (~0.016 per
     // insert that evicts or replaces); anything per entry would be >= 1.
-    assert!(per_insert < 0.05, "{per_insert} allocations per steady-state insert");
+    assert!(
+        per_insert < 0.05,
+        "{per_insert} allocations per steady-state insert"
+    );
     cache.validate().unwrap();
 }

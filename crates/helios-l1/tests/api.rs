@@ -4,13 +4,27 @@ use helios_l1::{BuildError, Cache, RefusalReason, UniformHashBuilder};
 
 #[test]
 fn bad_options_are_errors_not_panics() {
-    assert_eq!(Cache::<u64, u64>::new(0).unwrap_err(), BuildError::ZeroCapacity);
-    let err = Cache::<u64, u64>::builder().capacity(100).shards(3).build().unwrap_err();
+    assert_eq!(
+        Cache::<u64, u64>::new(0).unwrap_err(),
+        BuildError::ZeroCapacity
+    );
+    let err = Cache::<u64, u64>::builder()
+        .capacity(100)
+        .shards(3)
+        .build()
+        .unwrap_err();
     assert_eq!(err, BuildError::ShardsNotPowerOfTwo { shards: 3 });
     assert_eq!(err.to_string(), "shard count must be a power of two, got 3");
-    let err = Cache::<u64, u64>::builder().capacity(4).shards(8).build().unwrap_err();
+    let err = Cache::<u64, u64>::builder()
+        .capacity(4)
+        .shards(8)
+        .build()
+        .unwrap_err();
     assert!(matches!(err, BuildError::CapacityBelowShards { .. }));
-    assert!(Cache::<u64, u64>::builder().build().is_err(), "no capacity set");
+    assert!(
+        Cache::<u64, u64>::builder().build().is_err(),
+        "no capacity set"
+    );
 }
 
 #[test]
@@ -26,7 +40,13 @@ fn an_entry_heavier_than_a_shard_is_refused_and_handed_back() {
     let refused = cache.insert(1, vec![7; 26]).unwrap_err();
     assert_eq!(refused.key, 1);
     assert_eq!(refused.value, vec![7; 26]);
-    assert_eq!(refused.reason, RefusalReason::TooHeavy { weight: 26, max: 25 });
+    assert_eq!(
+        refused.reason,
+        RefusalReason::TooHeavy {
+            weight: 26,
+            max: 25
+        }
+    );
     assert!(refused.to_string().contains("weighs 26"));
     assert_eq!(cache.get(&1), None, "the replaced value is not served");
     assert_eq!(cache.weight(), 0);
@@ -123,7 +143,11 @@ fn values_are_dropped_exactly_once() {
             break;
         }
     }
-    assert_eq!(Arc::strong_count(&token), 1, "an entry leaked or was dropped twice");
+    assert_eq!(
+        Arc::strong_count(&token),
+        1,
+        "an entry leaked or was dropped twice"
+    );
 }
 
 fn crossbeam_epoch_flush() {

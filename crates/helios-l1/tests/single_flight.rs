@@ -57,7 +57,11 @@ fn a_loader_error_reaches_every_waiter_and_caches_nothing() {
     for t in threads {
         assert_eq!(*t.join().unwrap().unwrap_err(), "store unavailable");
     }
-    assert_eq!(loads.load(Ordering::SeqCst), 1, "waiters shared the leader's error");
+    assert_eq!(
+        loads.load(Ordering::SeqCst),
+        1,
+        "waiters shared the leader's error"
+    );
     assert_eq!(cache.get(&1), None);
     // The next call loads again.
     let v = cache.try_get_or_insert_with(1, || Ok::<_, &str>("ok".to_string()));
@@ -82,7 +86,10 @@ fn a_panicking_loader_does_not_wedge_the_waiters() {
     // This caller joins the panicking flight, then loads itself.
     let v = cache.get_or_insert_with(5, || "second".to_string());
     assert_eq!(v, "second");
-    assert!(leader.join().is_err(), "the panic reached the leader's caller");
+    assert!(
+        leader.join().is_err(),
+        "the panic reached the leader's caller"
+    );
     assert_eq!(cache.get(&5).as_deref(), Some("second"));
     cache.validate().unwrap();
 }

@@ -36,7 +36,11 @@ fn eight_threads_one_million_mixed_ops() {
                     x ^= x >> 7;
                     x ^= x << 17;
                     // Skewed keys: half the traffic on 1/16 of the keys.
-                    let key = if x & 1 == 0 { (x >> 8) % (KEYS / 16) } else { (x >> 8) % KEYS };
+                    let key = if x & 1 == 0 {
+                        (x >> 8) % (KEYS / 16)
+                    } else {
+                        (x >> 8) % KEYS
+                    };
                     match (x >> 40) % 100 {
                         0..=69 => {
                             if let Some(v) = cache.get(&key) {
@@ -65,7 +69,10 @@ fn eight_threads_one_million_mixed_ops() {
     }
     cache.validate().unwrap();
     assert!(cache.weight() <= cache.capacity());
-    assert!(hits.load(Ordering::Relaxed) > 0, "the workload produced hits");
+    assert!(
+        hits.load(Ordering::Relaxed) > 0,
+        "the workload produced hits"
+    );
     // Every resident value belongs to its key.
     for key in 0..KEYS {
         if let Some(v) = cache.get(&key) {
@@ -79,7 +86,8 @@ fn readers_never_see_a_removed_value_after_remove_returns() {
     // One writer alternates insert/remove of one key and publishes the round
     // it finished; readers that start after a remove must not see that
     // round's value.
-    let cache: Arc<Cache<u64, u64>> = Arc::new(Cache::builder().capacity(64).shards(1).build().unwrap());
+    let cache: Arc<Cache<u64, u64>> =
+        Arc::new(Cache::builder().capacity(64).shards(1).build().unwrap());
     let removed_round = Arc::new(AtomicU64::new(0));
     let readers: Vec<_> = (0..3)
         .map(|_| {
@@ -89,7 +97,10 @@ fn readers_never_see_a_removed_value_after_remove_returns() {
                 for _ in 0..200_000 {
                     let done = removed_round.load(Ordering::Acquire);
                     if let Some(v) = cache.get(&7) {
-                        assert!(v > done, "saw value of round {v} after its removal (round {done} done)");
+                        assert!(
+                            v > done,
+                            "saw value of round {v} after its removal (round {done} done)"
+                        );
                     }
                 }
             })

@@ -7,8 +7,14 @@ use plotters::prelude::*;
 use crate::policies::Policy;
 use crate::replay::Row;
 
-pub(crate) fn hit_ratios(path: &Path, title: &str, policies: &[Policy], rows: &[Row]) -> Result<(), crate::CliError> {
-    let err = |e: String| crate::CliError::Usage(format!("{}: cannot draw plot: {e}", path.display()));
+pub(crate) fn hit_ratios(
+    path: &Path,
+    title: &str,
+    policies: &[Policy],
+    rows: &[Row],
+) -> Result<(), crate::CliError> {
+    let err =
+        |e: String| crate::CliError::Usage(format!("{}: cannot draw plot: {e}", path.display()));
     let max_size = rows.iter().map(|r| r.size).max().unwrap_or(1) as f64;
     let min_size = rows.iter().map(|r| r.size).min().unwrap_or(0) as f64;
     let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
@@ -38,9 +44,15 @@ pub(crate) fn hit_ratios(path: &Path, title: &str, policies: &[Policy], rows: &[
             .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
             .map_err(|e| err(e.to_string()))?
             .label(policy.name())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
         chart
-            .draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+            .draw_series(
+                points
+                    .into_iter()
+                    .map(|p| Circle::new(p, 3, color.filled())),
+            )
             .map_err(|e| err(e.to_string()))?;
     }
     chart

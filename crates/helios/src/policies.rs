@@ -64,7 +64,11 @@ fn weight_at(trace: &Trace, i: usize) -> u32 {
 }
 
 /// Read, and insert on a miss, through a cache with `get`/`insert` closures.
-fn read_through(trace: &Trace, mut get: impl FnMut(u64) -> bool, mut insert: impl FnMut(u64, u32)) -> Counts {
+fn read_through(
+    trace: &Trace,
+    mut get: impl FnMut(u64) -> bool,
+    mut insert: impl FnMut(u64, u32),
+) -> Counts {
     let mut counts = Counts::default();
     for (i, &key) in trace.keys.iter().enumerate() {
         if get(key) {
@@ -132,7 +136,11 @@ fn quick_cache(trace: &Trace, size: u64) -> Counts {
     } else {
         quick_cache::sync::Cache::with_weighter(size as usize, size, ValueWeight)
     };
-    read_through(trace, |k| cache.get(&k).is_some(), |k, w| cache.insert(k, w))
+    read_through(
+        trace,
+        |k| cache.get(&k).is_some(),
+        |k, w| cache.insert(k, w),
+    )
 }
 
 /// Least recently used, weighted: an index-linked list over a hash map.
@@ -152,13 +160,25 @@ fn lru(trace: &Trace, size: u64) -> Counts {
 
     fn unlink(nodes: &mut [Node], head: &mut usize, tail: &mut usize, i: usize) {
         let (p, n) = (nodes[i].prev, nodes[i].next);
-        if p == NIL { *head = n } else { nodes[p].next = n }
-        if n == NIL { *tail = p } else { nodes[n].prev = p }
+        if p == NIL {
+            *head = n
+        } else {
+            nodes[p].next = n
+        }
+        if n == NIL {
+            *tail = p
+        } else {
+            nodes[n].prev = p
+        }
     }
     fn push_front(nodes: &mut [Node], head: &mut usize, tail: &mut usize, i: usize) {
         nodes[i].prev = NIL;
         nodes[i].next = *head;
-        if *head == NIL { *tail = i } else { nodes[*head].prev = i }
+        if *head == NIL {
+            *tail = i
+        } else {
+            nodes[*head].prev = i
+        }
         *head = i;
     }
 
@@ -181,7 +201,12 @@ fn lru(trace: &Trace, size: u64) -> Counts {
             index.remove(&nodes[victim].key);
             free.push(victim);
         }
-        let node = Node { key, weight: w, prev: NIL, next: NIL };
+        let node = Node {
+            key,
+            weight: w,
+            prev: NIL,
+            next: NIL,
+        };
         let i = match free.pop() {
             Some(i) => {
                 nodes[i] = node;
@@ -240,7 +265,9 @@ fn opt(trace: &Trace, size: u64) -> Counts {
         // use is sooner and it does not fit yet.
         let mut admit = true;
         while weight + w > size {
-            let Some(&(far, victim)) = heap.peek() else { break };
+            let Some(&(far, victim)) = heap.peek() else {
+                break;
+            };
             if resident.get(&victim).map(|e| e.0) != Some(far) {
                 heap.pop(); // stale
                 continue;
@@ -290,12 +317,21 @@ mod tests {
         let keys: Vec<u64> = (0..20).flat_map(|_| 0..50u64).collect();
         let t = trace(&keys);
         let best = opt(&t, 25);
-        for p in [Policy::Helios, Policy::Lru, Policy::Moka, Policy::QuickCache] {
+        for p in [
+            Policy::Helios,
+            Policy::Lru,
+            Policy::Moka,
+            Policy::QuickCache,
+        ] {
             let c = p.replay(&t, 25).unwrap();
             assert_eq!(c.hits + c.misses, keys.len() as u64);
             assert!(c.hits <= best.hits, "{} beat opt", p.name());
         }
-        assert_eq!(lru(&t, 25).hits, 0, "LRU thrashes on a loop longer than the cache");
+        assert_eq!(
+            lru(&t, 25).hits,
+            0,
+            "LRU thrashes on a loop longer than the cache"
+        );
     }
 
     #[test]

@@ -37,7 +37,9 @@ pub(crate) struct Row {
 
 pub(crate) fn run(args: &ReplayArgs) -> Result<(), crate::CliError> {
     if let Some(&zero) = args.sizes.iter().find(|&&s| s == 0) {
-        return Err(crate::CliError::Usage(format!("--sizes: a cache size must be at least 1, got {zero}")));
+        return Err(crate::CliError::Usage(format!(
+            "--sizes: a cache size must be at least 1, got {zero}"
+        )));
     }
     let trace = trace::load(&args.trace, args.format)?;
     let mut policies = vec![Policy::Helios, Policy::Opt, Policy::Lru];
@@ -76,7 +78,9 @@ pub(crate) fn run(args: &ReplayArgs) -> Result<(), crate::CliError> {
 
 /// Runs the replays on all CPUs; results come back in job order.
 fn run_jobs(trace: &trace::Trace, jobs: &[(Policy, u64)]) -> Result<Vec<Row>, crate::CliError> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len().max(1));
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(jobs.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut results: Vec<Option<Result<Counts, String>>> = (0..jobs.len()).map(|_| None).collect();
     let slots: Vec<std::sync::Mutex<&mut Option<Result<Counts, String>>>> =
@@ -85,7 +89,9 @@ fn run_jobs(trace: &trace::Trace, jobs: &[(Policy, u64)]) -> Result<Vec<Row>, cr
         for _ in 0..workers {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(&(policy, size)) = jobs.get(i) else { break };
+                let Some(&(policy, size)) = jobs.get(i) else {
+                    break;
+                };
                 let result = policy.replay(trace, size);
                 if let Ok(mut slot) = slots[i].lock() {
                     **slot = Some(result);
@@ -97,9 +103,19 @@ fn run_jobs(trace: &trace::Trace, jobs: &[(Policy, u64)]) -> Result<Vec<Row>, cr
     jobs.iter()
         .zip(results)
         .map(|(&(policy, size), result)| match result {
-            Some(Ok(counts)) => Ok(Row { policy, size, counts }),
-            Some(Err(e)) => Err(crate::CliError::Usage(format!("{} at size {size}: {e}", policy.name()))),
-            None => Err(crate::CliError::Usage(format!("{} at size {size}: replay did not finish", policy.name()))),
+            Some(Ok(counts)) => Ok(Row {
+                policy,
+                size,
+                counts,
+            }),
+            Some(Err(e)) => Err(crate::CliError::Usage(format!(
+                "{} at size {size}: {e}",
+                policy.name()
+            ))),
+            None => Err(crate::CliError::Usage(format!(
+                "{} at size {size}: replay did not finish",
+                policy.name()
+            ))),
         })
         .collect()
 }
@@ -110,7 +126,11 @@ fn print_table(trace: &trace::Trace, policies: &[Policy], sizes: &[u64], rows: &
         trace.name,
         trace.keys.len(),
         trace.distinct(),
-        if trace.weights.is_some() { ", sizes in bytes" } else { "" }
+        if trace.weights.is_some() {
+            ", sizes in bytes"
+        } else {
+            ""
+        }
     );
     print!("{:>12}", "size");
     for p in policies {

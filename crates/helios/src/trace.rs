@@ -114,7 +114,9 @@ pub(crate) fn load(path: &Path, format: Format) -> Result<Trace, TraceError> {
     let mut trace = parse(path, format, &bytes)?;
     trace.name = path.display().to_string();
     if trace.keys.is_empty() {
-        return Err(TraceError::Empty { path: path.to_owned() });
+        return Err(TraceError::Empty {
+            path: path.to_owned(),
+        });
     }
     Ok(trace)
 }
@@ -123,8 +125,12 @@ pub(crate) fn load(path: &Path, format: Format) -> Result<Trace, TraceError> {
 pub(crate) fn parse(path: &Path, format: Format, bytes: &[u8]) -> Result<Trace, TraceError> {
     let mut weights = None;
     let keys = match format {
-        Format::Cache2k => binary(path, bytes, 4, |b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as u64)?,
-        Format::CloudPhysics => binary(path, bytes, 4, |b| u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))?,
+        Format::Cache2k => binary(path, bytes, 4, |b| {
+            i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as u64
+        })?,
+        Format::CloudPhysics => binary(path, bytes, 4, |b| {
+            u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        })?,
         Format::Corda | Format::Scarab => binary(path, bytes, 8, |b| {
             let mut w = [0u8; 8];
             w.copy_from_slice(b);
@@ -147,7 +153,10 @@ pub(crate) fn parse(path: &Path, format: Format, bytes: &[u8]) -> Result<Trace, 
                 .split_whitespace()
                 .nth(1)
                 .ok_or_else(|| format!("expected `X 0xHEX ...`, found {line:?}"))?;
-            let hex = field.strip_prefix("0x").or_else(|| field.strip_prefix("0X")).unwrap_or(field);
+            let hex = field
+                .strip_prefix("0x")
+                .or_else(|| field.strip_prefix("0X"))
+                .unwrap_or(field);
             u64::from_str_radix(hex, 16)
                 .map(Some)
                 .map_err(|_| format!("expected a hexadecimal address, found {field:?}"))
@@ -164,7 +173,9 @@ pub(crate) fn parse(path: &Path, format: Format, bytes: &[u8]) -> Result<Trace, 
                 let [_tick, key, size] = fields[..] else {
                     return Err(format!("expected `tick key size`, found {line:?}"));
                 };
-                let key: u64 = key.parse().map_err(|_| format!("expected a decimal key, found {key:?}"))?;
+                let key: u64 = key
+                    .parse()
+                    .map_err(|_| format!("expected a decimal key, found {key:?}"))?;
                 let size: u32 = size
                     .parse()
                     .map_err(|_| format!("expected a size below 2^32, found {size:?}"))?;
@@ -184,7 +195,12 @@ pub(crate) fn parse(path: &Path, format: Format, bytes: &[u8]) -> Result<Trace, 
     })
 }
 
-fn binary(path: &Path, bytes: &[u8], width: usize, key: impl Fn(&[u8]) -> u64) -> Result<Vec<u64>, TraceError> {
+fn binary(
+    path: &Path,
+    bytes: &[u8],
+    width: usize,
+    key: impl Fn(&[u8]) -> u64,
+) -> Result<Vec<u64>, TraceError> {
     if bytes.len() % width != 0 {
         return Err(TraceError::Offset {
             path: path.to_owned(),
@@ -285,6 +301,9 @@ mod tests {
         assert_eq!(load(&xz, Format::Cache2k).unwrap().keys, vec![9]);
         let empty = dir.path().join("e");
         std::fs::write(&empty, b"\n").unwrap();
-        assert!(matches!(load(&empty, Format::Lirs), Err(TraceError::Empty { .. })));
+        assert!(matches!(
+            load(&empty, Format::Lirs),
+            Err(TraceError::Empty { .. })
+        ));
     }
 }

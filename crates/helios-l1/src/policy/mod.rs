@@ -464,7 +464,8 @@ impl Policy {
     // ---- adaptation ---------------------------------------------------------
 
     fn climb(&mut self) {
-        self.climber.determine(self.sketch.sample_size(), self.capacity);
+        self.climber
+            .determine(self.sketch.sample_size(), self.capacity);
         self.demote_from_protected();
         let amount = self.climber.adjustment;
         if amount > 0 {
@@ -555,7 +556,9 @@ impl Policy {
             while node != NIL {
                 let n = &self.nodes[node as usize];
                 if n.queue() != queue || n.prev() != prev {
-                    return Err(format!("node {node} has bad queue or prev link in {queue:?}"));
+                    return Err(format!(
+                        "node {node} has bad queue or prev link in {queue:?}"
+                    ));
                 }
                 count += 1;
                 weight += u64::from(n.weight);
@@ -573,9 +576,16 @@ impl Policy {
             }
             len += count;
         }
-        let resident = self.nodes.iter().filter(|n| n.queue() != Queue::Free).count();
+        let resident = self
+            .nodes
+            .iter()
+            .filter(|n| n.queue() != Queue::Free)
+            .count();
         if len != self.len || resident != self.len {
-            return Err(format!("len {} but queues hold {len} and {resident} nodes are resident", self.len));
+            return Err(format!(
+                "len {} but queues hold {len} and {resident} nodes are resident",
+                self.len
+            ));
         }
         if self.window_max + self.protected_max > self.capacity {
             return Err("window and protected maxima exceed the capacity".into());

@@ -28,6 +28,8 @@
 //! has exactly one. A writer never frees memory a reader might hold: unlinked
 //! slots and replaced tables are *retired* and reclaimed after an epoch.
 
+#[cfg(all(test, loom))]
+mod loom_tests;
 pub(crate) mod read_buffer;
 mod slab;
 mod table;
@@ -39,9 +41,9 @@ use crate::sync::{Arc, AtomicPtr, Ordering};
 
 pub(crate) use read_buffer::ReadBuffer;
 use slab::Slab;
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 pub(crate) use slab::MAX_INDEX;
-use table::{Table, EMPTY, MIN_SLOTS, TOMBSTONE};
+use table::{tag, word, Table, EMPTY, INDEX_MASK, MIN_SLOTS, TOMBSTONE};
 
 /// The reader-visible half of a shard.
 pub(crate) struct RawMap<K, V> {
@@ -82,7 +84,13 @@ where
             table: AtomicPtr::new(table),
             slab: Arc::new(Slab::new()),
         };
-        (map, Writer { live: 0, tombstones: 0 })
+        (
+            map,
+            Writer {
+                live: 0,
+                tombstones: 0,
+            },
+        )
     }
 
     /// The current table.
@@ -113,15 +121,19 @@ where
         Q: Eq + ?Sized,
     {
         let table = self.table(guard);
+        let tag = tag(hash);
         let mut f = Some(f);
         for pos in table.probe(hash) {
-            let index = table.get(pos);
-            if index == EMPTY {
+            let word = table.get(pos);
+            if word == EMPTY {
                 return None;
             }
-            if index == TOMBSTONE {
+            // Markers have tag 0xff; checking the tag first keeps one branch
+            // on the common path.
+            if word >> 24 != tag || word == TOMBSTONE {
                 continue;
             }
+            let index = word & INDEX_MASK;
             // SAFETY: `index` was loaded from a table while `guard` pins us,
             // so its slot stays occupied until the guard drops (slots are
             // released only by retirements issued after unlinking).
@@ -142,20 +154,28 @@ where
     }
 
     /// Table position and slab index of `key`'s entry (writer only).
-    pub(crate) fn find<Q>(&self, _w: &Writer, guard: &Guard, hash: u64, key: &Q) -> Option<(usize, u32)>
+    pub(crate) fn find<Q>(
+        &self,
+        _w: &Writer,
+        guard: &Guard,
+        hash: u64,
+        key: &Q,
+    ) -> Option<(usize, u32)>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
         let table = self.table(guard);
+        let tag = tag(hash);
         for pos in table.probe(hash) {
-            let index = table.get(pos);
-            if index == EMPTY {
+            let word = table.get(pos);
+            if word == EMPTY {
                 return None;
             }
-            if index == TOMBSTONE {
+            if word >> 24 != tag || word == TOMBSTONE {
                 continue;
             }
+            let index = word & INDEX_MASK;
             // SAFETY: the writer sees live indices only, and only the writer
             // releases slots, so the slot is occupied.
             if unsafe { self.slab.with(index, |(k, _)| k.borrow() == key) } {
@@ -200,21 +220,28 @@ where
         if table.get(pos) == TOMBSTONE {
             w.tombstones -= 1;
         }
-        table.set(pos, index);
+        table.set(pos, word(index, hash));
         w.live += 1;
         Ok(index)
     }
 
     /// Replaces the entry at table position `pos` with `entry`; returns the
     /// new slab index. The old entry is retired.
-    pub(crate) fn replace(&self, _w: &mut Writer, guard: &Guard, pos: usize, entry: (K, V)) -> Result<u32, (K, V)> {
+    pub(crate) fn replace(
+        &self,
+        _w: &mut Writer,
+        guard: &Guard,
+        pos: usize,
+        entry: (K, V),
+    ) -> Result<u32, (K, V)> {
         // SAFETY: `_w` proves we are the only writer.
         let index = unsafe { self.slab.alloc(entry)? };
         let table = self.table(guard);
         let old = table.get(pos);
         debug_assert!(old != EMPTY && old != TOMBSTONE);
-        table.set(pos, index);
-        self.retire_slot(guard, old);
+        // Same key, so same hash and tag: keep the tag, swap the index.
+        table.set(pos, (old & !INDEX_MASK) | index);
+        self.retire_slot(guard, old & INDEX_MASK);
         Ok(index)
     }
 
@@ -226,16 +253,26 @@ where
         table.set(pos, TOMBSTONE);
         w.live -= 1;
         w.tombstones += 1;
-        self.retire_slot(guard, old);
+        self.retire_slot(guard, old & INDEX_MASK);
     }
 
     /// Removes the entry with slab index `index`, whose key hashes to `hash`.
     /// Returns false if no such entry is linked.
-    pub(crate) fn remove_index(&self, w: &mut Writer, guard: &Guard, hash: u64, index: u32) -> bool {
+    pub(crate) fn remove_index(
+        &self,
+        w: &mut Writer,
+        guard: &Guard,
+        hash: u64,
+        index: u32,
+    ) -> bool {
         let table = self.table(guard);
-        let pos = table.probe(hash).map(|pos| (pos, table.get(pos))).find(|&(_, v)| v == index || v == EMPTY);
+        let target = word(index, hash);
+        let pos = table
+            .probe(hash)
+            .map(|pos| (pos, table.get(pos)))
+            .find(|&(_, v)| v == target || v == EMPTY);
         match pos {
-            Some((pos, v)) if v == index => {
+            Some((pos, v)) if v == target => {
                 self.remove_at(w, guard, pos);
                 true
             }
@@ -262,7 +299,7 @@ where
         for index in old.live() {
             let hash = hash_of(index);
             if let Some(pos) = new.probe(hash).find(|&pos| new.get(pos) == EMPTY) {
-                new.set(pos, index);
+                new.set(pos, word(index, hash));
             }
         }
         self.publish(guard, new);
@@ -301,10 +338,17 @@ where
 
     /// Recomputes the writer's counters from the table and checks that every
     /// live entry is reachable from its hash. Returns the live indices.
-    pub(crate) fn validate(&self, w: &Writer, guard: &Guard, hash_of: impl Fn(u32) -> u64) -> Result<Vec<u32>, String> {
+    pub(crate) fn validate(
+        &self,
+        w: &Writer,
+        guard: &Guard,
+        hash_of: impl Fn(u32) -> u64,
+    ) -> Result<Vec<u32>, String> {
         let table = self.table(guard);
         let live: Vec<u32> = table.live().collect();
-        let tombstones = (0..table.len()).filter(|&p| table.get(p) == TOMBSTONE).count();
+        let tombstones = (0..table.len())
+            .filter(|&p| table.get(p) == TOMBSTONE)
+            .count();
         if live.len() != w.live || tombstones != w.tombstones {
             return Err(format!(
                 "table counts live={} tombstones={} but writer has live={} tombstones={}",
@@ -320,13 +364,16 @@ where
             return Err("a slab index is linked twice".into());
         }
         for &index in &live {
+            let target = word(index, hash_of(index));
             let reachable = table
                 .probe(hash_of(index))
                 .map(|pos| table.get(pos))
                 .take_while(|&v| v != EMPTY)
-                .any(|v| v == index);
+                .any(|v| v == target);
             if !reachable {
-                return Err(format!("index {index} is not reachable from its hash"));
+                return Err(format!(
+                    "index {index} is not reachable from its hash, or its tag is wrong"
+                ));
             }
         }
         Ok(live)

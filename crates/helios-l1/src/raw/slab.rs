@@ -26,15 +26,14 @@ use std::ptr;
 use crate::sync::{AtomicPtr, AtomicU32, Mutex, Ordering, UnsafeCell};
 
 /// Slots in chunk 0; chunk `c` holds `BASE_SLOTS << c`. 32 keeps a tiny cache
-/// tiny (one 32-slot chunk); 27 chunks cover every index up to `MAX_INDEX`.
+/// tiny (one 32-slot chunk); 20 chunks cover every index up to `MAX_INDEX`.
 const BASE_SHIFT: u32 = 5;
 const BASE_SLOTS: usize = 1 << BASE_SHIFT;
-const CHUNKS: usize = 27;
+const CHUNKS: usize = 20;
 
-/// The largest index handed out. Indices `>= MAX_INDEX` are reserved: the
-/// table uses `u32::MAX` and `u32::MAX - 1` as markers and the policy packs a
-/// queue tag into the top two bits of a link, so indices stay below `2^30 - 1`.
-pub(crate) const MAX_INDEX: u32 = (1 << 30) - 2;
+/// The largest index handed out. The table packs an index into 24 bits and
+/// uses the two largest 24-bit values in its markers (`table.rs`).
+pub(crate) const MAX_INDEX: u32 = (1 << 24) - 3;
 
 type Slot<K, V> = UnsafeCell<MaybeUninit<(K, V)>>;
 
