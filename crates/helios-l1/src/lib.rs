@@ -13,9 +13,10 @@
 //! ## Guarantees
 //! - **Hits take no lock and allocate nothing.** A lookup pins an epoch
 //!   (a store to the thread's own record), probes an open-addressing table of
-//!   slab indices, compares the key and clones the value. See [`raw`'s
-//!   docs](https://docs.rs/helios-l1) in `src/raw/mod.rs` for the protocol and
-//!   its memory orderings.
+//!   slab indices, compares the key and clones the value. `src/raw/mod.rs`
+//!   documents the protocol and its memory orderings. (Caveat: crossbeam-epoch
+//!   makes every 128th pin help reclaim writers' garbage, which can allocate;
+//!   BENCHMARKS.md has the measured rate.)
 //! - **The weight never exceeds the capacity.** The capacity is split evenly
 //!   across shards; each shard evicts before its write returns. An entry
 //!   heavier than one shard's share is refused and handed back.
