@@ -45,6 +45,9 @@ where
     }
 }
 
+/// Most read-buffer stripes per shard (2 KiB each).
+const MAX_READ_STRIPES: usize = 16;
+
 impl<K, V, W, S> Cache<K, V, W, S>
 where
     K: Eq + Send + Sync + 'static,
@@ -54,8 +57,10 @@ where
         let per_shard = capacity / shards as u64;
         let remainder = capacity % shards as u64;
         // Two stripes per CPU: threads are assigned stripes round-robin, so
-        // with as many threads as CPUs no two share a stripe.
-        let stripes = cpus() * 2;
+        // with as many threads as CPUs no two share a stripe. Capped so that
+        // read buffers stay small on large machines (shards also grow with
+        // the CPU count, which already spreads readers).
+        let stripes = (cpus() * 2).min(MAX_READ_STRIPES);
         Self {
             shards: (0..shards as u64)
                 .map(|i| {

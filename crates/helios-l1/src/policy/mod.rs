@@ -356,6 +356,7 @@ impl Policy {
     }
 
     fn evict_node(&mut self, index: u32, out: &mut Vec<Victim>) {
+        self.climber.mark_warm();
         self.unlink(index);
         self.len -= 1;
         out.push(Victim {
