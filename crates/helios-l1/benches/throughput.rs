@@ -12,7 +12,7 @@
 //!
 //! `cargo bench -p helios-l1 --bench throughput` (env: `ROUNDS`, default 7;
 //! `OPS`, operations per thread per round, default 2,000,000; `ONLY=helios`
-//! and `THREADS=1` for callgrind runs).
+//! and `THREADS=1` for callgrind runs; `READS=95` or `READS=100` for one mix).
 
 #![allow(missing_docs)] // a bench binary, not an API
 
@@ -137,12 +137,16 @@ fn main() {
     let ops = env("OPS", 2_000_000);
     let threads = env("THREADS", 2);
     let only = std::env::var("ONLY").ok();
+    let reads = std::env::var("READS").ok();
     let impls: Vec<&str> = ["helios", "quick_cache", "moka"]
         .into_iter()
         .filter(|name| only.as_deref().is_none_or(|o| o == *name))
         .collect();
     println!("threads {threads}, {ops} ops per thread per round, {rounds} rounds, capacity {CAPACITY}, {KEYS} keys");
     for (s, write_percent) in [(0.99, 0u32), (0.8, 0), (0.99, 5), (0.8, 5)] {
+        if reads.as_deref().is_some_and(|r| r != (100 - write_percent).to_string()) {
+            continue;
+        }
         let streams: Vec<Arc<Vec<(u64, bool)>>> = (0..threads)
             .map(|t| Arc::new(stream(s, ops, write_percent, 42 + t as u64)))
             .collect();
