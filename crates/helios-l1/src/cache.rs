@@ -110,6 +110,33 @@ where
         self.shard(hash).get(hash, key, V::clone)
     }
 
+    /// Runs `f` on the value of `key` without cloning it (no refcount bump
+    /// for `Arc` values, no copy for plain ones) and returns what `f`
+    /// returns, or `None` on a miss. Counts as an access, like
+    /// [`get`](Self::get), and is as lock-free.
+    ///
+    /// `f` borrows the value under an epoch guard: a concurrent `insert` or
+    /// `remove` of the key does not free it while `f` runs, it only defers
+    /// the free. So keep `f` short; calling back into the cache from `f` is
+    /// allowed.
+    ///
+    /// ```
+    /// use helios_l1::Cache;
+    /// let cache: Cache<u64, Vec<u8>> = Cache::new(100)?;
+    /// cache.insert(1, vec![7; 4096]).ok();
+    /// assert_eq!(cache.with(&1, |bytes| bytes.len()), Some(4096));
+    /// assert_eq!(cache.with(&2, |bytes| bytes.len()), None);
+    /// # Ok::<(), helios_l1::BuildError>(())
+    /// ```
+    pub fn with<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        self.shard(hash).get(hash, key, f)
+    }
+
     /// Whether `key` is present. Does not count as an access.
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where

@@ -13,7 +13,8 @@
 //! ## Guarantees
 //! - **Hits take no lock and allocate nothing.** A lookup pins an epoch
 //!   (a store to the thread's own record), probes an open-addressing table of
-//!   slab indices, compares the key and clones the value. `src/raw/mod.rs`
+//!   slab indices, compares the key and clones the value ([`Cache::with`]
+//!   borrows it instead of cloning). `src/raw/mod.rs`
 //!   documents the protocol and its memory orderings. (Caveat: crossbeam-epoch
 //!   makes every 128th pin help reclaim writers' garbage, which can allocate;
 //!   BENCHMARKS.md has the measured rate.)

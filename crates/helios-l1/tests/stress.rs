@@ -42,9 +42,17 @@ fn eight_threads_one_million_mixed_ops() {
                         (x >> 8) % KEYS
                     };
                     match (x >> 40) % 100 {
-                        0..=69 => {
+                        0..=59 => {
                             if let Some(v) = cache.get(&key) {
                                 assert_eq!(v.0, key, "value written for another key");
+                                hits.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        60..=69 => {
+                            // Borrowed read: the value must stay intact
+                            // while a concurrent writer replaces or removes it.
+                            if let Some(owner) = cache.with(&key, |v| v.0) {
+                                assert_eq!(owner, key, "borrowed a value of another key");
                                 hits.fetch_add(1, Ordering::Relaxed);
                             }
                         }
@@ -101,6 +109,10 @@ fn readers_never_see_a_removed_value_after_remove_returns() {
                             v > done,
                             "saw value of round {v} after its removal (round {done} done)"
                         );
+                    }
+                    let done = removed_round.load(Ordering::Acquire);
+                    if let Some(v) = cache.with(&7, |v| *v) {
+                        assert!(v > done, "borrowed round {v} after its removal");
                     }
                 }
             })
