@@ -144,7 +144,10 @@ fn main() {
         .collect();
     println!("threads {threads}, {ops} ops per thread per round, {rounds} rounds, capacity {CAPACITY}, {KEYS} keys");
     for (s, write_percent) in [(0.99, 0u32), (0.8, 0), (0.99, 5), (0.8, 5)] {
-        if reads.as_deref().is_some_and(|r| r != (100 - write_percent).to_string()) {
+        if reads
+            .as_deref()
+            .is_some_and(|r| r != (100 - write_percent).to_string())
+        {
             continue;
         }
         let streams: Vec<Arc<Vec<(u64, bool)>>> = (0..threads)

@@ -166,9 +166,15 @@ fn borrowed_reads_do_not_clone() {
     let cache: Cache<u64, Arc<Vec<u8>>> = Cache::new(16).unwrap();
     cache.insert(1, Arc::new(vec![1, 2, 3])).unwrap();
     // Only the cache holds the Arc while `with` runs: no refcount bump.
-    assert_eq!(cache.with(&1, |v| (Arc::strong_count(v), v.len())), Some((1, 3)));
+    assert_eq!(
+        cache.with(&1, |v| (Arc::strong_count(v), v.len())),
+        Some((1, 3))
+    );
     assert_eq!(cache.with(&2, |v| v.len()), None);
     // `with` may call back into the cache.
-    assert_eq!(cache.with(&1, |_| cache.insert(2, Arc::new(vec![])).is_ok()), Some(true));
+    assert_eq!(
+        cache.with(&1, |_| cache.insert(2, Arc::new(vec![])).is_ok()),
+        Some(true)
+    );
     assert_eq!(cache.with(&2, |v| v.len()), Some(0));
 }
