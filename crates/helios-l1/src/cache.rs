@@ -53,7 +53,13 @@ where
     K: Eq + Send + Sync + 'static,
     V: Send + Sync + 'static,
 {
-    pub(crate) fn from_parts(capacity: u64, shards: usize, weigher: W, hasher: S) -> Self {
+    pub(crate) fn from_parts(
+        capacity: u64,
+        shards: usize,
+        exact_hit_recording: bool,
+        weigher: W,
+        hasher: S,
+    ) -> Self {
         let per_shard = capacity / shards as u64;
         let remainder = capacity % shards as u64;
         // Two stripes per CPU: threads are assigned stripes round-robin, so
@@ -64,7 +70,11 @@ where
         Self {
             shards: (0..shards as u64)
                 .map(|i| {
-                    CachePadded::new(Shard::new(per_shard + u64::from(i < remainder), stripes))
+                    CachePadded::new(Shard::new(
+                        per_shard + u64::from(i < remainder),
+                        stripes,
+                        exact_hit_recording,
+                    ))
                 })
                 .collect(),
             flights: (0..shards).map(|_| Flights::new()).collect(),

@@ -48,6 +48,7 @@ pub fn default_shards(capacity: u64) -> usize {
 pub struct CacheBuilder<K, V, W = UnitWeigher, S = DefaultHashBuilder> {
     capacity: u64,
     shards: Option<usize>,
+    exact_hit_recording: bool,
     weigher: W,
     hasher: S,
     _entries: PhantomData<fn(K, V)>,
@@ -66,6 +67,7 @@ impl<K, V> CacheBuilder<K, V> {
         Self {
             capacity: 0,
             shards: None,
+            exact_hit_recording: false,
             weigher: UnitWeigher,
             hasher: DefaultHashBuilder::default(),
             _entries: PhantomData,
@@ -88,11 +90,23 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
         self
     }
 
+    /// Whether every hit must reach the policy. Off (the default), a hit
+    /// whose read buffer is full goes unrecorded, so a hit never waits and
+    /// never takes a lock. On, such a hit takes its shard's lock and drains
+    /// the buffer first: hits are no longer lock-free, but the policy sees
+    /// exactly what a single-threaded cache would. Meant for measuring what
+    /// the lossy buffers cost in hit ratio (`helios replay --exact-recording`).
+    pub fn exact_hit_recording(mut self, exact: bool) -> Self {
+        self.exact_hit_recording = exact;
+        self
+    }
+
     /// How much of the capacity each entry uses.
     pub fn weigher<W2: Weigher<K, V>>(self, weigher: W2) -> CacheBuilder<K, V, W2, S> {
         CacheBuilder {
             capacity: self.capacity,
             shards: self.shards,
+            exact_hit_recording: self.exact_hit_recording,
             weigher,
             hasher: self.hasher,
             _entries: PhantomData,
@@ -105,6 +119,7 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
         CacheBuilder {
             capacity: self.capacity,
             shards: self.shards,
+            exact_hit_recording: self.exact_hit_recording,
             weigher: self.weigher,
             hasher,
             _entries: PhantomData,
@@ -133,6 +148,7 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
         Ok(Cache::from_parts(
             self.capacity,
             shards,
+            self.exact_hit_recording,
             self.weigher,
             self.hasher,
         ))

@@ -25,6 +25,8 @@ pub(crate) struct Shard<K, V> {
     len: AtomicUsize,
     weight: AtomicU64,
     capacity: u64,
+    /// Never drop a hit record: drain under the lock when a buffer is full.
+    exact_hit_recording: bool,
 }
 
 struct State {
@@ -39,7 +41,7 @@ where
     K: Eq + Send + Sync + 'static,
     V: Send + Sync + 'static,
 {
-    pub(crate) fn new(capacity: u64, read_stripes: usize) -> Self {
+    pub(crate) fn new(capacity: u64, read_stripes: usize, exact_hit_recording: bool) -> Self {
         let (map, writer) = RawMap::new();
         Self {
             map,
@@ -52,6 +54,7 @@ where
             len: AtomicUsize::new(0),
             weight: AtomicU64::new(0),
             capacity,
+            exact_hit_recording,
         }
     }
 
@@ -76,7 +79,10 @@ where
     {
         let guard = pin();
         self.map.get(&guard, hash, key, |index, value| {
-            self.reads.record(read_buffer::encode(index, hash as u32));
+            let record = read_buffer::encode(index, hash as u32);
+            if !self.reads.record(record) && self.exact_hit_recording {
+                self.record_exactly(record);
+            }
             f(value)
         })
     }
@@ -89,6 +95,20 @@ where
     {
         let guard = pin();
         self.map.get(&guard, hash, key, |_, _| ()).is_some()
+    }
+
+    /// Drains the read buffer under the lock until `record` fits (only for
+    /// `exact_hit_recording`; no lock is held by the caller).
+    #[cold]
+    fn record_exactly(&self, record: u64) {
+        loop {
+            let mut state = self.state.lock();
+            Self::drain_reads(&self.reads, &mut state.policy);
+            drop(state);
+            if self.reads.record(record) {
+                return;
+            }
+        }
     }
 
     /// Replays buffered hits into the policy.

@@ -178,3 +178,25 @@ fn borrowed_reads_do_not_clone() {
     );
     assert_eq!(cache.with(&2, |v| v.len()), Some(0));
 }
+
+#[test]
+fn exact_hit_recording_drains_full_buffers_on_the_hit_path() {
+    // 1000 hits on key 1 with no write in between overflow the read buffer,
+    // so exact recording drains it under the shard lock from the hit path
+    // (including from inside `with`); that must neither deadlock nor break
+    // the policy, and the hot key survives a scan of one-hit wonders.
+    let cache: Cache<u64, u64> = Cache::builder()
+        .capacity(100)
+        .exact_hit_recording(true)
+        .build()
+        .unwrap();
+    cache.insert(1, 1).unwrap();
+    for _ in 0..1000 {
+        assert_eq!(cache.with(&1, |v| *v), Some(1));
+    }
+    for k in 1000..1400 {
+        cache.insert(k, k).unwrap();
+    }
+    assert_eq!(cache.get(&1), Some(1));
+    cache.validate().unwrap();
+}

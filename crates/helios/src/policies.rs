@@ -30,6 +30,8 @@ impl Counts {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Policy {
     Helios,
+    /// helios with `exact_hit_recording`: no hit record is ever dropped.
+    HeliosExact,
     Opt,
     Lru,
     Moka,
@@ -40,6 +42,7 @@ impl Policy {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Helios => "helios",
+            Self::HeliosExact => "helios_exact",
             Self::Opt => "opt",
             Self::Lru => "lru",
             Self::Moka => "moka",
@@ -50,7 +53,8 @@ impl Policy {
     /// Replays `trace` through this policy at capacity `size`.
     pub(crate) fn replay(self, trace: &Trace, size: u64) -> Result<Counts, String> {
         match self {
-            Self::Helios => helios(trace, size),
+            Self::Helios => helios(trace, size, false),
+            Self::HeliosExact => helios(trace, size, true),
             Self::Opt => Ok(opt(trace, size)),
             Self::Lru => Ok(lru(trace, size)),
             Self::Moka => Ok(moka(trace, size)),
@@ -81,11 +85,12 @@ fn read_through(
     counts
 }
 
-fn helios(trace: &Trace, size: u64) -> Result<Counts, String> {
+fn helios(trace: &Trace, size: u64, exact_hit_recording: bool) -> Result<Counts, String> {
     // The value is the entry's weight; the weigher reads it back. For
     // unweighted traces every value is 1, the same as the unit weigher.
     let cache = helios_l1::Cache::builder()
         .capacity(size)
+        .exact_hit_recording(exact_hit_recording)
         .weigher(|_: &u64, w: &u32| u64::from(*w))
         .build()
         .map_err(|e| e.to_string())?;

@@ -20,6 +20,10 @@ pub(crate) struct ReplayArgs {
     /// Also replay through moka and quick_cache.
     #[arg(long)]
     compare: bool,
+    /// Also replay through helios with exact hit recording (`helios_exact`),
+    /// to measure what the lossy read buffers cost in hit ratio.
+    #[arg(long)]
+    exact_recording: bool,
     /// Print one JSON object per policy and size instead of a table.
     #[arg(long)]
     json: bool,
@@ -43,6 +47,9 @@ pub(crate) fn run(args: &ReplayArgs) -> Result<(), crate::CliError> {
     }
     let trace = trace::load(&args.trace, args.format)?;
     let mut policies = vec![Policy::Helios, Policy::Opt, Policy::Lru];
+    if args.exact_recording {
+        policies.insert(1, Policy::HeliosExact);
+    }
     if args.compare {
         policies.extend([Policy::Moka, Policy::QuickCache]);
     }

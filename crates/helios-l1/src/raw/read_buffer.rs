@@ -93,16 +93,17 @@ impl ReadBuffer {
         }
     }
 
-    /// Appends `record` (non-zero) unless the stripe is full or contended.
+    /// Appends `record` (non-zero) unless the stripe is full or contended;
+    /// returns whether it was appended.
     #[inline(always)]
-    pub(crate) fn record(&self, record: u64) {
+    pub(crate) fn record(&self, record: u64) -> bool {
         let stripe = &self.stripes[thread_stripe() & self.mask];
         let tail = stripe.tail.load(Ordering::Relaxed);
         // Acquire pairs with the consumer's Release of `head`: positions
         // below it were cleared before we reuse them.
         let head = stripe.head.load(Ordering::Acquire);
         if tail.wrapping_sub(head) >= STRIPE_LEN {
-            return;
+            return false;
         }
         if stripe
             .tail
@@ -114,10 +115,11 @@ impl ReadBuffer {
             )
             .is_err()
         {
-            return;
+            return false;
         }
         // Release pairs with the consumer's Acquire load of the record.
         stripe.records[(tail % STRIPE_LEN) as usize].store(record, Ordering::Release);
+        true
     }
 
     /// Hands every available record to `f`.
@@ -160,12 +162,12 @@ mod tests {
     fn drains_what_was_recorded_and_drops_when_full() {
         let buf = ReadBuffer::new(1);
         for i in 0..STRIPE_LEN + 10 {
-            buf.record(encode(i, 1));
+            assert_eq!(buf.record(encode(i, 1)), i < STRIPE_LEN, "record {i}");
         }
         let mut seen = Vec::new();
         buf.drain(|r| seen.push(decode(r).0));
         assert_eq!(seen, (0..STRIPE_LEN).collect::<Vec<_>>());
-        buf.record(encode(99, 1));
+        assert!(buf.record(encode(99, 1)), "draining made room");
         seen.clear();
         buf.drain(|r| seen.push(decode(r).0));
         assert_eq!(seen, vec![99]);
