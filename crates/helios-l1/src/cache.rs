@@ -116,8 +116,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let hash = self.hash(key);
-        self.shard(hash).get(hash, key, V::clone)
+        self.with(key, V::clone)
     }
 
     /// Runs `f` on the value of `key` without cloning it (no refcount bump
