@@ -12,7 +12,9 @@ use crossbeam_utils::CachePadded;
 use crate::error::{BuildError, Refused};
 use crate::flight::{Flights, LeaderGuard, Outcome, Role};
 use crate::hash::DefaultHashBuilder;
+use crate::hot::{HotTier, HotTierConfig, HotTierStats, SAMPLE};
 use crate::options::{cpus, CacheBuilder};
+use crate::raw::sections;
 use crate::shard::Shard;
 use crate::weigher::{UnitWeigher, Weigher};
 
@@ -21,6 +23,8 @@ use crate::weigher::{UnitWeigher, Weigher};
 /// See the [crate docs](crate) for the design and its guarantees.
 pub struct Cache<K, V, W = UnitWeigher, S = DefaultHashBuilder> {
     shards: Box<[CachePadded<Shard<K, V>>]>,
+    /// The hot tier in front of the shards; None when turned off.
+    hot: Option<HotTier<K, V>>,
     flights: Box<[Flights<K, V>]>,
     /// `shards.len() - 1`; shards are picked by hash bits 32 and up.
     shard_mask: usize,
@@ -47,6 +51,11 @@ where
 
 /// Most read-buffer stripes per shard (2 KiB each).
 const MAX_READ_STRIPES: usize = 16;
+/// A thread checks whether a hot-tier refresh is due (a clock read, ~25 ns)
+/// once per this many of its writes. Refreshes run on writes only, like the
+/// policy's own maintenance: a hit never does maintenance work (nor
+/// allocates), so a read-only phase keeps the hot set it started with.
+const REFRESH_CHECK_EVERY: u32 = 64;
 
 impl<K, V, W, S> Cache<K, V, W, S>
 where
@@ -57,6 +66,7 @@ where
         capacity: u64,
         shards: usize,
         exact_hit_recording: bool,
+        hot_tier: HotTierConfig,
         weigher: W,
         hasher: S,
     ) -> Self {
@@ -67,6 +77,11 @@ where
         // read buffers stay small on large machines (shards also grow with
         // the CPU count, which already spreads readers).
         let stripes = (cpus() * 2).min(MAX_READ_STRIPES);
+        let hot_buckets = if hot_tier.entries > 0 {
+            HotTier::<K, V>::buckets_per_shard(hot_tier, shards)
+        } else {
+            0
+        };
         Self {
             shards: (0..shards as u64)
                 .map(|i| {
@@ -74,9 +89,11 @@ where
                         per_shard + u64::from(i < remainder),
                         stripes,
                         exact_hit_recording,
+                        hot_buckets,
                     ))
                 })
                 .collect(),
+            hot: (hot_tier.entries > 0).then(|| HotTier::new(hot_tier, capacity)),
             flights: (0..shards).map(|_| Flights::new()).collect(),
             shard_mask: shards - 1,
             capacity,
@@ -88,7 +105,7 @@ where
 
 impl<K, V, W, S> Cache<K, V, W, S>
 where
-    K: Hash + Eq + Send + Sync + 'static,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
     W: Weigher<K, V>,
     S: BuildHasher,
@@ -143,7 +160,53 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        self.shard(hash).get(hash, key, f)
+        let Some(hot) = &self.hot else {
+            return self.shard(hash).get(hash, key, f);
+        };
+        sections::read(|reader| {
+            // Every SAMPLE-th call of a thread takes the main path, so the
+            // policy keeps hearing of hot entries (see `crate::hot`).
+            if let Some(reader) = reader.filter(|r| r.tick() % SAMPLE != 0) {
+                if let Some(value) = hot.get(reader, hash, key) {
+                    return Some(f(value));
+                }
+            }
+            self.shard(hash).get(hash, key, f)
+        })
+    }
+
+    /// Rebuilds the hot tier now from the shards' most-hit entries; returns
+    /// whether it did (not if the tier is off, another thread is
+    /// refreshing, or retired tables still wait for readers). Writes trigger
+    /// refreshes on their own, at most once per [`hot_tier_refresh`]
+    /// period; call this in a long read-only phase to let the tier follow a
+    /// shifting hot set.
+    ///
+    /// [`hot_tier_refresh`]: crate::CacheBuilder::hot_tier_refresh
+    pub fn refresh_hot_tier(&self) -> bool {
+        self.refresh_hot_tier_if(true)
+    }
+
+    fn refresh_hot_tier_if(&self, force: bool) -> bool {
+        let Some(hot) = &self.hot else {
+            return false;
+        };
+        hot.refresh(
+            force,
+            || self.shards.iter().map(|s| s.lock()).collect(),
+            |k| self.hash(k),
+        )
+    }
+
+    /// After a write: every `REFRESH_CHECK_EVERY`-th write of this thread
+    /// checks whether a hot-tier refresh is due.
+    #[inline]
+    fn after_write(&self) {
+        let Some(hot) = &self.hot else { return };
+        let tick = sections::read(|reader| reader.map_or(1, sections::Reader::tick));
+        if tick % REFRESH_CHECK_EVERY == 0 && hot.due() {
+            self.refresh_hot_tier_if(false);
+        }
     }
 
     /// Whether `key` is present. Does not count as an access.
@@ -164,7 +227,9 @@ where
     pub fn insert(&self, key: K, value: V) -> Result<(), Refused<K, V>> {
         let weight = self.weigher.weigh(&key, &value);
         let hash = self.hash(&key);
-        self.shard(hash).insert(hash, key, value, weight)
+        let result = self.shard(hash).insert(hash, key, value, weight);
+        self.after_write();
+        result
     }
 
     /// Removes `key`, returning its value.
@@ -174,7 +239,9 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        self.shard(hash).remove(hash, key)
+        let removed = self.shard(hash).remove(hash, key);
+        self.after_write();
+        removed
     }
 
     /// Returns the value for `key`, loading it with `load` on a miss.
@@ -207,7 +274,7 @@ where
         let hash = self.hash(&key);
         let flights = &self.flights[self.shard_index(hash)];
         loop {
-            if let Some(value) = self.shard(hash).get(hash, &key, V::clone) {
+            if let Some(value) = self.get(&key) {
                 return Ok(value);
             }
             match flights.join(hash, &key) {
@@ -300,6 +367,14 @@ where
     /// awaiting reclamation.
     pub fn heap_bytes(&self) -> usize {
         self.shards.iter().map(|s| s.heap_bytes()).sum()
+    }
+
+    /// What the hot tier holds and how often it was rebuilt (all zero when
+    /// it is off).
+    pub fn hot_tier_stats(&self) -> HotTierStats {
+        self.hot
+            .as_ref()
+            .map_or_else(HotTierStats::default, HotTier::stats)
     }
 
     /// Removes every entry.

@@ -20,6 +20,13 @@ pub enum BuildError {
         /// The shard count given or chosen.
         shards: usize,
     },
+    /// The hot tier may hold at most `max` entries.
+    HotTierTooLarge {
+        /// The entry count given.
+        entries: usize,
+        /// The largest accepted.
+        max: usize,
+    },
 }
 
 impl fmt::Display for BuildError {
@@ -32,6 +39,10 @@ impl fmt::Display for BuildError {
             Self::CapacityBelowShards { capacity, shards } => write!(
                 f,
                 "capacity {capacity} is smaller than the shard count {shards}; use fewer shards"
+            ),
+            Self::HotTierTooLarge { entries, max } => write!(
+                f,
+                "hot tier of {entries} entries requested; at most {max} are supported"
             ),
         }
     }

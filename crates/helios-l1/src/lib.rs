@@ -53,6 +53,7 @@ mod cache;
 mod error;
 mod flight;
 mod hash;
+mod hot;
 mod options;
 mod policy;
 mod raw;
@@ -64,7 +65,11 @@ mod weigher;
 pub use cache::Cache;
 pub use error::{BuildError, RefusalReason, Refused};
 pub use hash::{DefaultHashBuilder, UniformHashBuilder, UniformHasher};
-pub use options::{default_shards, CacheBuilder};
+pub use hot::HotTierStats;
+pub use options::{
+    default_shards, CacheBuilder, DEFAULT_HOT_TIER_ENTRIES, DEFAULT_HOT_TIER_REFRESH,
+    MAX_HOT_TIER_ENTRIES,
+};
 pub use weigher::{UnitWeigher, Weigher};
 
 /// The README's Rust examples compile and run as doctests.

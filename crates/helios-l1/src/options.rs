@@ -2,10 +2,12 @@
 
 use std::marker::PhantomData;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use crate::cache::Cache;
 use crate::error::BuildError;
 use crate::hash::DefaultHashBuilder;
+use crate::hot::HotTierConfig;
 use crate::weigher::{UnitWeigher, Weigher};
 
 /// Smallest capacity (in weight units) a shard gets by default. Each shard
@@ -15,6 +17,17 @@ use crate::weigher::{UnitWeigher, Weigher};
 const MIN_DEFAULT_SHARD_CAPACITY: u64 = 4096;
 /// Default shards per CPU: enough that two writers rarely meet on a lock.
 const SHARDS_PER_CPU: usize = 4;
+/// Default hot-tier size. Under Zipf(0.99) over 10^6 keys the top 1,024
+/// keys take about half of all hits; a u64 -> u64 table of that size is
+/// 80 KiB, within L2. BENCHMARKS.md ("hot tier") measures other sizes.
+pub const DEFAULT_HOT_TIER_ENTRIES: usize = 1024;
+/// Largest accepted hot tier: a refresh copies every entry under all shard
+/// locks, so its cost grows with the size.
+pub const MAX_HOT_TIER_ENTRIES: usize = 1 << 16;
+/// Default least time between two hot-tier refreshes: each refresh locks
+/// every shard for tens of microseconds (BENCHMARKS.md), so 25 ms keeps that
+/// below 0.5% of one core, while a new hot key waits at most ~25 ms.
+pub const DEFAULT_HOT_TIER_REFRESH: Duration = Duration::from_millis(25);
 
 /// Number of CPUs, probed once (`available_parallelism` reads cgroup files).
 pub(crate) fn cpus() -> usize {
@@ -49,6 +62,7 @@ pub struct CacheBuilder<K, V, W = UnitWeigher, S = DefaultHashBuilder> {
     capacity: u64,
     shards: Option<usize>,
     exact_hit_recording: bool,
+    hot_tier: HotTierConfig,
     weigher: W,
     hasher: S,
     _entries: PhantomData<fn(K, V)>,
@@ -68,6 +82,10 @@ impl<K, V> CacheBuilder<K, V> {
             capacity: 0,
             shards: None,
             exact_hit_recording: false,
+            hot_tier: HotTierConfig {
+                entries: DEFAULT_HOT_TIER_ENTRIES,
+                period: DEFAULT_HOT_TIER_REFRESH,
+            },
             weigher: UnitWeigher,
             hasher: DefaultHashBuilder::default(),
             _entries: PhantomData,
@@ -101,12 +119,29 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
         self
     }
 
+    /// Most entries in the hot tier (see the crate docs); 0 turns it off.
+    /// Default [`DEFAULT_HOT_TIER_ENTRIES`], at most
+    /// [`MAX_HOT_TIER_ENTRIES`]. The tier also never holds more than 1/16 of
+    /// the capacity by weight.
+    pub fn hot_tier_entries(mut self, entries: usize) -> Self {
+        self.hot_tier.entries = entries;
+        self
+    }
+
+    /// Least time between two hot-tier refreshes (which re-rank the hottest
+    /// entries). Default [`DEFAULT_HOT_TIER_REFRESH`].
+    pub fn hot_tier_refresh(mut self, period: Duration) -> Self {
+        self.hot_tier.period = period;
+        self
+    }
+
     /// How much of the capacity each entry uses.
     pub fn weigher<W2: Weigher<K, V>>(self, weigher: W2) -> CacheBuilder<K, V, W2, S> {
         CacheBuilder {
             capacity: self.capacity,
             shards: self.shards,
             exact_hit_recording: self.exact_hit_recording,
+            hot_tier: self.hot_tier,
             weigher,
             hasher: self.hasher,
             _entries: PhantomData,
@@ -120,6 +155,7 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
             capacity: self.capacity,
             shards: self.shards,
             exact_hit_recording: self.exact_hit_recording,
+            hot_tier: self.hot_tier,
             weigher: self.weigher,
             hasher,
             _entries: PhantomData,
@@ -139,6 +175,12 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
         if !shards.is_power_of_two() {
             return Err(BuildError::ShardsNotPowerOfTwo { shards });
         }
+        if self.hot_tier.entries > MAX_HOT_TIER_ENTRIES {
+            return Err(BuildError::HotTierTooLarge {
+                entries: self.hot_tier.entries,
+                max: MAX_HOT_TIER_ENTRIES,
+            });
+        }
         if (shards as u64) > self.capacity {
             return Err(BuildError::CapacityBelowShards {
                 capacity: self.capacity,
@@ -149,6 +191,7 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
             self.capacity,
             shards,
             self.exact_hit_recording,
+            self.hot_tier,
             self.weigher,
             self.hasher,
         ))

@@ -10,15 +10,16 @@
 use std::borrow::Borrow;
 
 use crate::error::{RefusalReason, Refused};
+use crate::hot::{Hitter, LockedShard, ShardHot};
 use crate::policy::{Policy, Victim};
 use crate::raw::{read_buffer, RawMap, ReadBuffer, Writer};
 use crate::reclaim::{pin, Guard};
-use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::sync::{AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
 
 pub(crate) struct Shard<K, V> {
     map: RawMap<K, V>,
     reads: ReadBuffer,
-    state: Mutex<State>,
+    state: Mutex<State<K, V>>,
     /// Mirrors of `state.policy`'s length and weight, stored after every
     /// write so `len()`/`weight()` need no lock. Relaxed: they are
     /// statistics, exact whenever no write is in progress.
@@ -29,11 +30,14 @@ pub(crate) struct Shard<K, V> {
     exact_hit_recording: bool,
 }
 
-struct State {
+struct State<K, V> {
     writer: Writer,
     policy: Policy,
     /// Reused buffer for the victims of one write (no allocation per write).
     victims: Vec<Victim>,
+    /// Hot-tier bookkeeping (None when the tier is off). Every index that
+    /// leaves the table or the policy goes through `ShardHot::invalidate`.
+    hot: Option<ShardHot<K, V>>,
 }
 
 impl<K, V> Shard<K, V>
@@ -41,7 +45,13 @@ where
     K: Eq + Send + Sync + 'static,
     V: Send + Sync + 'static,
 {
-    pub(crate) fn new(capacity: u64, read_stripes: usize, exact_hit_recording: bool) -> Self {
+    /// `hot_buckets`: heavy-hitter buckets for the hot tier, 0 if it is off.
+    pub(crate) fn new(
+        capacity: u64,
+        read_stripes: usize,
+        exact_hit_recording: bool,
+        hot_buckets: usize,
+    ) -> Self {
         let (map, writer) = RawMap::new();
         Self {
             map,
@@ -50,6 +60,7 @@ where
                 writer,
                 policy: Policy::new(capacity),
                 victims: Vec::new(),
+                hot: (hot_buckets > 0).then(|| ShardHot::new(hot_buckets)),
             }),
             len: AtomicUsize::new(0),
             weight: AtomicU64::new(0),
@@ -103,7 +114,8 @@ where
     fn record_exactly(&self, record: u64) {
         loop {
             let mut state = self.state.lock();
-            Self::drain_reads(&self.reads, &mut state.policy);
+            let State { policy, hot, .. } = &mut *state;
+            Self::drain_reads(&self.reads, policy, hot);
             drop(state);
             if self.reads.record(record) {
                 return;
@@ -111,11 +123,15 @@ where
         }
     }
 
-    /// Replays buffered hits into the policy.
-    fn drain_reads(reads: &ReadBuffer, policy: &mut Policy) {
+    /// Replays buffered hits into the policy (and the hot tier's summary).
+    fn drain_reads(reads: &ReadBuffer, policy: &mut Policy, hot: &mut Option<ShardHot<K, V>>) {
         reads.drain(|record| {
             let (index, hash) = read_buffer::decode(record);
-            policy.access(index, hash);
+            if policy.access(index, hash) {
+                if let Some(hot) = hot {
+                    hot.record(index, hash);
+                }
+            }
         });
     }
 
@@ -133,13 +149,15 @@ where
             writer,
             policy,
             victims,
+            hot,
         } = &mut *state;
-        Self::drain_reads(&self.reads, policy);
+        Self::drain_reads(&self.reads, policy, hot);
         let existing = self.map.find(writer, &guard, hash, &key);
 
         let too_heavy = weight > self.capacity || weight > u64::from(u32::MAX);
         if too_heavy {
             if let Some((pos, index)) = existing {
+                invalidate(hot, index);
                 self.map.remove_at(writer, &guard, pos);
                 policy.remove(index);
                 self.publish_counts(policy);
@@ -155,10 +173,12 @@ where
         let weight32 = weight as u32;
 
         let stored = match existing {
-            Some((pos, old)) => self
-                .map
-                .replace(writer, &guard, pos, (key, value))
-                .map(|new| policy.replace(old, new, weight32)),
+            Some((pos, old)) => {
+                invalidate(hot, old);
+                self.map
+                    .replace(writer, &guard, pos, (key, value))
+                    .map(|new| policy.replace(old, new, weight32))
+            }
             None => self
                 .map
                 .insert(writer, &guard, hash, (key, value), |i| {
@@ -173,7 +193,7 @@ where
                 reason: RefusalReason::IndexSpaceExhausted,
             });
         }
-        self.evict(writer, policy, victims, &guard);
+        self.evict(writer, policy, victims, hot, &guard);
         self.publish_counts(policy);
         Ok(())
     }
@@ -183,10 +203,12 @@ where
         writer: &mut Writer,
         policy: &mut Policy,
         victims: &mut Vec<Victim>,
+        hot: &mut Option<ShardHot<K, V>>,
         guard: &Guard,
     ) {
         policy.evict(victims);
         for victim in victims.drain(..) {
+            invalidate(hot, victim.index);
             let unlinked =
                 self.map
                     .remove_index(writer, guard, u64::from(victim.hash), victim.index);
@@ -208,9 +230,15 @@ where
     {
         let guard = pin();
         let mut state = self.state.lock();
-        let State { writer, policy, .. } = &mut *state;
-        Self::drain_reads(&self.reads, policy);
+        let State {
+            writer,
+            policy,
+            hot,
+            ..
+        } = &mut *state;
+        Self::drain_reads(&self.reads, policy, hot);
         let (pos, index) = self.map.find(writer, &guard, hash, key)?;
+        invalidate(hot, index);
         let value = self.map.with_entry(writer, index, |(_, v)| v.clone());
         self.map.remove_at(writer, &guard, pos);
         policy.remove(index);
@@ -221,8 +249,16 @@ where
     pub(crate) fn clear(&self) {
         let guard = pin();
         let mut state = self.state.lock();
-        let State { writer, policy, .. } = &mut *state;
-        Self::drain_reads(&self.reads, policy);
+        let State {
+            writer,
+            policy,
+            hot,
+            ..
+        } = &mut *state;
+        Self::drain_reads(&self.reads, policy, hot);
+        if let Some(hot) = hot {
+            hot.invalidate_all();
+        }
         self.map.clear(writer, &guard);
         policy.clear();
         self.publish_counts(policy);
@@ -232,7 +268,17 @@ where
     pub(crate) fn heap_bytes(&self) -> usize {
         let guard = pin();
         let state = self.state.lock();
-        self.map.bytes(&guard) + state.policy.bytes()
+        self.map.bytes(&guard)
+            + state.policy.bytes()
+            + state.hot.as_ref().map_or(0, ShardHot::bytes)
+    }
+
+    /// Locks the shard for a hot-tier refresh.
+    pub(crate) fn lock(&self) -> Locked<'_, K, V> {
+        Locked {
+            shard: self,
+            state: self.state.lock(),
+        }
     }
 
     /// Checks that table, policy and counters agree and the weight fits.
@@ -268,5 +314,46 @@ where
             return Err("published len/weight are stale".into());
         }
         Ok(())
+    }
+}
+
+#[inline]
+fn invalidate<K, V>(hot: &mut Option<ShardHot<K, V>>, index: u32) {
+    if let Some(hot) = hot {
+        hot.invalidate(index);
+    }
+}
+
+/// A shard locked by a hot-tier refresh.
+pub(crate) struct Locked<'a, K, V> {
+    shard: &'a Shard<K, V>,
+    state: MutexGuard<'a, State<K, V>>,
+}
+
+impl<K, V> LockedShard<K, V> for Locked<'_, K, V>
+where
+    K: Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    fn take_hitters(&mut self, f: &mut dyn FnMut(Hitter, u32)) {
+        let State { policy, hot, .. } = &mut *self.state;
+        Shard::drain_reads(&self.shard.reads, policy, hot);
+        let Some(hot) = hot else { return };
+        for hitter in hot.hitters().hitters() {
+            if policy.is_resident(hitter.index) && policy.hash_of(hitter.index) == hitter.hash {
+                f(hitter, policy.weight_of(hitter.index));
+            }
+        }
+        hot.hitters().age();
+    }
+
+    fn entry<R>(&self, index: u32, f: impl FnOnce(&K, &V) -> R) -> R {
+        self.shard
+            .map
+            .with_entry(&self.state.writer, index, |(k, v)| f(k, v))
+    }
+
+    fn hot(&mut self) -> &mut ShardHot<K, V> {
+        self.state.hot.get_or_insert_with(|| ShardHot::new(0))
     }
 }

@@ -115,6 +115,59 @@ fn a_million_hits_allocate_nothing_from_one_and_two_threads() {
 }
 
 #[test]
+fn hot_tier_hits_allocate_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let cache: Arc<Cache<u64, u64>> = Arc::new(
+        Cache::builder()
+            .capacity(2 * KEYS)
+            .hot_tier_refresh(std::time::Duration::from_secs(3600))
+            .build()
+            .unwrap(),
+    );
+    for k in 0..KEYS {
+        cache.insert(k, k).unwrap();
+    }
+    const HOT: u64 = 64;
+    for _ in 0..50 {
+        for k in 0..HOT {
+            cache.get(&k);
+        }
+    }
+    while !cache.refresh_hot_tier() {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert!(
+        cache.hot_tier_stats().valid >= HOT as usize / 2,
+        "{:?}",
+        cache.hot_tier_stats()
+    );
+    let hot_loop = |cache: &Cache<u64, u64>, thread: u64, hits: u64| {
+        for i in 0..10_000 {
+            cache.get(&(i % HOT));
+        }
+        counted(|| {
+            let mut found = 0;
+            for i in 0..hits {
+                let key = (i * 7 + thread) % HOT;
+                found += u64::from(cache.get(&key) == Some(key));
+                found -= u64::from(cache.with(&key, |v| *v) != Some(key));
+            }
+            found
+        })
+    };
+    assert_eq!(hot_loop(&cache, 0, HITS), (HITS, 0), "1 thread");
+    let threads: Vec<_> = (0..2)
+        .map(|t| {
+            let cache = Arc::clone(&cache);
+            std::thread::spawn(move || hot_loop(&cache, t, HITS / 2))
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), (HITS / 2, 0), "2 threads");
+    }
+}
+
+#[test]
 fn steady_state_inserts_reuse_slots() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // After warm-up, replacing and evicting entries recycles slab slots,

@@ -172,7 +172,7 @@ impl Policy {
         self.nodes[index as usize].weight
     }
 
-    fn is_resident(&self, index: u32) -> bool {
+    pub(crate) fn is_resident(&self, index: u32) -> bool {
         self.nodes
             .get(index as usize)
             .is_some_and(|n| n.queue() != Queue::Free)
@@ -283,13 +283,15 @@ impl Policy {
 
     /// A hit reported through the read buffer. Stale reports (the slot was
     /// freed or reused by another key since) are ignored.
-    pub(crate) fn access(&mut self, index: u32, hash: u32) {
+    /// Returns whether the report was current (and counted).
+    pub(crate) fn access(&mut self, index: u32, hash: u32) -> bool {
         if !self.is_resident(index) || self.nodes[index as usize].hash != hash {
-            return;
+            return false;
         }
         self.sketch.increment(hash);
         self.climber.record_hit();
         self.reorder(index);
+        true
     }
 
     fn reorder(&mut self, index: u32) {

@@ -28,9 +28,11 @@
 //! has exactly one. A writer never frees memory a reader might hold: unlinked
 //! slots and replaced tables are *retired* and reclaimed after an epoch.
 
+pub(crate) mod hot;
 #[cfg(all(test, loom))]
 mod loom_tests;
 pub(crate) mod read_buffer;
+pub(crate) mod sections;
 mod slab;
 mod table;
 

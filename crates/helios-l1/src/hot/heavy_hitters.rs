@@ -1,0 +1,142 @@
+//! Which entries of a shard are hit most: a small heavy-hitter summary of the
+//! hits the policy hears about.
+//!
+//! The policy's count-min sketch cannot rank the hottest keys: its 4-bit
+//! counters saturate at 15, and under Zipf(0.99) over a million keys some
+//! 4,600 keys reach 15 between two resets. The hot tier needs the top few
+//! hundred, so each shard keeps a fixed-size summary of the hit records it
+//! drains, in the spirit of Misra–Gries and HeavyKeeper: each entry may live
+//! in one of two buckets; a hit on a tracked entry counts up, a hit on an
+//! untracked one takes an empty bucket or decays the weaker of its two
+//! buckets by one. A key hit `n` times more often than the bucket's
+//! competitors keeps its bucket, so the heaviest keys survive while rare ones
+//! churn. Counts are halved after each hot-tier refresh so that the summary
+//! follows a moving working set.
+
+/// One tracked entry. `count == 0` means the bucket is free.
+#[derive(Clone, Copy, Debug, Default)]
+struct Bucket {
+    index: u32,
+    hash: u32,
+    count: u32,
+}
+
+/// Per-shard summary; lives under the shard lock.
+#[derive(Debug)]
+pub(crate) struct HeavyHitters {
+    buckets: Box<[Bucket]>,
+    mask: usize,
+}
+
+/// A tracked entry: slab index, policy hash and hits since the last halving.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Hitter {
+    pub(crate) index: u32,
+    pub(crate) hash: u32,
+    pub(crate) count: u32,
+}
+
+impl HeavyHitters {
+    /// A summary with about `buckets` buckets (a power of two, at least 8).
+    pub(crate) fn new(buckets: usize) -> Self {
+        let n = buckets.max(8).next_power_of_two();
+        Self {
+            buckets: vec![Bucket::default(); n].into_boxed_slice(),
+            mask: n - 1,
+        }
+    }
+
+    /// The two buckets `hash` may occupy (different bits for each).
+    #[inline(always)]
+    fn choices(&self, hash: u32) -> (usize, usize) {
+        let a = hash as usize & self.mask;
+        let b = (hash.rotate_right(16).wrapping_mul(0x9e37_79b9) >> 7) as usize & self.mask;
+        (a, b)
+    }
+
+    /// Counts one hit on the entry at slab `index` with policy `hash`.
+    #[inline]
+    pub(crate) fn record(&mut self, index: u32, hash: u32) {
+        let (a, b) = self.choices(hash);
+        for i in [a, b] {
+            let bucket = &mut self.buckets[i];
+            if bucket.count > 0 && bucket.index == index && bucket.hash == hash {
+                bucket.count = bucket.count.saturating_add(1);
+                return;
+            }
+        }
+        let weaker = if self.buckets[b].count < self.buckets[a].count {
+            b
+        } else {
+            a
+        };
+        let bucket = &mut self.buckets[weaker];
+        if bucket.count == 0 {
+            *bucket = Bucket {
+                index,
+                hash,
+                count: 1,
+            };
+        } else {
+            bucket.count -= 1;
+        }
+    }
+
+    /// Every tracked entry.
+    pub(crate) fn hitters(&self) -> impl Iterator<Item = Hitter> + '_ {
+        self.buckets.iter().filter(|b| b.count > 0).map(|b| Hitter {
+            index: b.index,
+            hash: b.hash,
+            count: b.count,
+        })
+    }
+
+    /// Halves every count, so old popularity fades.
+    pub(crate) fn age(&mut self) {
+        for b in self.buckets.iter_mut() {
+            b.count /= 2;
+        }
+    }
+
+    /// Forgets everything.
+    pub(crate) fn clear(&mut self) {
+        self.buckets.fill(Bucket::default());
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.buckets.len() * std::mem::size_of::<Bucket>()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_heaviest_keys_survive_a_stream_of_rare_ones() {
+        let mut hh = HeavyHitters::new(16);
+        let mut rng = 0x1234_5678_u64;
+        for round in 0..10_000u32 {
+            // Keys 0..4 get half the hits, the rest go to 10,000 rare keys.
+            let key = if round % 2 == 0 {
+                round / 2 % 4
+            } else {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                100 + (rng % 10_000) as u32
+            };
+            hh.record(key, key.wrapping_mul(0x85eb_ca6b));
+        }
+        let mut top: Vec<Hitter> = hh.hitters().collect();
+        top.sort_by_key(|h| std::cmp::Reverse(h.count));
+        let top4: Vec<u32> = top.iter().take(4).map(|h| h.index).collect();
+        for key in 0..4 {
+            assert!(top4.contains(&key), "key {key} lost: {top:?}");
+        }
+        hh.age();
+        assert!(hh.hitters().all(|h| h.count <= 1250));
+        hh.clear();
+        assert_eq!(hh.hitters().count(), 0);
+    }
+}

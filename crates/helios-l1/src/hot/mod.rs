@@ -1,0 +1,357 @@
+//! The hot tier: the most-hit entries, readable with no store to memory.
+//!
+//! Under skew a few entries take most hits (under Zipf(0.99) over a million
+//! keys, the top 1,024 take about half). A main-table hit on them still writes
+//! shared memory: the epoch pin and the read-buffer record. The hot tier, in
+//! the spirit of FrozenHot (Qiu et al., EuroSys 2023), copies those entries
+//! into a small immutable table ([`crate::raw::hot`]) that readers probe
+//! inside a read section ([`crate::raw::sections`]): a hot hit does no atomic
+//! read-modify-write and no store to memory another thread writes. It stores
+//! only to the calling thread's own record (two plain stores, entering and
+//! leaving the section) and thread-locals; with `membarrier` available (Linux)
+//! it runs no fence either.
+//!
+//! # How entries get in and out
+//! - **Choice.** Every shard keeps a [`HeavyHitters`] summary of the hits its
+//!   policy drains from the read buffer (the same records that feed the
+//!   frequency sketch, which cannot rank the hottest keys because it
+//!   saturates). A *refresh* ranks the tracked entries of all shards and
+//!   copies the top ones (at most `entries`, at most 1/16 of the capacity by
+//!   weight, and hit at least `MIN_SCORE` times) into a new table.
+//! - **Refresh.** At most once per `period`, triggered from a cache call
+//!   (there is no background thread): the caller locks every shard, builds
+//!   and publishes the table, and retires the old one. A refresh is skipped
+//!   while two retired tables still wait for readers (see below).
+//! - **Sampling.** One hot hit in `SAMPLE` goes to the main table instead, so
+//!   the policy keeps hearing of hot entries (their recency and frequency
+//!   stay current, so they are not evicted for looking cold) and the
+//!   summary keeps ranking them; their counts are scaled back up by `SAMPLE`
+//!   when ranked.
+//! - **Invalidation.** A write that removes, replaces or evicts an entry
+//!   clears its hot slot under the shard lock before returning
+//!   ([`ShardHot::invalidate`]), so a read that starts afterwards misses the
+//!   hot tier. The next refresh copies the new value if it is still hot.
+//!
+//! # Memory
+//! The table holds clones of its entries' keys and values (for `Arc` or
+//! `Bytes` values, a refcount); a replaced value stays alive, never
+//! returned, until its table is reclaimed. A thread inside a long `with`
+//! closure holds reclamation back; refreshes then pause after `MAX_RETIRED`
+//! retired tables, which bounds the garbage.
+
+mod heavy_hitters;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+pub(crate) use heavy_hitters::{HeavyHitters, Hitter};
+
+use crate::raw::hot::{HotPtr, HotTable};
+use crate::raw::sections::Reader;
+use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
+
+/// One hot hit in `SAMPLE` is served by the main table, so the policy and
+/// the summary still see about 1/64 of a hot entry's hits (a top entry is hit
+/// thousands of times per refresh, so that is plenty), at a cost of 1/64 of
+/// the main-table work the tier saves.
+pub(crate) const SAMPLE: u32 = 64;
+/// Fewest (scaled) hits since the last halving for an entry to be promoted:
+/// an entry hit less often gains nothing from the tier but costs a clone.
+const MIN_SCORE: u64 = 4;
+/// Refreshes pause while this many retired tables wait for readers. A
+/// reader preempted inside its section (threads outnumbering cores) holds
+/// tables back for a time slice; four tables ride that out while bounding
+/// the garbage (4 × 80 KiB for the default u64 -> u64 tier).
+const MAX_RETIRED: usize = 4;
+/// Heavy-hitter buckets per hot entry, over all shards: twice as many
+/// candidates as slots, so that an entry just below the cut is tracked.
+const BUCKETS_PER_ENTRY: usize = 2;
+/// The tier holds at most this fraction (1/N) of the capacity by weight.
+const WEIGHT_FRACTION: u64 = 16;
+
+/// Hot-tier options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HotTierConfig {
+    /// Most entries; 0 turns the tier off.
+    pub(crate) entries: usize,
+    /// Least time between two refreshes.
+    pub(crate) period: Duration,
+}
+
+/// What the hot tier is doing; see [`Cache::hot_tier_stats`](crate::Cache::hot_tier_stats).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HotTierStats {
+    /// Most entries the tier may hold (0: the tier is off).
+    pub capacity: usize,
+    /// Entries in the current table (including invalidated ones).
+    pub entries: usize,
+    /// Entries of the current table still valid.
+    pub valid: usize,
+    /// Tables published so far.
+    pub refreshes: u64,
+    /// Refreshes skipped because retired tables still wait for a reader.
+    pub skipped_refreshes: u64,
+    /// Retired tables not yet freed.
+    pub retired_tables: usize,
+    /// Heap bytes of the current table.
+    pub table_bytes: usize,
+    /// Whether hot hits skip the hardware fence because refreshes run
+    /// `membarrier(2)` (Linux); otherwise each hit runs one `fence(SeqCst)`.
+    pub membarrier: bool,
+}
+
+/// An entry a refresh may promote.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Candidate {
+    shard: usize,
+    index: u32,
+    weight: u32,
+    score: u64,
+}
+
+/// A shard, locked for the duration of a refresh.
+pub(crate) trait LockedShard<K, V> {
+    /// Hands every tracked entry still resident, with its weight, to `f`,
+    /// then halves the counts.
+    fn take_hitters(&mut self, f: &mut dyn FnMut(Hitter, u32));
+    /// Runs `f` on the resident entry at slab `index`.
+    fn entry<R>(&self, index: u32, f: impl FnOnce(&K, &V) -> R) -> R;
+    /// Mutable access to the shard's hot-tier bookkeeping.
+    fn hot(&mut self) -> &mut ShardHot<K, V>;
+}
+
+/// A shard's part of the hot tier; lives under the shard lock.
+pub(crate) struct ShardHot<K, V> {
+    /// The published table (None until the first refresh).
+    table: Option<Arc<HotTable<K, V>>>,
+    /// Slab index → slot position in `table`, for the entries it holds.
+    slots: HashMap<u32, u32, foldhash::fast::FixedState>,
+    hitters: HeavyHitters,
+}
+
+impl<K, V> ShardHot<K, V> {
+    pub(crate) fn new(buckets: usize) -> Self {
+        Self {
+            table: None,
+            slots: HashMap::default(),
+            hitters: HeavyHitters::new(buckets),
+        }
+    }
+
+    /// Counts a hit the policy accepted.
+    #[inline]
+    pub(crate) fn record(&mut self, index: u32, hash: u32) {
+        self.hitters.record(index, hash);
+    }
+
+    /// The entry at slab `index` is leaving or changing: readers that start
+    /// from now on must not find it in the hot tier.
+    #[inline]
+    pub(crate) fn invalidate(&mut self, index: u32) {
+        if self.slots.is_empty() {
+            return;
+        }
+        if let (Some(pos), Some(table)) = (self.slots.remove(&index), &self.table) {
+            table.invalidate(pos);
+        }
+    }
+
+    /// Every entry of this shard is leaving (`clear`).
+    pub(crate) fn invalidate_all(&mut self) {
+        if let Some(table) = &self.table {
+            for (_, pos) in self.slots.drain() {
+                table.invalidate(pos);
+            }
+        }
+        self.slots.clear();
+        self.hitters.clear();
+    }
+
+    pub(crate) fn hitters(&mut self) -> &mut HeavyHitters {
+        &mut self.hitters
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.hitters.bytes() + self.slots.capacity() * 8
+    }
+}
+
+/// State only the refresher touches.
+struct Refresh<K, V> {
+    /// The published table (the pointer owns another count).
+    current: Arc<HotTable<K, V>>,
+    /// Reused across refreshes.
+    candidates: Vec<Candidate>,
+    next: Instant,
+}
+
+/// The hot tier of one cache.
+pub(crate) struct HotTier<K, V> {
+    ptr: HotPtr<K, V>,
+    config: HotTierConfig,
+    weight_budget: u64,
+    refresh: Mutex<Refresh<K, V>>,
+    /// Nanoseconds after `start` before which no refresh is due. Read by
+    /// every trigger check, written once per refresh.
+    due_at: AtomicU64,
+    start: Instant,
+    refreshes: AtomicU64,
+    skipped: AtomicU64,
+    entries: AtomicUsize,
+    table_bytes: AtomicUsize,
+}
+
+impl<K, V> HotTier<K, V> {
+    pub(crate) fn new(config: HotTierConfig, capacity: u64) -> Self {
+        crate::raw::sections::init();
+        let empty = Arc::new(HotTable::empty());
+        let start = Instant::now();
+        Self {
+            ptr: HotPtr::new(Arc::clone(&empty)),
+            config,
+            weight_budget: capacity / WEIGHT_FRACTION,
+            refresh: Mutex::new(Refresh {
+                current: empty,
+                candidates: Vec::new(),
+                next: start,
+            }),
+            due_at: AtomicU64::new(0),
+            start,
+            refreshes: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            entries: AtomicUsize::new(0),
+            table_bytes: AtomicUsize::new(0),
+        }
+    }
+
+    /// Heavy-hitter buckets each of `shards` shards should keep.
+    pub(crate) fn buckets_per_shard(config: HotTierConfig, shards: usize) -> usize {
+        (config.entries * BUCKETS_PER_ENTRY).div_ceil(shards.max(1))
+    }
+
+    /// The value of `key` if it is in the hot tier and valid. No stores.
+    #[inline(always)]
+    pub(crate) fn get<'r, Q>(&'r self, reader: &'r Reader, hash: u64, key: &Q) -> Option<&'r V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        self.ptr.load(reader).get(hash, key)
+    }
+
+    /// Whether a refresh is due (one clock read).
+    pub(crate) fn due(&self) -> bool {
+        let now = self.start.elapsed().as_nanos() as u64;
+        now >= self.due_at.load(Ordering::Relaxed)
+    }
+
+    /// Rebuilds the table from the shards' heavy hitters and publishes it.
+    /// `lock_all` locks every shard (in index order) and hands them back.
+    /// Returns false if another refresh runs, none is due (unless `force`),
+    /// or retired tables still wait for readers.
+    pub(crate) fn refresh<L: LockedShard<K, V>>(
+        &self,
+        force: bool,
+        lock_all: impl FnOnce() -> Vec<L>,
+        hash: impl Fn(&K) -> u64,
+    ) -> bool
+    where
+        K: Eq + Clone,
+        V: Clone,
+    {
+        let Some(mut state) = self.refresh.try_lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        if now < state.next && !force {
+            return false;
+        }
+        #[cfg(not(loom))]
+        let retired = self.ptr.reclaim(crate::raw::sections::domain());
+        #[cfg(loom)]
+        let retired = 0;
+        if retired >= MAX_RETIRED {
+            // Retry at the next trigger, not a period later: the sections
+            // holding the tables back are usually short.
+            self.skipped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        state.next = now + self.config.period;
+        let due = (state.next - self.start).as_nanos() as u64;
+        self.due_at.store(due, Ordering::Relaxed);
+
+        let mut shards = lock_all();
+        let Refresh {
+            current,
+            candidates,
+            ..
+        } = &mut *state;
+        candidates.clear();
+        for (shard, locked) in shards.iter_mut().enumerate() {
+            locked.take_hitters(&mut |hitter, weight| {
+                candidates.push(Candidate {
+                    shard,
+                    index: hitter.index,
+                    weight,
+                    score: u64::from(hitter.count),
+                });
+            });
+        }
+        // Members' hits reach the summary only through sampling.
+        for c in candidates.iter_mut() {
+            let member = shards[c.shard].entry(c.index, |k, _| current.contains(hash(k), k));
+            if member {
+                c.score *= u64::from(SAMPLE);
+            }
+        }
+        candidates.sort_unstable_by_key(|c| std::cmp::Reverse(c.score));
+
+        let mut builder = HotTable::builder(self.config.entries);
+        for locked in shards.iter_mut() {
+            let hot = locked.hot();
+            hot.slots.clear();
+        }
+        let mut weight = 0u64;
+        for c in candidates.iter() {
+            if c.score < MIN_SCORE {
+                break;
+            }
+            if weight + u64::from(c.weight) > self.weight_budget {
+                continue;
+            }
+            let shard = &mut shards[c.shard];
+            let (h, key, value) = shard.entry(c.index, |k, v| (hash(k), k.clone(), v.clone()));
+            let Some(pos) = builder.push(h, key, value) else {
+                break;
+            };
+            shard.hot().slots.insert(c.index, pos);
+            weight += u64::from(c.weight);
+        }
+        let table = Arc::new(builder.finish());
+        for locked in shards.iter_mut() {
+            locked.hot().table = Some(Arc::clone(&table));
+        }
+        self.entries.store(table.len(), Ordering::Relaxed);
+        self.table_bytes.store(table.bytes(), Ordering::Relaxed);
+        self.ptr.publish(Arc::clone(&table));
+        *current = table;
+        drop(shards);
+        self.refreshes.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    pub(crate) fn stats(&self) -> HotTierStats {
+        let valid = self.refresh.lock().current.valid();
+        HotTierStats {
+            capacity: self.config.entries,
+            entries: self.entries.load(Ordering::Relaxed),
+            valid,
+            refreshes: self.refreshes.load(Ordering::Relaxed),
+            skipped_refreshes: self.skipped.load(Ordering::Relaxed),
+            retired_tables: self.ptr.retired(),
+            table_bytes: self.table_bytes.load(Ordering::Relaxed),
+            membarrier: crate::raw::sections::asymmetric(),
+        }
+    }
+}
