@@ -1,5 +1,7 @@
 //! Throughput of helios vs quick_cache vs moka, 2 threads, in one process.
 //!
+//! `helios` has its hot tier on (the default), `helios_nohot` off.
+//!
 //! Workloads: pre-generated Zipf(0.99) and Zipf(0.8) streams over 1,000,000
 //! keys, capacity 100,000, at 100% reads (after a warm-up that fills the
 //! cache) and at 95% reads (insert on miss; the other 5% are inserts).
@@ -11,7 +13,7 @@
 //! a time and cannot interleave peers within a round.
 //!
 //! `cargo bench -p helios-l1 --bench throughput` (env: `ROUNDS`, default 7;
-//! `OPS`, operations per thread per round, default 2,000,000; `ONLY=helios`
+//! `OPS`, operations per thread per round, default 2,000,000; `ONLY=helios` (or another implementation's name)
 //! and `THREADS=1` for callgrind runs; `READS=95` or `READS=100` for one mix).
 
 #![allow(missing_docs)] // a bench binary, not an API
@@ -28,6 +30,10 @@ const CAPACITY: u64 = 100_000;
 trait Bench: Send + Sync {
     fn get(&self, key: u64) -> bool;
     fn insert(&self, key: u64);
+    /// A line about internal state worth printing after warm-up.
+    fn describe(&self) -> Option<String> {
+        None
+    }
 }
 
 impl Bench for helios_l1::Cache<u64, u64> {
@@ -38,6 +44,15 @@ impl Bench for helios_l1::Cache<u64, u64> {
     #[inline]
     fn insert(&self, key: u64) {
         let _ = helios_l1::Cache::insert(self, key, key);
+    }
+    fn describe(&self) -> Option<String> {
+        let s = self.hot_tier_stats();
+        (s.capacity > 0).then(|| {
+            format!(
+                "hot tier after warm-up: {} of {} entries valid, {} refreshes, membarrier {}",
+                s.valid, s.capacity, s.refreshes, s.membarrier
+            )
+        })
     }
 }
 
@@ -66,6 +81,13 @@ impl Bench for moka::sync::Cache<u64, u64> {
 fn make(name: &str) -> Arc<dyn Bench> {
     match name {
         "helios" => Arc::new(helios_l1::Cache::<u64, u64>::new(CAPACITY).expect("valid capacity")),
+        "helios_nohot" => Arc::new(
+            helios_l1::Cache::<u64, u64>::builder()
+                .capacity(CAPACITY)
+                .hot_tier_entries(0)
+                .build()
+                .expect("valid options"),
+        ),
         "quick_cache" => Arc::new(quick_cache::sync::Cache::<u64, u64>::new(CAPACITY as usize)),
         _ => Arc::new(moka::sync::Cache::<u64, u64>::new(CAPACITY)),
     }
@@ -138,7 +160,7 @@ fn main() {
     let threads = env("THREADS", 2);
     let only = std::env::var("ONLY").ok();
     let reads = std::env::var("READS").ok();
-    let impls: Vec<&str> = ["helios", "quick_cache", "moka"]
+    let impls: Vec<&str> = ["helios", "helios_nohot", "quick_cache", "moka"]
         .into_iter()
         .filter(|name| only.as_deref().is_none_or(|o| o == *name))
         .collect();
@@ -155,8 +177,11 @@ fn main() {
             .collect();
         let caches: Vec<(&str, Arc<dyn Bench>)> = impls.iter().map(|&n| (n, make(n))).collect();
         // Warm-up: fill each cache by reading the stream with insert on miss.
-        for (_, cache) in &caches {
+        for (name, cache) in &caches {
             run(cache, &streams, true);
+            if let Some(line) = cache.describe() {
+                println!("{name}: {line}");
+            }
         }
         let mut results: Vec<Vec<f64>> = vec![Vec::new(); caches.len()];
         for round in 0..rounds {
@@ -171,12 +196,18 @@ fn main() {
         for ((name, _), m) in caches.iter().zip(&medians) {
             println!("{workload:<22} {name:<12} {:>8.2} Mops/s (median)", m / 1e6);
         }
-        if caches.len() == 3 {
-            println!(
-                "{workload:<22} helios/quick_cache {:.2}x   helios/moka {:.2}x",
-                medians[0] / medians[1],
-                medians[0] / medians[2]
-            );
+        let of = |name: &str| {
+            caches
+                .iter()
+                .position(|(n, _)| *n == name)
+                .map(|i| medians[i])
+        };
+        if let Some(helios) = of("helios") {
+            let ratios: Vec<String> = ["helios_nohot", "quick_cache", "moka"]
+                .into_iter()
+                .filter_map(|peer| of(peer).map(|m| format!("helios/{peer} {:.2}x", helios / m)))
+                .collect();
+            println!("{workload:<22} {}", ratios.join("   "));
         }
     }
 }

@@ -160,7 +160,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let Some(hot) = &self.hot else {
+        let Some(hot) = self.hot.as_ref().filter(|hot| hot.may_contain(hash)) else {
             return self.shard(hash).get(hash, key, f);
         };
         sections::read(|reader| {

@@ -335,7 +335,7 @@ where
     K: Eq + Send + Sync + 'static,
     V: Send + Sync + 'static,
 {
-    fn take_hitters(&mut self, f: &mut dyn FnMut(Hitter, u32)) {
+    fn hitters(&mut self, f: &mut dyn FnMut(Hitter, u32)) {
         let State { policy, hot, .. } = &mut *self.state;
         Shard::drain_reads(&self.shard.reads, policy, hot);
         let Some(hot) = hot else { return };
@@ -344,7 +344,6 @@ where
                 f(hitter, policy.weight_of(hitter.index));
             }
         }
-        hot.hitters().age();
     }
 
     fn entry<R>(&self, index: u32, f: impl FnOnce(&K, &V) -> R) -> R {

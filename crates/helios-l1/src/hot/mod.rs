@@ -63,11 +63,15 @@ const MIN_SCORE: u64 = 4;
 /// tables back for a time slice; four tables ride that out while bounding
 /// the garbage (4 × 80 KiB for the default u64 -> u64 tier).
 const MAX_RETIRED: usize = 4;
-/// Heavy-hitter buckets per hot entry, over all shards: twice as many
-/// candidates as slots, so that an entry just below the cut is tracked.
-const BUCKETS_PER_ENTRY: usize = 2;
+/// Heavy-hitter buckets per hot entry, over all shards: more candidates than
+/// slots, so that entries near the cut are tracked despite collisions.
+const BUCKETS_PER_ENTRY: usize = 4;
 /// The tier holds at most this fraction (1/N) of the capacity by weight.
 const WEIGHT_FRACTION: u64 = 16;
+/// Membership-filter bits per hot entry: with one hash function, a key that
+/// is not hot passes the filter with probability ≈ 1/16, and the filter of
+/// the default tier is 2 KiB (L1-resident).
+const FILTER_BITS_PER_ENTRY: usize = 16;
 
 /// Hot-tier options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,9 +116,8 @@ pub(crate) struct Candidate {
 
 /// A shard, locked for the duration of a refresh.
 pub(crate) trait LockedShard<K, V> {
-    /// Hands every tracked entry still resident, with its weight, to `f`,
-    /// then halves the counts.
-    fn take_hitters(&mut self, f: &mut dyn FnMut(Hitter, u32));
+    /// Hands every tracked entry still resident, with its weight, to `f`.
+    fn hitters(&mut self, f: &mut dyn FnMut(Hitter, u32));
     /// Runs `f` on the resident entry at slab `index`.
     fn entry<R>(&self, index: u32, f: impl FnOnce(&K, &V) -> R) -> R;
     /// Mutable access to the shard's hot-tier bookkeeping.
@@ -189,6 +192,14 @@ struct Refresh<K, V> {
 /// The hot tier of one cache.
 pub(crate) struct HotTier<K, V> {
     ptr: HotPtr<K, V>,
+    /// A one-hash Bloom filter of the published table's keys, owned by the
+    /// tier (never freed while the cache lives), so a lookup checks it
+    /// *before* entering a read section: most calls for keys that are not
+    /// hot skip the section and the probe entirely. A hint only: it may be
+    /// stale during a refresh, which costs a main-table hit, never a wrong
+    /// value (the table, checked inside the section, decides).
+    filter: Box<[AtomicU64]>,
+    filter_mask: u64,
     config: HotTierConfig,
     weight_budget: u64,
     refresh: Mutex<Refresh<K, V>>,
@@ -207,8 +218,13 @@ impl<K, V> HotTier<K, V> {
         crate::raw::sections::init();
         let empty = Arc::new(HotTable::empty());
         let start = Instant::now();
+        let bits = (config.entries * FILTER_BITS_PER_ENTRY)
+            .max(64)
+            .next_power_of_two();
         Self {
             ptr: HotPtr::new(Arc::clone(&empty)),
+            filter: (0..bits / 64).map(|_| AtomicU64::new(0)).collect(),
+            filter_mask: bits as u64 - 1,
             config,
             weight_budget: capacity / WEIGHT_FRACTION,
             refresh: Mutex::new(Refresh {
@@ -228,6 +244,22 @@ impl<K, V> HotTier<K, V> {
     /// Heavy-hitter buckets each of `shards` shards should keep.
     pub(crate) fn buckets_per_shard(config: HotTierConfig, shards: usize) -> usize {
         (config.entries * BUCKETS_PER_ENTRY).div_ceil(shards.max(1))
+    }
+
+    /// The filter bit of `hash`: bits the table's probe and the shard choice
+    /// do not start from.
+    #[inline(always)]
+    fn filter_bit(&self, hash: u64) -> (usize, u64) {
+        let bit = hash.rotate_left(23) & self.filter_mask;
+        ((bit >> 6) as usize, 1 << (bit & 63))
+    }
+
+    /// Whether `hash` may be in the hot tier (one load, no section).
+    #[inline(always)]
+    pub(crate) fn may_contain(&self, hash: u64) -> bool {
+        let (word, mask) = self.filter_bit(hash);
+        // Relaxed: a hint; the table read inside a section decides.
+        self.filter[word].load(Ordering::Relaxed) & mask != 0
     }
 
     /// The value of `key` if it is in the hot tier and valid. No stores.
@@ -289,7 +321,7 @@ impl<K, V> HotTier<K, V> {
         } = &mut *state;
         candidates.clear();
         for (shard, locked) in shards.iter_mut().enumerate() {
-            locked.take_hitters(&mut |hitter, weight| {
+            locked.hitters(&mut |hitter, weight| {
                 candidates.push(Candidate {
                     shard,
                     index: hitter.index,
@@ -329,6 +361,14 @@ impl<K, V> HotTier<K, V> {
             weight += u64::from(c.weight);
         }
         let table = Arc::new(builder.finish());
+        let mut filter = vec![0u64; self.filter.len()];
+        for hash in table.hashes() {
+            let (word, mask) = self.filter_bit(hash);
+            filter[word] |= mask;
+        }
+        for (word, bits) in self.filter.iter().zip(filter) {
+            word.store(bits, Ordering::Relaxed);
+        }
         for locked in shards.iter_mut() {
             locked.hot().table = Some(Arc::clone(&table));
         }

@@ -137,6 +137,14 @@ impl<K, V> HotTable<K, V> {
         }
     }
 
+    /// The hashes of the table's entries.
+    pub(crate) fn hashes(&self) -> impl Iterator<Item = u64> + '_ {
+        self.slots
+            .iter()
+            .filter(|s| s.entry.is_some())
+            .map(|s| s.hash)
+    }
+
     /// Entries the table was built with (valid or not).
     pub(crate) fn len(&self) -> usize {
         self.len
