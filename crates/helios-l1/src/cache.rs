@@ -175,6 +175,20 @@ where
         })
     }
 
+    /// Whether `key` is served by the hot tier right now (a diagnostic for
+    /// benchmarks and tests; does not count as an access).
+    pub fn is_hot<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let Some(hot) = self.hot.as_ref().filter(|hot| hot.may_contain(hash)) else {
+            return false;
+        };
+        sections::read(|reader| reader.is_some_and(|r| hot.get(r, hash, key).is_some()))
+    }
+
     /// Rebuilds the hot tier now from the shards' most-hit entries; returns
     /// whether it did (not if the tier is off, another thread is
     /// refreshing, or retired tables still wait for readers). Writes trigger

@@ -64,8 +64,10 @@ fn hot_keys_are_promoted_and_served() {
         "{stats:?}"
     );
     for &k in &hot {
+        assert!(c.is_hot(&k), "key {k} was promoted");
         assert_reads(&c, k, Some(k * 10));
     }
+    assert!(!c.is_hot(&500));
     assert_reads(&c, 500, Some(5000));
     assert_reads(&c, 5000, None);
     c.validate().unwrap();
@@ -80,7 +82,9 @@ fn remove_replace_and_clear_invalidate_hot_entries() {
     promote(&c, &[1, 2, 3, 4]);
     let before = c.hot_tier_stats().valid;
 
+    assert!(c.is_hot(&1));
     assert_eq!(c.remove(&1), Some(10));
+    assert!(!c.is_hot(&1));
     assert_reads(&c, 1, None);
     c.insert(2, 2222).unwrap();
     assert_reads(&c, 2, Some(2222));

@@ -1,5 +1,6 @@
 //! `helios`: trace replay, benchmarks and (later) the 850-agent simulation.
 
+mod latency;
 mod plot;
 mod policies;
 mod replay;
@@ -21,6 +22,17 @@ struct Cli {
 enum Command {
     /// Replay a cache trace and print hit ratios per policy and size.
     Replay(replay::ReplayArgs),
+    /// Benchmarks that compare helios with its peers in one process.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Per-operation latency percentiles (hot hit, main hit, miss, insert)
+    /// and read throughput: helios with the hot tier on and off, quick_cache,
+    /// moka.
+    Latency(latency::LatencyArgs),
 }
 
 /// Everything that ends the program with an error message.
@@ -38,6 +50,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Replay(args) => replay::run(args),
+        Command::Bench(BenchCommand::Latency(args)) => latency::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -32,6 +32,8 @@ pub(crate) enum Policy {
     Helios,
     /// helios with `exact_hit_recording`: no hit record is ever dropped.
     HeliosExact,
+    /// helios with its hot tier turned off.
+    HeliosNoHot,
     Opt,
     Lru,
     Moka,
@@ -43,6 +45,7 @@ impl Policy {
         match self {
             Self::Helios => "helios",
             Self::HeliosExact => "helios_exact",
+            Self::HeliosNoHot => "helios_nohot",
             Self::Opt => "opt",
             Self::Lru => "lru",
             Self::Moka => "moka",
@@ -53,8 +56,9 @@ impl Policy {
     /// Replays `trace` through this policy at capacity `size`.
     pub(crate) fn replay(self, trace: &Trace, size: u64) -> Result<Counts, String> {
         match self {
-            Self::Helios => helios(trace, size, false),
-            Self::HeliosExact => helios(trace, size, true),
+            Self::Helios => helios(trace, size, |b| b),
+            Self::HeliosExact => helios(trace, size, |b| b.exact_hit_recording(true)),
+            Self::HeliosNoHot => helios(trace, size, |b| b.hot_tier_entries(0)),
             Self::Opt => Ok(opt(trace, size)),
             Self::Lru => Ok(lru(trace, size)),
             Self::Moka => Ok(moka(trace, size)),
@@ -85,12 +89,18 @@ fn read_through(
     counts
 }
 
-fn helios(trace: &Trace, size: u64, exact_hit_recording: bool) -> Result<Counts, String> {
+/// Builder of the cache `helios` replays through.
+type HeliosBuilder = helios_l1::CacheBuilder<u64, u32>;
+
+/// helios with default options except what `configure` changes.
+fn helios(
+    trace: &Trace,
+    size: u64,
+    configure: impl FnOnce(HeliosBuilder) -> HeliosBuilder,
+) -> Result<Counts, String> {
     // The value is the entry's weight; the weigher reads it back. For
     // unweighted traces every value is 1, the same as the unit weigher.
-    let cache = helios_l1::Cache::builder()
-        .capacity(size)
-        .exact_hit_recording(exact_hit_recording)
+    let cache = configure(helios_l1::Cache::builder().capacity(size))
         .weigher(|_: &u64, w: &u32| u64::from(*w))
         .build()
         .map_err(|e| e.to_string())?;

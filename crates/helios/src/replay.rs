@@ -24,6 +24,10 @@ pub(crate) struct ReplayArgs {
     /// to measure what the lossy read buffers cost in hit ratio.
     #[arg(long)]
     exact_recording: bool,
+    /// Also replay through helios with its hot tier off (`helios_nohot`), to
+    /// measure what the tier costs in hit ratio.
+    #[arg(long)]
+    no_hot_tier: bool,
     /// Print one JSON object per policy and size instead of a table.
     #[arg(long)]
     json: bool,
@@ -49,6 +53,9 @@ pub(crate) fn run(args: &ReplayArgs) -> Result<(), crate::CliError> {
     let mut policies = vec![Policy::Helios, Policy::Opt, Policy::Lru];
     if args.exact_recording {
         policies.insert(1, Policy::HeliosExact);
+    }
+    if args.no_hot_tier {
+        policies.insert(1, Policy::HeliosNoHot);
     }
     if args.compare {
         policies.extend([Policy::Moka, Policy::QuickCache]);

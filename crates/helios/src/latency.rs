@@ -1,0 +1,449 @@
+//! `helios bench latency`: per-operation latency distributions and read
+//! throughput of helios (hot tier on and off), quick_cache and moka, measured
+//! in one process on the same pre-generated streams.
+//!
+//! Workload: per thread, a Zipf(0.99) stream over 1,000,000 keys; capacity
+//! 100,000. Each implementation is warmed up by reading its stream with
+//! insert on miss, then measured in two passes:
+//! 1. *read pass*: `get` of every key of the stream (no inserts, so nothing
+//!    moves between tiers); one call in `--sample` is timed. A timed call is
+//!    a `hot_hit` if the key was in helios's hot tier when the pass began (for
+//!    implementations without a hot tier: the same hottest keys), a
+//!    `main_hit` for any other hit, a `miss` otherwise.
+//! 2. *insert pass*: the stream again with insert on miss; every insert is
+//!    timed (including the evictions it causes).
+//!
+//! Clock: the CPU's time-stamp counter through `quanta` (a read costs a few
+//! nanoseconds, against ~20 ns for `clock_gettime`). The timer's own
+//! overhead (two back-to-back reads) is measured and reported next to the
+//! latencies, which include it: subtract it for the operation alone.
+//! `read_throughput` rows time whole passes of 100% reads with 2 threads,
+//! without per-call timers, interleaving implementations over several rounds
+//! (median), because this machine is shared and noisy.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Barrier, OnceLock};
+use std::time::Instant;
+
+use hdrhistogram::Histogram;
+use quanta::Clock;
+use rand::prelude::*;
+use rand_distr::Zipf;
+
+use crate::CliError;
+
+const KEYS: u64 = 1_000_000;
+const CAPACITY: u64 = 100_000;
+
+/// Arguments of `helios bench latency`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct LatencyArgs {
+    /// Thread counts to measure latencies at.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    threads: Vec<usize>,
+    /// Operations per thread in each pass.
+    #[arg(long, default_value_t = 2_000_000)]
+    ops: usize,
+    /// Time one read in this many (the others run untimed between them).
+    #[arg(long, default_value_t = 4)]
+    sample: usize,
+    /// Rounds of the read-throughput measurement (median reported).
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// Print one JSON object per line instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The operations whose latency is reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    HotHit,
+    MainHit,
+    Miss,
+    Insert,
+}
+
+const OPS: [Op; 4] = [Op::HotHit, Op::MainHit, Op::Miss, Op::Insert];
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::HotHit => "hot_hit",
+            Op::MainHit => "main_hit",
+            Op::Miss => "miss",
+            Op::Insert => "insert",
+        }
+    }
+}
+
+/// A cache under test.
+trait Subject: Send + Sync {
+    fn get(&self, key: u64) -> bool;
+    fn insert(&self, key: u64);
+    /// Whether `key` is in a hot tier (helios only).
+    fn is_hot(&self, _key: u64) -> bool {
+        false
+    }
+}
+
+impl Subject for helios_l1::Cache<u64, u64> {
+    #[inline]
+    fn get(&self, key: u64) -> bool {
+        helios_l1::Cache::get(self, &key).is_some()
+    }
+    #[inline]
+    fn insert(&self, key: u64) {
+        let _ = helios_l1::Cache::insert(self, key, key);
+    }
+    fn is_hot(&self, key: u64) -> bool {
+        helios_l1::Cache::is_hot(self, &key)
+    }
+}
+
+impl Subject for quick_cache::sync::Cache<u64, u64> {
+    #[inline]
+    fn get(&self, key: u64) -> bool {
+        quick_cache::sync::Cache::get(self, &key).is_some()
+    }
+    #[inline]
+    fn insert(&self, key: u64) {
+        quick_cache::sync::Cache::insert(self, key, key);
+    }
+}
+
+impl Subject for moka::sync::Cache<u64, u64> {
+    #[inline]
+    fn get(&self, key: u64) -> bool {
+        moka::sync::Cache::get(self, &key).is_some()
+    }
+    #[inline]
+    fn insert(&self, key: u64) {
+        moka::sync::Cache::insert(self, key, key);
+    }
+}
+
+const IMPLS: [&str; 4] = ["helios", "helios_nohot", "quick_cache", "moka"];
+
+fn make(name: &str) -> Result<Arc<dyn Subject>, CliError> {
+    let usage = |e: helios_l1::BuildError| CliError::Usage(e.to_string());
+    Ok(match name {
+        "helios" => Arc::new(helios_l1::Cache::<u64, u64>::new(CAPACITY).map_err(usage)?),
+        "helios_nohot" => Arc::new(
+            helios_l1::Cache::<u64, u64>::builder()
+                .capacity(CAPACITY)
+                .hot_tier_entries(0)
+                .build()
+                .map_err(usage)?,
+        ),
+        "quick_cache" => Arc::new(quick_cache::sync::Cache::<u64, u64>::new(CAPACITY as usize)),
+        _ => Arc::new(moka::sync::Cache::<u64, u64>::new(CAPACITY)),
+    })
+}
+
+/// A Zipf(0.99) key stream; ranks are scattered so hot keys are not
+/// neighbouring integers.
+fn stream(ops: usize, seed: u64) -> Result<Vec<u64>, CliError> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let zipf = Zipf::new(KEYS as f64, 0.99).map_err(|e| CliError::Usage(e.to_string()))?;
+    Ok((0..ops)
+        .map(|_| (zipf.sample(&mut rng) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .collect())
+}
+
+fn histogram() -> Result<Histogram<u64>, CliError> {
+    // 1 ns to 10 s, 3 significant digits.
+    Histogram::new_with_bounds(1, 10_000_000_000, 3).map_err(|e| CliError::Usage(e.to_string()))
+}
+
+/// Latencies of the timer itself: two back-to-back reads.
+fn timer_overhead(clock: &Clock) -> Result<Histogram<u64>, CliError> {
+    let mut h = histogram()?;
+    for _ in 0..1_000_000 {
+        let start = clock.raw();
+        let end = clock.raw();
+        h.saturating_record(clock.delta_as_nanos(start, end).max(1));
+    }
+    Ok(h)
+}
+
+/// One thread's histograms, indexed like `OPS`.
+type Histograms = Vec<Histogram<u64>>;
+
+/// Warm-up, read pass and insert pass of one thread.
+fn thread_passes(
+    cache: &dyn Subject,
+    keys: &[u64],
+    hot: &OnceLock<HashSet<u64>>,
+    clock: &Clock,
+    sample: usize,
+    barrier: &Barrier,
+) -> Result<Histograms, CliError> {
+    let mut hists: Histograms = OPS.iter().map(|_| histogram()).collect::<Result<_, _>>()?;
+    for &key in keys {
+        if !cache.get(key) {
+            cache.insert(key);
+        }
+    }
+    // Every thread finishes warming up, then `measure` publishes the hot set.
+    barrier.wait();
+    barrier.wait();
+    let no_hot_keys = HashSet::new();
+    let hot = hot.get().unwrap_or(&no_hot_keys);
+    for (i, &key) in keys.iter().enumerate() {
+        if i % sample != 0 {
+            std::hint::black_box(cache.get(key));
+            continue;
+        }
+        let start = clock.raw();
+        let hit = cache.get(key);
+        let end = clock.raw();
+        let op = match (hit, hot.contains(&key)) {
+            (false, _) => Op::Miss,
+            (true, true) => Op::HotHit,
+            (true, false) => Op::MainHit,
+        };
+        hists[op as usize].saturating_record(clock.delta_as_nanos(start, end).max(1));
+    }
+    barrier.wait();
+    for &key in keys {
+        if cache.get(key) {
+            continue;
+        }
+        let start = clock.raw();
+        cache.insert(key);
+        let end = clock.raw();
+        hists[Op::Insert as usize].saturating_record(clock.delta_as_nanos(start, end).max(1));
+    }
+    Ok(hists)
+}
+
+/// Runs the passes of `name` with one stream per thread; returns the merged
+/// histograms and, for helios, the keys in its hot tier after warm-up.
+fn measure(
+    name: &str,
+    streams: &[Arc<Vec<u64>>],
+    hot: Option<&HashSet<u64>>,
+    clock: &Clock,
+    sample: usize,
+) -> Result<(Histograms, HashSet<u64>), CliError> {
+    let cache = make(name)?;
+    let barrier = Arc::new(Barrier::new(streams.len() + 1));
+    let hot_set = Arc::new(OnceLock::<HashSet<u64>>::new());
+    let handles: Vec<_> = streams
+        .iter()
+        .map(|keys| {
+            let (cache, keys, barrier, hot_set, clock) = (
+                Arc::clone(&cache),
+                Arc::clone(keys),
+                Arc::clone(&barrier),
+                Arc::clone(&hot_set),
+                clock.clone(),
+            );
+            std::thread::spawn(move || {
+                thread_passes(&*cache, &keys, &hot_set, &clock, sample, &barrier)
+            })
+        })
+        .collect();
+    // Warm-up done: record the hot set, then release the read pass.
+    barrier.wait();
+    let mut snapshot: HashSet<u64> = match hot {
+        Some(set) => set.clone(),
+        None => streams
+            .iter()
+            .flat_map(|s| s.iter().copied())
+            .filter(|&k| cache.is_hot(k))
+            .collect(),
+    };
+    snapshot.shrink_to_fit();
+    let _ = hot_set.set(snapshot.clone());
+    barrier.wait();
+    barrier.wait();
+    let mut merged: Histograms = OPS.iter().map(|_| histogram()).collect::<Result<_, _>>()?;
+    for handle in handles {
+        let hists = handle
+            .join()
+            .map_err(|_| CliError::Usage(format!("a {name} bench thread panicked")))??;
+        for (m, h) in merged.iter_mut().zip(&hists) {
+            m.add(h).map_err(|e| CliError::Usage(e.to_string()))?;
+        }
+    }
+    Ok((merged, snapshot))
+}
+
+/// 100%-read throughput (ops/s) of each implementation with one stream per
+/// thread, interleaved over `rounds` rounds; medians.
+fn read_throughput(
+    streams: &[Arc<Vec<u64>>],
+    rounds: usize,
+) -> Result<Vec<(&'static str, f64)>, CliError> {
+    let mut caches = Vec::new();
+    for name in IMPLS {
+        let cache = make(name)?;
+        run_reads(&cache, streams, true);
+        caches.push((name, cache, Vec::new()));
+    }
+    for round in 0..rounds.max(1) {
+        for i in 0..caches.len() {
+            let (_, cache, results) = &mut caches[(i + round) % IMPLS.len()];
+            results.push(run_reads(cache, streams, false));
+        }
+    }
+    Ok(caches
+        .into_iter()
+        .map(|(name, _, mut results)| {
+            results.sort_by(f64::total_cmp);
+            (name, results[results.len() / 2])
+        })
+        .collect())
+}
+
+/// One pass of every stream in parallel; ops per second of the slowest.
+fn run_reads(cache: &Arc<dyn Subject>, streams: &[Arc<Vec<u64>>], insert_on_miss: bool) -> f64 {
+    let barrier = Arc::new(Barrier::new(streams.len() + 1));
+    let handles: Vec<_> = streams
+        .iter()
+        .map(|keys| {
+            let (cache, keys, barrier) =
+                (Arc::clone(cache), Arc::clone(keys), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                let start = Instant::now();
+                for &key in keys.iter() {
+                    if !cache.get(key) && insert_on_miss {
+                        cache.insert(key);
+                    }
+                }
+                start.elapsed()
+            })
+        })
+        .collect();
+    barrier.wait();
+    let slowest = handles
+        .into_iter()
+        .filter_map(|h| h.join().ok())
+        .max()
+        .unwrap_or_default();
+    let ops: usize = streams.iter().map(|s| s.len()).sum();
+    ops as f64 / slowest.as_secs_f64().max(1e-9)
+}
+
+pub(crate) fn run(args: &LatencyArgs) -> Result<(), CliError> {
+    if args.sample == 0 || args.ops == 0 {
+        return Err(CliError::Usage(
+            "--sample and --ops must be at least 1".into(),
+        ));
+    }
+    if let Some(&bad) = args.threads.iter().find(|&&t| t == 0 || t > 64) {
+        return Err(CliError::Usage(format!(
+            "--threads: each count must be 1 to 64, got {bad}"
+        )));
+    }
+    let clock = Clock::new();
+    let overhead = timer_overhead(&clock)?;
+    let overhead_ns = overhead.value_at_quantile(0.5);
+    if !args.json {
+        println!(
+            "timer overhead (two back-to-back TSC reads): p50 {} ns, p99 {} ns; included in every latency below",
+            overhead_ns,
+            overhead.value_at_quantile(0.99)
+        );
+        println!(
+            "Zipf(0.99) over {KEYS} keys, capacity {CAPACITY}, {} ops per thread per pass, 1 read in {} timed",
+            args.ops, args.sample
+        );
+        println!(
+            "{:<13} {:>7} {:<9} {:>9} {:>7} {:>7} {:>7} {:>8}",
+            "impl", "threads", "op", "samples", "p50 ns", "p95 ns", "p99 ns", "p99.9 ns"
+        );
+    }
+    for &threads in &args.threads {
+        let streams: Vec<Arc<Vec<u64>>> = (0..threads)
+            .map(|t| stream(args.ops, 42 + t as u64).map(Arc::new))
+            .collect::<Result<_, _>>()?;
+        let mut hot: Option<HashSet<u64>> = None;
+        for name in IMPLS {
+            let (hists, snapshot) = measure(name, &streams, hot.as_ref(), &clock, args.sample)?;
+            if hot.is_none() {
+                hot = Some(snapshot);
+            }
+            for (op, h) in OPS.iter().zip(&hists) {
+                print_latency(args.json, name, *op, threads, h, overhead_ns);
+            }
+        }
+    }
+    let streams: Vec<Arc<Vec<u64>>> = (0..2)
+        .map(|t| stream(args.ops, 42 + t as u64).map(Arc::new))
+        .collect::<Result<_, _>>()?;
+    let throughput = read_throughput(&streams, args.rounds)?;
+    for (name, ops_per_sec) in &throughput {
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "impl": name,
+                    "op": "read_throughput",
+                    "threads": 2,
+                    "ops_per_sec": ops_per_sec.round(),
+                })
+            );
+        } else {
+            println!("read throughput, 2 threads, 100% reads: {name:<13} {:>7.2} Mops/s (median of {} rounds)", ops_per_sec / 1e6, args.rounds);
+        }
+    }
+    if !args.json {
+        let of = |n: &str| throughput.iter().find(|(name, _)| *name == n).map(|t| t.1);
+        if let (Some(on), Some(off), Some(qc)) =
+            (of("helios"), of("helios_nohot"), of("quick_cache"))
+        {
+            println!(
+                "helios (hot tier on) / helios_nohot {:.2}x (target >= 1.3x); / quick_cache {:.2}x (target >= 2x)",
+                on / off,
+                on / qc
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_latency(
+    json: bool,
+    name: &str,
+    op: Op,
+    threads: usize,
+    h: &Histogram<u64>,
+    overhead_ns: u64,
+) {
+    if h.is_empty() {
+        return;
+    }
+    let q = |p: f64| h.value_at_quantile(p);
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "impl": name,
+                "op": op.name(),
+                "threads": threads,
+                "p50_ns": q(0.5),
+                "p95_ns": q(0.95),
+                "p99_ns": q(0.99),
+                "p999_ns": q(0.999),
+                "samples": h.len(),
+                "timer_overhead_ns": overhead_ns,
+            })
+        );
+    } else {
+        println!(
+            "{:<13} {:>7} {:<9} {:>9} {:>7} {:>7} {:>7} {:>8}",
+            name,
+            threads,
+            op.name(),
+            h.len(),
+            q(0.5),
+            q(0.95),
+            q(0.99),
+            q(0.999)
+        );
+    }
+}
