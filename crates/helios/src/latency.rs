@@ -2,9 +2,10 @@
 //! throughput of helios (hot tier on and off), quick_cache and moka, measured
 //! in one process on the same pre-generated streams.
 //!
-//! Workload: per thread, a Zipf(0.99) stream over 1,000,000 keys; capacity
-//! 100,000. Each implementation is warmed up by reading its stream with
-//! insert on miss, then measured in two passes:
+//! Workload: per thread, two Zipf(0.99) streams over 1,000,000 keys (same
+//! distribution, different seeds); capacity 100,000. Each implementation is
+//! warmed up by reading the first stream with insert on miss, then measured
+//! on the second in two passes:
 //! 1. *read pass*: `get` of every key of the stream (no inserts, so nothing
 //!    moves between tiers); one call in `--sample` is timed. A timed call is
 //!    a `hot_hit` if the key was in helios's hot tier when the pass began (for
@@ -50,9 +51,22 @@ pub(crate) struct LatencyArgs {
     /// Rounds of the read-throughput measurement (median reported).
     #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Most entries in helios's hot tier.
+    #[arg(long, default_value_t = helios_l1::DEFAULT_HOT_TIER_ENTRIES)]
+    hot_entries: usize,
+    /// Least milliseconds between two hot-tier refreshes.
+    #[arg(long, default_value_t = helios_l1::DEFAULT_HOT_TIER_REFRESH.as_millis() as u64)]
+    hot_refresh_ms: u64,
     /// Print one JSON object per line instead of tables.
     #[arg(long)]
     json: bool,
+}
+
+/// Options of the helios caches under test.
+#[derive(Clone, Copy, Debug)]
+struct HotTier {
+    entries: usize,
+    refresh: std::time::Duration,
 }
 
 /// The operations whose latency is reported.
@@ -125,10 +139,17 @@ impl Subject for moka::sync::Cache<u64, u64> {
 
 const IMPLS: [&str; 4] = ["helios", "helios_nohot", "quick_cache", "moka"];
 
-fn make(name: &str) -> Result<Arc<dyn Subject>, CliError> {
+fn make(name: &str, hot: HotTier) -> Result<Arc<dyn Subject>, CliError> {
     let usage = |e: helios_l1::BuildError| CliError::Usage(e.to_string());
     Ok(match name {
-        "helios" => Arc::new(helios_l1::Cache::<u64, u64>::new(CAPACITY).map_err(usage)?),
+        "helios" => Arc::new(
+            helios_l1::Cache::<u64, u64>::builder()
+                .capacity(CAPACITY)
+                .hot_tier_entries(hot.entries)
+                .hot_tier_refresh(hot.refresh)
+                .build()
+                .map_err(usage)?,
+        ),
         "helios_nohot" => Arc::new(
             helios_l1::Cache::<u64, u64>::builder()
                 .capacity(CAPACITY)
@@ -173,14 +194,14 @@ type Histograms = Vec<Histogram<u64>>;
 /// Warm-up, read pass and insert pass of one thread.
 fn thread_passes(
     cache: &dyn Subject,
-    keys: &[u64],
+    (warm_up, keys): (&[u64], &[u64]),
     hot: &OnceLock<HashSet<u64>>,
     clock: &Clock,
     sample: usize,
     barrier: &Barrier,
 ) -> Result<Histograms, CliError> {
     let mut hists: Histograms = OPS.iter().map(|_| histogram()).collect::<Result<_, _>>()?;
-    for &key in keys {
+    for &key in warm_up {
         if !cache.get(key) {
             cache.insert(key);
         }
@@ -222,26 +243,35 @@ fn thread_passes(
 /// histograms and, for helios, the keys in its hot tier after warm-up.
 fn measure(
     name: &str,
-    streams: &[Arc<Vec<u64>>],
+    streams: &[(Arc<Vec<u64>>, Arc<Vec<u64>>)],
     hot: Option<&HashSet<u64>>,
     clock: &Clock,
     sample: usize,
+    tier: HotTier,
 ) -> Result<(Histograms, HashSet<u64>), CliError> {
-    let cache = make(name)?;
+    let cache = make(name, tier)?;
     let barrier = Arc::new(Barrier::new(streams.len() + 1));
     let hot_set = Arc::new(OnceLock::<HashSet<u64>>::new());
     let handles: Vec<_> = streams
         .iter()
-        .map(|keys| {
-            let (cache, keys, barrier, hot_set, clock) = (
+        .map(|(warm_up, keys)| {
+            let (cache, warm_up, keys, barrier, hot_set, clock) = (
                 Arc::clone(&cache),
+                Arc::clone(warm_up),
                 Arc::clone(keys),
                 Arc::clone(&barrier),
                 Arc::clone(&hot_set),
                 clock.clone(),
             );
             std::thread::spawn(move || {
-                thread_passes(&*cache, &keys, &hot_set, &clock, sample, &barrier)
+                thread_passes(
+                    &*cache,
+                    (&warm_up, &keys),
+                    &hot_set,
+                    &clock,
+                    sample,
+                    &barrier,
+                )
             })
         })
         .collect();
@@ -251,7 +281,7 @@ fn measure(
         Some(set) => set.clone(),
         None => streams
             .iter()
-            .flat_map(|s| s.iter().copied())
+            .flat_map(|(_, s)| s.iter().copied())
             .filter(|&k| cache.is_hot(k))
             .collect(),
     };
@@ -276,10 +306,11 @@ fn measure(
 fn read_throughput(
     streams: &[Arc<Vec<u64>>],
     rounds: usize,
+    tier: HotTier,
 ) -> Result<Vec<(&'static str, f64)>, CliError> {
     let mut caches = Vec::new();
     for name in IMPLS {
-        let cache = make(name)?;
+        let cache = make(name, tier)?;
         run_reads(&cache, streams, true);
         caches.push((name, cache, Vec::new()));
     }
@@ -339,6 +370,10 @@ pub(crate) fn run(args: &LatencyArgs) -> Result<(), CliError> {
             "--threads: each count must be 1 to 64, got {bad}"
         )));
     }
+    let tier = HotTier {
+        entries: args.hot_entries,
+        refresh: std::time::Duration::from_millis(args.hot_refresh_ms),
+    };
     let clock = Clock::new();
     let overhead = timer_overhead(&clock)?;
     let overhead_ns = overhead.value_at_quantile(0.5);
@@ -358,12 +393,18 @@ pub(crate) fn run(args: &LatencyArgs) -> Result<(), CliError> {
         );
     }
     for &threads in &args.threads {
-        let streams: Vec<Arc<Vec<u64>>> = (0..threads)
-            .map(|t| stream(args.ops, 42 + t as u64).map(Arc::new))
-            .collect::<Result<_, _>>()?;
+        let streams: Vec<(Arc<Vec<u64>>, Arc<Vec<u64>>)> = (0..threads as u64)
+            .map(|t| {
+                Ok((
+                    Arc::new(stream(args.ops, 42 + t)?),
+                    Arc::new(stream(args.ops, 1042 + t)?),
+                ))
+            })
+            .collect::<Result<_, CliError>>()?;
         let mut hot: Option<HashSet<u64>> = None;
         for name in IMPLS {
-            let (hists, snapshot) = measure(name, &streams, hot.as_ref(), &clock, args.sample)?;
+            let (hists, snapshot) =
+                measure(name, &streams, hot.as_ref(), &clock, args.sample, tier)?;
             if hot.is_none() {
                 hot = Some(snapshot);
             }
@@ -375,7 +416,7 @@ pub(crate) fn run(args: &LatencyArgs) -> Result<(), CliError> {
     let streams: Vec<Arc<Vec<u64>>> = (0..2)
         .map(|t| stream(args.ops, 42 + t as u64).map(Arc::new))
         .collect::<Result<_, _>>()?;
-    let throughput = read_throughput(&streams, args.rounds)?;
+    let throughput = read_throughput(&streams, args.rounds, tier)?;
     for (name, ops_per_sec) in &throughput {
         if args.json {
             println!(

@@ -1,0 +1,66 @@
+//! The `helios` binary end to end: output shapes and argument errors.
+
+use std::process::Command;
+
+fn helios(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_helios"))
+        .args(args)
+        .output()
+        .expect("the helios binary runs")
+}
+
+#[test]
+fn bench_latency_json_has_every_row() {
+    let out = helios(&[
+        "bench",
+        "latency",
+        "--json",
+        "--threads",
+        "1",
+        "--ops",
+        "200000",
+        "--rounds",
+        "1",
+        // Refresh often enough that the short warm-up fills the hot tier.
+        "--hot-refresh-ms",
+        "1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let has = |imp: &str, op: &str| rows.iter().any(|r| r["impl"] == imp && r["op"] == op);
+    for imp in ["helios", "helios_nohot", "quick_cache", "moka"] {
+        for op in ["main_hit", "miss", "insert", "read_throughput"] {
+            assert!(has(imp, op), "no {imp} {op} row in {rows:?}");
+        }
+    }
+    assert!(has("helios", "hot_hit"), "the hot tier served hits: {rows:?}");
+    for r in rows.iter().filter(|r| r["op"] != "read_throughput") {
+        let p50 = r["p50_ns"].as_u64().expect("p50_ns");
+        let p999 = r["p999_ns"].as_u64().expect("p999_ns");
+        assert!(p50 >= 1 && p999 >= p50, "{r}");
+        assert_eq!(r["threads"], 1);
+    }
+    for r in rows.iter().filter(|r| r["op"] == "read_throughput") {
+        assert!(r["ops_per_sec"].as_f64().expect("ops_per_sec") > 0.0);
+        assert_eq!(r["threads"], 2);
+    }
+}
+
+#[test]
+fn bench_latency_rejects_bad_arguments() {
+    for args in [
+        &["bench", "latency", "--sample", "0"][..],
+        &["bench", "latency", "--threads", "0"][..],
+    ] {
+        let out = helios(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("helios:"));
+    }
+}
