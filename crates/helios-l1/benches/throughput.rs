@@ -49,8 +49,12 @@ impl Bench for helios_l1::Cache<u64, u64> {
         let s = self.hot_tier_stats();
         (s.capacity > 0).then(|| {
             format!(
-                "hot tier after warm-up: {} of {} entries valid, {} refreshes, membarrier {}",
-                s.valid, s.capacity, s.refreshes, s.membarrier
+                "hot tier after warm-up: {} of {} entries valid, {} refreshes of {:.1} us on average, membarrier {}",
+                s.valid,
+                s.capacity,
+                s.refreshes,
+                s.refresh_time.as_secs_f64() * 1e6 / s.refreshes.max(1) as f64,
+                s.membarrier
             )
         })
     }

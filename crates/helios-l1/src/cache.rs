@@ -207,7 +207,8 @@ where
         };
         hot.refresh(
             force,
-            || self.shards.iter().map(|s| s.lock()).collect(),
+            self.shards.len(),
+            |i| self.shards[i].lock(),
             |k| self.hash(k),
         )
     }

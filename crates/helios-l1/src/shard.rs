@@ -346,10 +346,16 @@ where
         }
     }
 
-    fn entry<R>(&self, index: u32, f: impl FnOnce(&K, &V) -> R) -> R {
-        self.shard
-            .map
-            .with_entry(&self.state.writer, index, |(k, v)| f(k, v))
+    fn entry<R>(&self, index: u32, hash: u32, f: impl FnOnce(&K, &V) -> R) -> Option<R> {
+        let policy = &self.state.policy;
+        if !policy.is_resident(index) || policy.hash_of(index) != hash {
+            return None;
+        }
+        Some(
+            self.shard
+                .map
+                .with_entry(&self.state.writer, index, |(k, v)| f(k, v)),
+        )
     }
 
     fn hot(&mut self) -> &mut ShardHot<K, V> {

@@ -188,6 +188,9 @@ fn timer_overhead(clock: &Clock) -> Result<Histogram<u64>, CliError> {
     Ok(h)
 }
 
+/// One thread's warm-up stream and measured stream.
+type StreamPair = (Arc<Vec<u64>>, Arc<Vec<u64>>);
+
 /// One thread's histograms, indexed like `OPS`.
 type Histograms = Vec<Histogram<u64>>;
 
@@ -243,7 +246,7 @@ fn thread_passes(
 /// histograms and, for helios, the keys in its hot tier after warm-up.
 fn measure(
     name: &str,
-    streams: &[(Arc<Vec<u64>>, Arc<Vec<u64>>)],
+    streams: &[StreamPair],
     hot: Option<&HashSet<u64>>,
     clock: &Clock,
     sample: usize,
@@ -393,7 +396,7 @@ pub(crate) fn run(args: &LatencyArgs) -> Result<(), CliError> {
         );
     }
     for &threads in &args.threads {
-        let streams: Vec<(Arc<Vec<u64>>, Arc<Vec<u64>>)> = (0..threads as u64)
+        let streams: Vec<StreamPair> = (0..threads as u64)
             .map(|t| {
                 Ok((
                     Arc::new(stream(args.ops, 42 + t)?),

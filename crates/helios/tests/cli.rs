@@ -40,7 +40,10 @@ fn bench_latency_json_has_every_row() {
             assert!(has(imp, op), "no {imp} {op} row in {rows:?}");
         }
     }
-    assert!(has("helios", "hot_hit"), "the hot tier served hits: {rows:?}");
+    assert!(
+        has("helios", "hot_hit"),
+        "the hot tier served hits: {rows:?}"
+    );
     for r in rows.iter().filter(|r| r["op"] != "read_throughput") {
         let p50 = r["p50_ns"].as_u64().expect("p50_ns");
         let p999 = r["p999_ns"].as_u64().expect("p999_ns");

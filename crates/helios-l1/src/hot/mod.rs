@@ -94,6 +94,9 @@ pub struct HotTierStats {
     pub valid: usize,
     /// Tables published so far.
     pub refreshes: u64,
+    /// Total time refreshes held every shard lock (writers wait meanwhile;
+    /// readers never do); divide by `refreshes` for one.
+    pub refresh_time: std::time::Duration,
     /// Refreshes skipped because retired tables still wait for a reader.
     pub skipped_refreshes: u64,
     /// Retired tables not yet freed.
@@ -110,16 +113,19 @@ pub struct HotTierStats {
 pub(crate) struct Candidate {
     shard: usize,
     index: u32,
+    hash: u32,
     weight: u32,
     score: u64,
 }
 
-/// A shard, locked for the duration of a refresh.
+/// A shard, locked by a refresh.
 pub(crate) trait LockedShard<K, V> {
-    /// Hands every tracked entry still resident, with its weight, to `f`.
+    /// Replays the shard's buffered hits, then hands every tracked entry
+    /// still resident, with its weight, to `f`.
     fn hitters(&mut self, f: &mut dyn FnMut(Hitter, u32));
-    /// Runs `f` on the resident entry at slab `index`.
-    fn entry<R>(&self, index: u32, f: impl FnOnce(&K, &V) -> R) -> R;
+    /// Runs `f` on the entry at slab `index` if it is resident with policy
+    /// hash `hash`.
+    fn entry<R>(&self, index: u32, hash: u32, f: impl FnOnce(&K, &V) -> R) -> Option<R>;
     /// Mutable access to the shard's hot-tier bookkeeping.
     fn hot(&mut self) -> &mut ShardHot<K, V>;
 }
@@ -129,15 +135,24 @@ pub(crate) struct ShardHot<K, V> {
     /// The published table (None until the first refresh).
     table: Option<Arc<HotTable<K, V>>>,
     /// Slab index → slot position in `table`, for the entries it holds.
-    slots: HashMap<u32, u32, foldhash::fast::FixedState>,
+    slots: SlotMap,
+    /// The same for the table a refresh is building (see `HotTier::refresh`).
+    next_slots: SlotMap,
+    /// Positions in the table being built whose entries changed since they
+    /// were copied; cleared before it is published.
+    next_invalid: Vec<u32>,
     hitters: HeavyHitters,
 }
+
+type SlotMap = HashMap<u32, u32, foldhash::fast::FixedState>;
 
 impl<K, V> ShardHot<K, V> {
     pub(crate) fn new(buckets: usize) -> Self {
         Self {
             table: None,
             slots: HashMap::default(),
+            next_slots: HashMap::default(),
+            next_invalid: Vec::new(),
             hitters: HeavyHitters::new(buckets),
         }
     }
@@ -149,14 +164,19 @@ impl<K, V> ShardHot<K, V> {
     }
 
     /// The entry at slab `index` is leaving or changing: readers that start
-    /// from now on must not find it in the hot tier.
+    /// from now on must not find it in the hot tier, nor in the table a
+    /// refresh is building.
     #[inline]
     pub(crate) fn invalidate(&mut self, index: u32) {
-        if self.slots.is_empty() {
-            return;
+        if !self.slots.is_empty() {
+            if let (Some(pos), Some(table)) = (self.slots.remove(&index), &self.table) {
+                table.invalidate(pos);
+            }
         }
-        if let (Some(pos), Some(table)) = (self.slots.remove(&index), &self.table) {
-            table.invalidate(pos);
+        if !self.next_slots.is_empty() {
+            if let Some(pos) = self.next_slots.remove(&index) {
+                self.next_invalid.push(pos);
+            }
         }
     }
 
@@ -168,6 +188,8 @@ impl<K, V> ShardHot<K, V> {
             }
         }
         self.slots.clear();
+        self.next_invalid
+            .extend(self.next_slots.drain().map(|(_, pos)| pos));
         self.hitters.clear();
     }
 
@@ -208,6 +230,7 @@ pub(crate) struct HotTier<K, V> {
     due_at: AtomicU64,
     start: Instant,
     refreshes: AtomicU64,
+    refresh_nanos: AtomicU64,
     skipped: AtomicU64,
     entries: AtomicUsize,
     table_bytes: AtomicUsize,
@@ -235,6 +258,7 @@ impl<K, V> HotTier<K, V> {
             due_at: AtomicU64::new(0),
             start,
             refreshes: AtomicU64::new(0),
+            refresh_nanos: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
             entries: AtomicUsize::new(0),
             table_bytes: AtomicUsize::new(0),
@@ -279,13 +303,25 @@ impl<K, V> HotTier<K, V> {
     }
 
     /// Rebuilds the table from the shards' heavy hitters and publishes it.
-    /// `lock_all` locks every shard (in index order) and hands them back.
-    /// Returns false if another refresh runs, none is due (unless `force`),
-    /// or retired tables still wait for readers.
+    /// `lock(i)` locks shard `i` of `shards`. Returns false if another
+    /// refresh runs, none is due (unless `force`), or retired tables still
+    /// wait for readers.
+    ///
+    /// Three phases, so that writers wait on all shards only for the last,
+    /// short one (`HotTierStats::refresh_time` measures it):
+    /// 1. Shard by shard: replay buffered hits, collect the tracked entries.
+    ///    Then rank them (no lock).
+    /// 2. Shard by shard: copy the chosen entries into the new table and note
+    ///    their positions in `next_slots`. A write to one of them from now on
+    ///    records the position in `next_invalid` (`ShardHot::invalidate`).
+    /// 3. All shards at once: clear the positions in `next_invalid`, make
+    ///    `next_slots` current and publish. A reader can then find only
+    ///    entries unchanged since they were copied.
     pub(crate) fn refresh<L: LockedShard<K, V>>(
         &self,
         force: bool,
-        lock_all: impl FnOnce() -> Vec<L>,
+        shards: usize,
+        lock: impl Fn(usize) -> L,
         hash: impl Fn(&K) -> u64,
     ) -> bool
     where
@@ -313,54 +349,94 @@ impl<K, V> HotTier<K, V> {
         let due = (state.next - self.start).as_nanos() as u64;
         self.due_at.store(due, Ordering::Relaxed);
 
-        let mut shards = lock_all();
+        // Phase 1: candidates.
         let Refresh {
             current,
             candidates,
             ..
         } = &mut *state;
         candidates.clear();
-        for (shard, locked) in shards.iter_mut().enumerate() {
-            locked.hitters(&mut |hitter, weight| {
+        for shard in 0..shards {
+            let mut locked = lock(shard);
+            let mut found = Vec::new();
+            locked.hitters(&mut |hitter, weight| found.push((hitter, weight)));
+            let hot = locked.hot();
+            for (hitter, weight) in found {
+                // Members' hits reach the summary only through sampling.
+                let scale = if hot.slots.contains_key(&hitter.index) {
+                    u64::from(SAMPLE)
+                } else {
+                    1
+                };
                 candidates.push(Candidate {
                     shard,
                     index: hitter.index,
+                    hash: hitter.hash,
                     weight,
-                    score: u64::from(hitter.count),
+                    score: u64::from(hitter.count) * scale,
                 });
-            });
-        }
-        // Members' hits reach the summary only through sampling.
-        for c in candidates.iter_mut() {
-            let member = shards[c.shard].entry(c.index, |k, _| current.contains(hash(k), k));
-            if member {
-                c.score *= u64::from(SAMPLE);
             }
+        }
+        // Only the best `entries` (and some the weight budget may skip over)
+        // need ordering.
+        let keep = (self.config.entries * 2).min(candidates.len());
+        if keep < candidates.len() {
+            candidates.select_nth_unstable_by_key(keep, |c| std::cmp::Reverse(c.score));
+            candidates.truncate(keep);
         }
         candidates.sort_unstable_by_key(|c| std::cmp::Reverse(c.score));
-
-        let mut builder = HotTable::builder(self.config.entries);
-        for locked in shards.iter_mut() {
-            let hot = locked.hot();
-            hot.slots.clear();
-        }
         let mut weight = 0u64;
-        for c in candidates.iter() {
-            if c.score < MIN_SCORE {
-                break;
+        let mut chosen = 0;
+        candidates.retain(|c| {
+            let fits = chosen < self.config.entries
+                && c.score >= MIN_SCORE
+                && weight + u64::from(c.weight) <= self.weight_budget;
+            if fits {
+                weight += u64::from(c.weight);
+                chosen += 1;
             }
-            if weight + u64::from(c.weight) > self.weight_budget {
-                continue;
+            fits
+        });
+        candidates.sort_unstable_by_key(|c| c.shard);
+
+        // Phase 2: copies, shard by shard.
+        let mut builder = HotTable::builder(self.config.entries);
+        let mut next = candidates.iter().peekable();
+        for shard in 0..shards {
+            let mut locked = lock(shard);
+            let hot = locked.hot();
+            hot.next_slots.clear();
+            hot.next_invalid.clear();
+            while let Some(c) = next.next_if(|c| c.shard == shard) {
+                let copy = locked.entry(c.index, c.hash, |k, v| (hash(k), k.clone(), v.clone()));
+                let Some((h, key, value)) = copy else {
+                    continue; // evicted or replaced since phase 1
+                };
+                if let Some(pos) = builder.push(h, key, value) {
+                    locked.hot().next_slots.insert(c.index, pos);
+                }
             }
-            let shard = &mut shards[c.shard];
-            let (h, key, value) = shard.entry(c.index, |k, v| (hash(k), k.clone(), v.clone()));
-            let Some(pos) = builder.push(h, key, value) else {
-                break;
-            };
-            shard.hot().slots.insert(c.index, pos);
-            weight += u64::from(c.weight);
         }
         let table = Arc::new(builder.finish());
+
+        // Phase 3: publish under every shard lock.
+        let mut all: Vec<L> = (0..shards).map(&lock).collect();
+        let started = Instant::now();
+        for locked in all.iter_mut() {
+            let hot = locked.hot();
+            for pos in hot.next_invalid.drain(..) {
+                table.invalidate(pos);
+            }
+            std::mem::swap(&mut hot.slots, &mut hot.next_slots);
+            hot.next_slots.clear();
+            hot.table = Some(Arc::clone(&table));
+        }
+        self.ptr.publish(Arc::clone(&table));
+        let held = started.elapsed();
+        drop(all);
+        *current = Arc::clone(&table);
+
+        // The filter is a hint (see its field): updated after publication.
         let mut filter = vec![0u64; self.filter.len()];
         for hash in table.hashes() {
             let (word, mask) = self.filter_bit(hash);
@@ -369,15 +445,11 @@ impl<K, V> HotTier<K, V> {
         for (word, bits) in self.filter.iter().zip(filter) {
             word.store(bits, Ordering::Relaxed);
         }
-        for locked in shards.iter_mut() {
-            locked.hot().table = Some(Arc::clone(&table));
-        }
         self.entries.store(table.len(), Ordering::Relaxed);
         self.table_bytes.store(table.bytes(), Ordering::Relaxed);
-        self.ptr.publish(Arc::clone(&table));
-        *current = table;
-        drop(shards);
         self.refreshes.fetch_add(1, Ordering::Relaxed);
+        self.refresh_nanos
+            .fetch_add(held.as_nanos() as u64, Ordering::Relaxed);
         true
     }
 
@@ -388,6 +460,9 @@ impl<K, V> HotTier<K, V> {
             entries: self.entries.load(Ordering::Relaxed),
             valid,
             refreshes: self.refreshes.load(Ordering::Relaxed),
+            refresh_time: std::time::Duration::from_nanos(
+                self.refresh_nanos.load(Ordering::Relaxed),
+            ),
             skipped_refreshes: self.skipped.load(Ordering::Relaxed),
             retired_tables: self.ptr.retired(),
             table_bytes: self.table_bytes.load(Ordering::Relaxed),

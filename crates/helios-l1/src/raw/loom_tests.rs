@@ -147,19 +147,36 @@ fn hot_table(key: u64, value: u64) -> (std::sync::Arc<HotTable<u64, u64>>, u32) 
     (std::sync::Arc::new(builder.finish()), pos)
 }
 
-/// A writer removes a hot key (invalidating its slot under the shard lock)
-/// while a refresher republishes the tier from the main table under the same
-/// lock; a reader that starts after the removal returned must miss, whatever
-/// table it finds.
+/// The shard's hot-tier state in the model below (what `ShardHot` keeps).
+struct ModelShard {
+    /// The main table's value for key 1 (0: removed).
+    main: u64,
+    table: std::sync::Arc<HotTable<u64, u64>>,
+    /// Key 1's slot in `table`, if it is there.
+    pos: Option<u32>,
+    /// Key 1's slot in the table being built, if copied there.
+    next_pos: Option<u32>,
+    /// Whether key 1 changed since it was copied into the table being built.
+    next_invalid: Option<u32>,
+}
+
+/// A writer removes a hot key while a refresher copies it (under the shard
+/// lock), then publishes (under the lock again), as `HotTier::refresh`
+/// does; a reader that starts after the removal returned must miss,
+/// whichever table it finds.
 #[test]
 fn loom_hot_invalidation_races_with_promotion() {
     loom::model(|| {
         let domain = Arc::new(Domain::new());
         let (first, first_pos) = hot_table(1, 10);
         let ptr = Arc::new(HotPtr::new(std::sync::Arc::clone(&first)));
-        // The shard lock guards the main table's value (0: removed) and the
-        // shard's view of the published table and slot.
-        let shard = Arc::new(loom::sync::Mutex::new((10u64, first, Some(first_pos))));
+        let shard = Arc::new(loom::sync::Mutex::new(ModelShard {
+            main: 10,
+            table: first,
+            pos: Some(first_pos),
+            next_pos: None,
+            next_invalid: None,
+        }));
         let removed = Arc::new(AtomicBool::new(false));
         let reader_record = domain.register();
 
@@ -167,9 +184,13 @@ fn loom_hot_invalidation_races_with_promotion() {
             let (shard, removed) = (Arc::clone(&shard), Arc::clone(&removed));
             thread::spawn(move || {
                 let mut s = shard.lock().expect("lock");
-                s.0 = 0;
-                if let Some(pos) = s.2.take() {
-                    s.1.invalidate(pos);
+                s.main = 0;
+                // `ShardHot::invalidate`.
+                if let Some(pos) = s.pos.take() {
+                    s.table.invalidate(pos);
+                }
+                if let Some(pos) = s.next_pos.take() {
+                    s.next_invalid = Some(pos);
                 }
                 drop(s);
                 removed.store(true, Ordering::Release);
@@ -178,15 +199,23 @@ fn loom_hot_invalidation_races_with_promotion() {
         let refresher = {
             let (shard, ptr, domain) = (Arc::clone(&shard), Arc::clone(&ptr), Arc::clone(&domain));
             thread::spawn(move || {
+                // Phase 2: copy under the lock.
                 let mut s = shard.lock().expect("lock");
-                let (table, pos) = if s.0 == 0 {
+                let (table, pos) = if s.main == 0 {
                     (std::sync::Arc::new(HotTable::empty()), None)
                 } else {
-                    let (t, p) = hot_table(1, s.0);
+                    let (t, p) = hot_table(1, s.main);
                     (t, Some(p))
                 };
-                s.1 = std::sync::Arc::clone(&table);
-                s.2 = pos;
+                s.next_pos = pos;
+                drop(s);
+                // Phase 3: publish under the lock again.
+                let mut s = shard.lock().expect("lock");
+                if let Some(pos) = s.next_invalid.take() {
+                    table.invalidate(pos);
+                }
+                s.table = std::sync::Arc::clone(&table);
+                s.pos = s.next_pos.take();
                 // SAFETY: every reader of `ptr` in this model reads inside
                 // sections of `domain`.
                 unsafe { ptr.publish_in(table, &domain) };

@@ -1,0 +1,150 @@
+//! Criterion: mean time of one hot-tier hit, main-table hit, miss and insert,
+//! single-threaded, for helios (hot tier on and off), quick_cache and moka.
+//!
+//! Zipf(0.99) over 1,000,000 keys, capacity 100,000. Each cache is warmed
+//! by reading a stream with insert on miss; the measured keys are then split
+//! by what helios's caches hold: `hot` (in helios's hot tier), `main`
+//! (resident in the helios cache under test, not hot), `miss` (absent from
+//! every cache). Criterion reports means and their confidence intervals;
+//! `helios bench latency` reports the per-call percentiles and the 2-thread
+//! case.
+//!
+//! `cargo bench -p helios-l1 --bench latency`
+
+#![allow(missing_docs)] // a bench binary, not an API
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use rand::prelude::*;
+use rand_distr::Zipf;
+
+const KEYS: u64 = 1_000_000;
+const CAPACITY: u64 = 100_000;
+
+fn zipf_stream(ops: usize, seed: u64) -> Vec<u64> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let zipf = Zipf::new(KEYS as f64, 0.99).expect("valid zipf");
+    (0..ops)
+        .map(|_| (zipf.sample(&mut rng) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .collect()
+}
+
+fn helios(hot_entries: usize) -> helios_l1::Cache<u64, u64> {
+    helios_l1::Cache::builder()
+        .capacity(CAPACITY)
+        .hot_tier_entries(hot_entries)
+        .build()
+        .expect("valid options")
+}
+
+/// Cycles through `keys` (a power-of-two prefix, so no division per call).
+fn cycle(keys: &[u64]) -> impl FnMut() -> u64 + '_ {
+    let n = keys.len().next_power_of_two() / 2;
+    let keys = &keys[..n.max(1).min(keys.len())];
+    let mask = keys.len() - 1;
+    let mut i = 0;
+    move || {
+        i += 1;
+        keys[i & mask]
+    }
+}
+
+fn latency(c: &mut Criterion) {
+    let warm = zipf_stream(4_000_000, 7);
+    let on = helios(helios_l1::DEFAULT_HOT_TIER_ENTRIES);
+    let off = helios(0);
+    let qc = quick_cache::sync::Cache::<u64, u64>::new(CAPACITY as usize);
+    let moka = moka::sync::Cache::<u64, u64>::new(CAPACITY);
+    for &k in &warm {
+        if on.get(&k).is_none() {
+            let _ = on.insert(k, k);
+        }
+        if off.get(&k).is_none() {
+            let _ = off.insert(k, k);
+        }
+        if qc.get(&k).is_none() {
+            qc.insert(k, k);
+        }
+        if moka.get(&k).is_none() {
+            moka.insert(k, k);
+        }
+    }
+    moka.run_pending_tasks();
+    let mut distinct = warm.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let hot: Vec<u64> = distinct.iter().copied().filter(|k| on.is_hot(k)).collect();
+    let main: Vec<u64> = distinct
+        .iter()
+        .copied()
+        .filter(|k| !on.is_hot(k) && on.contains_key(k) && off.contains_key(k))
+        .collect();
+    let miss: Vec<u64> = (0..1 << 16)
+        .map(|i: u64| (KEYS + 1 + i).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .collect();
+    assert!(hot.len() >= 256, "the hot tier filled: {}", hot.len());
+    assert!(main.len() >= 1024);
+
+    let mut g = c.benchmark_group("latency");
+    g.warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30);
+    let mut next = cycle(&hot);
+    g.bench_function("helios/hot_hit", |b| b.iter(|| on.get(&black_box(next()))));
+    let mut next = cycle(&hot);
+    g.bench_function("helios_nohot/hot_keys", |b| {
+        b.iter(|| off.get(&black_box(next())))
+    });
+    let mut next = cycle(&hot);
+    g.bench_function("quick_cache/hot_keys", |b| {
+        b.iter(|| qc.get(&black_box(next())))
+    });
+    let mut next = cycle(&hot);
+    g.bench_function("moka/hot_keys", |b| b.iter(|| moka.get(&black_box(next()))));
+    let mut next = cycle(&main);
+    g.bench_function("helios/main_hit", |b| b.iter(|| on.get(&black_box(next()))));
+    let mut next = cycle(&main);
+    g.bench_function("helios_nohot/main_hit", |b| {
+        b.iter(|| off.get(&black_box(next())))
+    });
+    let mut next = cycle(&miss);
+    g.bench_function("helios/miss", |b| b.iter(|| on.get(&black_box(next()))));
+    let mut next = cycle(&miss);
+    g.bench_function("quick_cache/miss", |b| {
+        b.iter(|| qc.get(&black_box(next())))
+    });
+    let mut next = cycle(&miss);
+    g.bench_function("moka/miss", |b| b.iter(|| moka.get(&black_box(next()))));
+    // Inserts of new keys into the full caches: each one evicts.
+    let mut fresh = 2 * KEYS;
+    g.bench_function("helios/insert", |b| {
+        b.iter(|| {
+            fresh += 1;
+            on.insert(fresh, fresh)
+        })
+    });
+    g.bench_function("helios_nohot/insert", |b| {
+        b.iter(|| {
+            fresh += 1;
+            off.insert(fresh, fresh)
+        })
+    });
+    g.bench_function("quick_cache/insert", |b| {
+        b.iter(|| {
+            fresh += 1;
+            qc.insert(fresh, fresh)
+        })
+    });
+    g.bench_function("moka/insert", |b| {
+        b.iter(|| {
+            fresh += 1;
+            moka.insert(fresh, fresh)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, latency);
+criterion_main!(benches);
