@@ -384,6 +384,20 @@ where
         self.shards.iter().map(|s| s.heap_bytes()).sum()
     }
 
+    /// How entry slots were recycled: inserts that reused a freed slot
+    /// versus slots ever taken fresh (each fresh slot is heap memory the
+    /// slabs keep for reuse).
+    pub fn slot_stats(&self) -> SlotStats {
+        let mut stats = SlotStats::default();
+        for shard in self.shards.iter() {
+            let (reused, fresh, free) = shard.slot_stats();
+            stats.reused += reused;
+            stats.fresh += fresh;
+            stats.free += free;
+        }
+        stats
+    }
+
     /// What the hot tier holds and how often it was rebuilt (all zero when
     /// it is off).
     pub fn hot_tier_stats(&self) -> HotTierStats {
@@ -408,6 +422,20 @@ where
         }
         Ok(())
     }
+}
+
+/// Entry-slot recycling; see [`Cache::slot_stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SlotStats {
+    /// Inserts that reused a slot freed by an eviction, removal or
+    /// replacement (no allocation).
+    pub reused: u64,
+    /// Slots ever used: the high-water mark of entries, roughly.
+    pub fresh: u64,
+    /// Freed slots waiting for reuse now (including ones still awaiting
+    /// reclamation by an epoch).
+    pub free: usize,
 }
 
 impl<K, V, W, S> fmt::Debug for Cache<K, V, W, S>

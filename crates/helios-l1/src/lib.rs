@@ -39,10 +39,13 @@
 //! | `cache` | the public [`Cache`]: hashing, shards, single flight |
 //! | `options` | [`CacheBuilder`] and defaults |
 //! | `shard` | one shard: map + read buffer + policy under a lock |
-//! | `raw` | the lock-free core: slab, index table, read buffer (all `unsafe`) |
+//! | `raw` | the lock-free core: slab, index table, read buffer, hot tables and their read sections (all `unsafe`) |
 //! | `reclaim` | epoch-based deferred reclamation (crossbeam-epoch) |
 //! | `policy` | adaptive W-TinyLFU: queues, frequency sketch, hill climber |
+//! | `hot` | the hot tier: most-hit entries readable with no shared store |
 //! | `flight` | single-flight loading |
+//! | `pool` | [`BufferPool`]: reusable value buffers in size classes |
+//! | `counter` | striped, cache-padded statistics counters |
 //! | `hash`, `weigher` | pluggable hashing and weighing |
 //! | `error` | errors at the boundaries |
 //! | `sync` | the one import point for atomics and locks (loom shim) |
@@ -50,19 +53,21 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod cache;
+mod counter;
 mod error;
 mod flight;
 mod hash;
 mod hot;
 mod options;
 mod policy;
+mod pool;
 mod raw;
 mod reclaim;
 mod shard;
 mod sync;
 mod weigher;
 
-pub use cache::Cache;
+pub use cache::{Cache, SlotStats};
 pub use error::{BuildError, RefusalReason, Refused};
 pub use hash::{DefaultHashBuilder, UniformHashBuilder, UniformHasher};
 pub use hot::HotTierStats;
@@ -70,6 +75,7 @@ pub use options::{
     default_shards, CacheBuilder, DEFAULT_HOT_TIER_ENTRIES, DEFAULT_HOT_TIER_REFRESH,
     MAX_HOT_TIER_ENTRIES,
 };
+pub use pool::{BufferPool, PoolError, PoolStats, PooledBuffer};
 pub use weigher::{UnitWeigher, Weigher};
 
 /// The README's Rust examples compile and run as doctests.

@@ -32,6 +32,13 @@ mod imp {
     pub(crate) fn retire(guard: &Guard, f: impl FnOnce() + Send + 'static) {
         guard.defer(f);
     }
+
+    /// Hands this thread's retirements to the global queue, where any
+    /// thread's collection can run them (otherwise they wait until 64 of them
+    /// fill the thread's bag). Allocates one queue node.
+    pub(crate) fn publish(guard: &Guard) {
+        guard.flush();
+    }
 }
 
 #[cfg(loom)]
@@ -48,6 +55,8 @@ mod imp {
         // Leaking is the only always-safe choice without a collector.
         std::mem::forget(f);
     }
+
+    pub(crate) fn publish(_guard: &Guard) {}
 }
 
-pub(crate) use imp::{pin, retire, Guard};
+pub(crate) use imp::{pin, publish, retire, Guard};

@@ -241,6 +241,9 @@ where
         invalidate(hot, index);
         let value = self.map.with_entry(writer, index, |(_, v)| v.clone());
         self.map.remove_at(writer, &guard, pos);
+        // An explicit removal releases the entry's memory promptly (an epoch
+        // later) rather than with the next full batch.
+        self.map.flush_retired(writer, &guard, true);
         policy.remove(index);
         self.publish_counts(policy);
         Some(value)
@@ -271,6 +274,11 @@ where
         self.map.bytes(&guard)
             + state.policy.bytes()
             + state.hot.as_ref().map_or(0, ShardHot::bytes)
+    }
+
+    /// Slab slot statistics: `(reused, ever used, free now)`.
+    pub(crate) fn slot_stats(&self) -> (u64, u64, usize) {
+        self.map.slot_stats()
     }
 
     /// Locks the shard for a hot-tier refresh.
@@ -314,6 +322,13 @@ where
             return Err("published len/weight are stale".into());
         }
         Ok(())
+    }
+}
+
+impl<K, V> Drop for Shard<K, V> {
+    fn drop(&mut self) {
+        let state = self.state.get_mut();
+        self.map.release_retiring(&mut state.writer);
     }
 }
 

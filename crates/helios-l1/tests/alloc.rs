@@ -183,11 +183,39 @@ fn steady_state_inserts_reuse_slots() {
         }
     });
     let per_insert = allocations as f64 / inserts as f64;
-    // crossbeam-epoch allocates one bag per 64 retirements (~0.016 per
-    // insert that evicts or replaces); anything per entry would be >= 1.
+    eprintln!("steady-state allocations per insert: {per_insert:.5}");
+    // Slots are retired 64 at a time and the thread's crossbeam bag is
+    // published every 8 batches (one queue node per 512 retired slots); hot
+    // tier refreshes allocate a little per refresh. Anything per entry would
+    // be >= 1. The target is <= 0.01.
     assert!(
-        per_insert < 0.05,
+        per_insert <= 0.01,
         "{per_insert} allocations per steady-state insert"
     );
+    let slots = cache.slot_stats();
+    assert!(
+        slots.reused >= inserts / 2 && slots.fresh <= 2 * 5000,
+        "{slots:?}"
+    );
     cache.validate().unwrap();
+}
+
+#[test]
+fn a_warm_buffer_pool_hands_out_and_takes_back_without_allocating() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let pool = helios_l1::BufferPool::new(4096, 1 << 20, 8).unwrap();
+    // Warm every class a load below uses.
+    for len in [100, 5000, 70_000, 1 << 20] {
+        drop(pool.take(len));
+    }
+    let ((), allocations) = counted(|| {
+        for i in 0..100_000usize {
+            let mut buf = pool.take([100, 5000, 70_000, 1 << 20][i % 4]);
+            buf.extend_from_slice(&i.to_le_bytes());
+            assert_eq!(buf.len(), 8);
+        }
+    });
+    assert_eq!(allocations, 0);
+    let stats = pool.stats();
+    assert_eq!((stats.hits, stats.misses), (100_000, 4));
 }

@@ -38,11 +38,17 @@ mod table;
 
 use std::borrow::Borrow;
 
-use crate::reclaim::{retire, Guard};
+use crate::reclaim::{publish, retire, Guard};
 use crate::sync::{Arc, AtomicPtr, Ordering};
 
 pub(crate) use read_buffer::ReadBuffer;
-use slab::Slab;
+use slab::{Batch, Slab, RETIRE_BATCH};
+
+/// Retirement batches between two publications of the thread's bag: one
+/// allocation (a queue node) per 8 × 64 retired slots (~0.002 per evicting
+/// insert), while at most 512 removed entries per writer thread wait for
+/// that thread.
+const PUBLISH_EVERY: usize = 8;
 #[cfg(all(test, not(loom)))]
 pub(crate) use slab::MAX_INDEX;
 use table::{tag, word, Table, EMPTY, INDEX_MASK, MIN_SLOTS, TOMBSTONE};
@@ -67,6 +73,13 @@ pub(crate) struct Writer {
     live: usize,
     /// Table slots holding `TOMBSTONE`.
     tombstones: usize,
+    /// Unlinked slots not yet handed to the epoch collector: `retiring[..n]`.
+    /// Their entries stay alive (unreachable) until the batch is full, a
+    /// `remove` or `clear` flushes it, or the shard is dropped.
+    retiring: Batch,
+    retiring_len: usize,
+    /// Batches deferred since the last `publish` of this thread's bag.
+    unpublished: usize,
 }
 
 /// A raw pointer that may cross to the thread running a retirement.
@@ -82,15 +95,20 @@ where
 {
     pub(crate) fn new() -> (Self, Writer) {
         let table = Box::into_raw(Box::new(Table::new(MIN_SLOTS)));
+        let slab = Arc::new(Slab::new());
+        let retiring = slab.take_batch();
         let map = Self {
             table: AtomicPtr::new(table),
-            slab: Arc::new(Slab::new()),
+            slab,
         };
         (
             map,
             Writer {
                 live: 0,
                 tombstones: 0,
+                retiring,
+                retiring_len: 0,
+                unpublished: 0,
             },
         )
     }
@@ -243,7 +261,7 @@ where
         debug_assert!(old != EMPTY && old != TOMBSTONE);
         // Same key, so same hash and tag: keep the tag, swap the index.
         table.set(pos, (old & !INDEX_MASK) | index);
-        self.retire_slot(guard, old & INDEX_MASK);
+        self.retire_slot(_w, guard, old & INDEX_MASK);
         Ok(index)
     }
 
@@ -255,7 +273,7 @@ where
         table.set(pos, TOMBSTONE);
         w.live -= 1;
         w.tombstones += 1;
-        self.retire_slot(guard, old & INDEX_MASK);
+        self.retire_slot(w, guard, old & INDEX_MASK);
     }
 
     /// Removes the entry with slab index `index`, whose key hashes to `hash`.
@@ -286,8 +304,9 @@ where
     pub(crate) fn clear(&self, w: &mut Writer, guard: &Guard) {
         let old = self.table(guard);
         for index in old.live() {
-            self.retire_slot(guard, index);
+            self.retire_slot(w, guard, index);
         }
+        self.flush_retired(w, guard, true);
         self.publish(guard, Table::new(MIN_SLOTS));
         w.live = 0;
         w.tombstones = 0;
@@ -323,14 +342,50 @@ where
         });
     }
 
-    fn retire_slot(&self, guard: &Guard, index: u32) {
+    /// Queues an unlinked slot for release after an epoch, in batches.
+    fn retire_slot(&self, w: &mut Writer, guard: &Guard, index: u32) {
+        w.retiring[w.retiring_len] = index;
+        w.retiring_len += 1;
+        if w.retiring_len == RETIRE_BATCH {
+            self.flush_retired(w, guard, false);
+        }
+    }
+
+    /// Hands the queued slots to the epoch collector (one deferred closure).
+    /// With `now`, or every `PUBLISH_EVERY` batches, also publishes the
+    /// thread's bag so other threads' collections can run it: otherwise up
+    /// to 64 batches (4,096 entries) could wait for this thread to retire
+    /// more.
+    pub(crate) fn flush_retired(&self, w: &mut Writer, guard: &Guard, now: bool) {
+        if w.retiring_len == 0 {
+            if now && w.unpublished > 0 {
+                w.unpublished = 0;
+                publish(guard);
+            }
+            return;
+        }
+        let batch = std::mem::replace(&mut w.retiring, self.slab.take_batch());
+        let len = std::mem::take(&mut w.retiring_len);
         let slab = Arc::clone(&self.slab);
+        // Three words (Arc, Box, len): crossbeam stores the closure inline.
         retire(guard, move || {
-            // SAFETY: `index` was unlinked from the table before this
-            // retirement was issued, and it runs after every reader that
-            // could have loaded the index has unpinned.
-            unsafe { slab.release(index) }
+            // SAFETY: every index in the batch was unlinked from the table
+            // before this retirement was issued (a reader that saw one was
+            // pinned before the unlink, hence before this call), and it runs
+            // after every such reader has unpinned.
+            unsafe { slab.release_all(&batch[..len]) };
+            slab.return_batch(batch);
         });
+        w.unpublished += 1;
+        if now || w.unpublished >= PUBLISH_EVERY {
+            w.unpublished = 0;
+            publish(guard);
+        }
+    }
+
+    /// The slab's slot statistics: `(reused, ever used, free now)`.
+    pub(crate) fn slot_stats(&self) -> (u64, u64, usize) {
+        self.slab.stats()
     }
 
     /// Heap bytes of the current table and the slab's slots.
@@ -379,6 +434,16 @@ where
             }
         }
         Ok(live)
+    }
+}
+
+impl<K, V> RawMap<K, V> {
+    /// Releases the queued slots at once (no reader exists: `&mut self`).
+    pub(crate) fn release_retiring(&mut self, w: &mut Writer) {
+        let len = std::mem::take(&mut w.retiring_len);
+        // SAFETY: the slots were unlinked, and `&mut self` means no reader
+        // can still hold one.
+        unsafe { self.slab.release_all(&w.retiring[..len]) };
     }
 }
 

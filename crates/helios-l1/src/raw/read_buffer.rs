@@ -58,7 +58,7 @@ pub(crate) fn decode(record: u64) -> (u32, u32) {
 
 /// This thread's stripe number (any value; callers mask it).
 #[inline(always)]
-fn thread_stripe() -> usize {
+pub(crate) fn thread_stripe() -> usize {
     use std::cell::Cell;
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
