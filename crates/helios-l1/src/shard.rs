@@ -15,19 +15,31 @@ use crate::policy::{Policy, Victim};
 use crate::raw::{read_buffer, RawMap, ReadBuffer, Writer};
 use crate::reclaim::{pin, Guard};
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
+use crossbeam_utils::CachePadded;
 
 pub(crate) struct Shard<K, V> {
+    /// Read by every hit (the table and slab pointers): read-mostly.
     map: RawMap<K, V>,
     reads: ReadBuffer,
+    capacity: u64,
+    /// Never drop a hit record: drain under the lock when a buffer is full.
+    exact_hit_recording: bool,
+    /// Written by every write (the lock word, the counters): on cache lines
+    /// of their own, so that writers locking the shard do not invalidate the
+    /// line readers load the table pointer from.
+    write_side: CachePadded<WriteSide<K, V>>,
+}
+
+// Readers' fields and writers' fields never share a cache line.
+const _: () = assert!(std::mem::align_of::<CachePadded<WriteSide<u64, u64>>>() >= 64);
+
+struct WriteSide<K, V> {
     state: Mutex<State<K, V>>,
     /// Mirrors of `state.policy`'s length and weight, stored after every
     /// write so `len()`/`weight()` need no lock. Relaxed: they are
     /// statistics, exact whenever no write is in progress.
     len: AtomicUsize,
     weight: AtomicU64,
-    capacity: u64,
-    /// Never drop a hit record: drain under the lock when a buffer is full.
-    exact_hit_recording: bool,
 }
 
 struct State<K, V> {
@@ -56,14 +68,16 @@ where
         Self {
             map,
             reads: ReadBuffer::new(read_stripes),
-            state: Mutex::new(State {
-                writer,
-                policy: Policy::new(capacity),
-                victims: Vec::new(),
-                hot: (hot_buckets > 0).then(|| ShardHot::new(hot_buckets)),
+            write_side: CachePadded::new(WriteSide {
+                state: Mutex::new(State {
+                    writer,
+                    policy: Policy::new(capacity),
+                    victims: Vec::new(),
+                    hot: (hot_buckets > 0).then(|| ShardHot::new(hot_buckets)),
+                }),
+                len: AtomicUsize::new(0),
+                weight: AtomicU64::new(0),
             }),
-            len: AtomicUsize::new(0),
-            weight: AtomicU64::new(0),
             capacity,
             exact_hit_recording,
         }
@@ -74,11 +88,11 @@ where
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.len.load(Ordering::Relaxed)
+        self.write_side.len.load(Ordering::Relaxed)
     }
 
     pub(crate) fn weight(&self) -> u64 {
-        self.weight.load(Ordering::Relaxed)
+        self.write_side.weight.load(Ordering::Relaxed)
     }
 
     /// Runs `f` on the value of `key`, recording the hit. Lock-free.
@@ -113,7 +127,7 @@ where
     #[cold]
     fn record_exactly(&self, record: u64) {
         loop {
-            let mut state = self.state.lock();
+            let mut state = self.write_side.state.lock();
             let State { policy, hot, .. } = &mut *state;
             Self::drain_reads(&self.reads, policy, hot);
             drop(state);
@@ -144,7 +158,7 @@ where
         weight: u64,
     ) -> Result<(), Refused<K, V>> {
         let guard = pin();
-        let mut state = self.state.lock();
+        let mut state = self.write_side.state.lock();
         let State {
             writer,
             policy,
@@ -217,8 +231,10 @@ where
     }
 
     fn publish_counts(&self, policy: &Policy) {
-        self.len.store(policy.len(), Ordering::Relaxed);
-        self.weight.store(policy.weight(), Ordering::Relaxed);
+        self.write_side.len.store(policy.len(), Ordering::Relaxed);
+        self.write_side
+            .weight
+            .store(policy.weight(), Ordering::Relaxed);
     }
 
     /// Removes `key`, returning a clone of its value.
@@ -229,7 +245,7 @@ where
         V: Clone,
     {
         let guard = pin();
-        let mut state = self.state.lock();
+        let mut state = self.write_side.state.lock();
         let State {
             writer,
             policy,
@@ -251,7 +267,7 @@ where
 
     pub(crate) fn clear(&self) {
         let guard = pin();
-        let mut state = self.state.lock();
+        let mut state = self.write_side.state.lock();
         let State {
             writer,
             policy,
@@ -270,7 +286,7 @@ where
     /// Heap bytes of this shard's table, slab slots and policy metadata.
     pub(crate) fn heap_bytes(&self) -> usize {
         let guard = pin();
-        let state = self.state.lock();
+        let state = self.write_side.state.lock();
         self.map.bytes(&guard)
             + state.policy.bytes()
             + state.hot.as_ref().map_or(0, ShardHot::bytes)
@@ -285,14 +301,14 @@ where
     pub(crate) fn lock(&self) -> Locked<'_, K, V> {
         Locked {
             shard: self,
-            state: self.state.lock(),
+            state: self.write_side.state.lock(),
         }
     }
 
     /// Checks that table, policy and counters agree and the weight fits.
     pub(crate) fn validate(&self) -> Result<(), String> {
         let guard = pin();
-        let state = self.state.lock();
+        let state = self.write_side.state.lock();
         let policy = &state.policy;
         let live = self
             .map
@@ -327,7 +343,7 @@ where
 
 impl<K, V> Drop for Shard<K, V> {
     fn drop(&mut self) {
-        let state = self.state.get_mut();
+        let state = self.write_side.state.get_mut();
         self.map.release_retiring(&mut state.writer);
     }
 }

@@ -69,6 +69,9 @@ struct Node {
     hash: u32,
 }
 
+// The per-entry metadata budget (BENCHMARKS.md, bytes per entry) counts on it.
+const _: () = assert!(std::mem::size_of::<Node>() == 16);
+
 const FREE_NODE: Node = Node {
     prev_and_queue: NIL,
     next: NIL,

@@ -38,6 +38,11 @@ struct Stripe {
     records: [AtomicU64; STRIPE_LEN as usize],
 }
 
+// A stripe is padded to whole cache lines (two producers on different
+// stripes never share one) and its records are a whole number of lines.
+const _: () = assert!(std::mem::align_of::<CachePadded<Stripe>>() >= 64);
+const _: () = assert!((STRIPE_LEN as usize * 8) % 64 == 0);
+
 pub(crate) struct ReadBuffer {
     stripes: Box<[CachePadded<Stripe>]>,
     mask: usize,

@@ -60,6 +60,11 @@ pub(crate) struct Record {
     in_use: AtomicBool,
 }
 
+// Each reader's record owns its cache lines: entering and leaving a section
+// writes only lines no other thread writes.
+const _: () = assert!(std::mem::align_of::<CachePadded<AtomicU64>>() >= 64);
+const _: () = assert!(std::mem::size_of::<Record>() >= 2 * 64);
+
 /// A reclamation domain: the global epoch and the records of its readers.
 #[derive(Debug)]
 pub(crate) struct Domain {
