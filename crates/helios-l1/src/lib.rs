@@ -18,6 +18,15 @@
 //!   documents the protocol and its memory orderings. (Caveat: crossbeam-epoch
 //!   makes every 128th pin help reclaim writers' garbage, which can allocate;
 //!   BENCHMARKS.md has the measured rate.)
+//! - **Hot hits store nothing shared.** The most-hit entries (1,024 by
+//!   default, chosen from the hits the policy drains) are copied into an
+//!   immutable hot table in front of the shards. A hit there checks a
+//!   membership filter, enters a read section (plain stores to the thread's
+//!   own cache-padded record; `membarrier(2)` on the writer side spares
+//!   readers the fence) and probes the table: no lock, no atomic
+//!   read-modify-write, no store to memory another thread writes, no
+//!   allocation, and no crossbeam pin. See `src/hot/mod.rs` and
+//!   `src/raw/sections.rs`.
 //! - **The weight never exceeds the capacity.** The capacity is split evenly
 //!   across shards; each shard evicts before its write returns. An entry
 //!   heavier than one shard's share is refused and handed back.
@@ -28,7 +37,8 @@
 //!
 //! ## Consistency
 //! Every operation on one key is linearizable: a `get` that starts after an
-//! `insert` or `remove` returned observes it. `len` and `weight` are sums of
+//! `insert` or `remove` returned observes it, in either tier (writes
+//! invalidate the key's hot slot before they return). `len` and `weight` are sums of
 //! per-shard counters, exact when no write is in progress. The policy learns
 //! of hits through lossy buffers (a hit may go unrecorded when a buffer is
 //! full), which affects which entry is evicted, never correctness.
