@@ -47,6 +47,7 @@
 //! | module | concept |
 //! |---|---|
 //! | `cache` | the public [`Cache`]: hashing, shards, single flight |
+//! | `agent` | [`AgentCache`]: registered agents, private namespaces, per-agent statistics, lifecycle events |
 //! | `options` | [`CacheBuilder`] and defaults |
 //! | `shard` | one shard: map + read buffer + policy under a lock |
 //! | `raw` | the lock-free core: slab, index table, read buffer, hot tables and their read sections (all `unsafe`) |
@@ -62,6 +63,7 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod agent;
 mod cache;
 mod counter;
 mod error;
@@ -77,6 +79,10 @@ mod shard;
 mod sync;
 mod weigher;
 
+pub use agent::{
+    AgentCache, AgentConfig, AgentError, AgentEvent, AgentHandle, AgentId, AgentSort, AgentState,
+    AgentStats, Scoped, MAX_AGENTS,
+};
 pub use cache::{Cache, SlotStats};
 pub use error::{BuildError, RefusalReason, Refused};
 pub use hash::{DefaultHashBuilder, UniformHashBuilder, UniformHasher};

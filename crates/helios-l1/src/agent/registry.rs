@@ -1,0 +1,564 @@
+//! Registered agents: ids with generations, configurations, lifecycle
+//! states, statistics counters and event listeners.
+//!
+//! An agent's record lives in a slot that is reused after the agent is
+//! terminated; the slot's generation then advances, so an old handle (which
+//! remembers the generation it was issued for) gets
+//! [`AgentError::Terminated`] instead of acting as the slot's next agent.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hash};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use crate::sync::{AtomicU32, AtomicU64, AtomicU8, Mutex, Ordering, RwLock};
+
+/// Most agents registered at once.
+pub const MAX_AGENTS: usize = CHUNKS * CHUNK_SLOTS;
+/// Slots are allocated 256 at a time and never move, so a handle reaches its
+/// slot through a fixed chunk table without a lock or a per-agent `Arc`
+/// (whose 64-byte-aligned header alone would cost 64 bytes per agent).
+const CHUNK_SLOTS: usize = 256;
+const CHUNKS: usize = 4096;
+
+/// A set with a zero-sized hasher (SipHash, keyed by nothing): private-key
+/// bookkeeping is off the hit path, and a seeded hasher would add 8 bytes
+/// to every agent.
+pub(crate) type KeySet<K> =
+    HashSet<K, std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>>;
+
+/// How an agent may use the cache; see [`AgentCache::register_agent`](crate::AgentCache::register_agent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AgentConfig {
+    reserved: u64,
+    /// `u64::MAX`: no cap (8 bytes instead of an `Option`'s 16).
+    cap: u64,
+    priority: u32,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AgentConfig {
+    /// No reservation, no cap, priority 1.
+    pub fn new() -> Self {
+        Self {
+            reserved: 0,
+            cap: u64::MAX,
+            priority: 1,
+        }
+    }
+
+    /// Weight the agent is guaranteed to keep resident while it uses it.
+    pub fn reserved(mut self, weight: u64) -> Self {
+        self.reserved = weight;
+        self
+    }
+
+    /// Weight the agent may never exceed.
+    pub fn cap(mut self, weight: u64) -> Self {
+        self.cap = weight;
+        self
+    }
+
+    /// Share of the unreserved pool relative to other agents (at least 1).
+    pub fn priority(mut self, priority: u32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// The reserved weight.
+    pub fn reserved_weight(&self) -> u64 {
+        self.reserved
+    }
+
+    /// The cap, if any.
+    pub fn cap_weight(&self) -> Option<u64> {
+        (self.cap != u64::MAX).then_some(self.cap)
+    }
+
+    /// The priority.
+    pub fn priority_weight(&self) -> u32 {
+        self.priority
+    }
+
+    fn validate(&self) -> Result<(), AgentError> {
+        if self.priority == 0 {
+            return Err(AgentError::InvalidConfig(
+                "priority must be at least 1".into(),
+            ));
+        }
+        if let Some(cap) = self.cap_weight() {
+            if cap < self.reserved {
+                return Err(AgentError::InvalidConfig(format!(
+                    "cap {cap} is below the reservation {}",
+                    self.reserved
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An agent's identity: its slot and the slot's generation when it was
+/// registered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AgentId {
+    index: u32,
+    generation: u32,
+}
+
+impl AgentId {
+    /// The slot number (reused after termination).
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// Which use of the slot this is.
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+}
+
+/// Why an agent operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AgentError {
+    /// The agent was terminated; its handle is dead.
+    Terminated {
+        /// The dead agent's id.
+        id: AgentId,
+    },
+    /// Another live agent has this name.
+    DuplicateName(String),
+    /// [`MAX_AGENTS`] agents are registered.
+    TooManyAgents {
+        /// The limit.
+        max: usize,
+    },
+    /// The configuration is inconsistent.
+    InvalidConfig(String),
+}
+
+impl std::fmt::Display for AgentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Terminated { id } => write!(
+                f,
+                "agent {}:{} was terminated; its handle can no longer be used",
+                id.index, id.generation
+            ),
+            Self::DuplicateName(name) => write!(f, "an agent named {name:?} is already registered"),
+            Self::TooManyAgents { max } => write!(f, "at most {max} agents can be registered"),
+            Self::InvalidConfig(why) => write!(f, "invalid agent configuration: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for AgentError {}
+
+/// An agent's lifecycle state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AgentState {
+    /// Reading and writing normally.
+    Active,
+    /// Paused by [`AgentHandle::suspend`](crate::AgentHandle::suspend).
+    Suspended,
+}
+
+const FREE: u8 = 0;
+const ACTIVE: u8 = 1;
+const SUSPENDED: u8 = 2;
+
+/// Something that happened to an agent; see [`AgentCache::subscribe`](crate::AgentCache::subscribe).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AgentEvent {
+    /// A new agent.
+    Registered {
+        /// Its id.
+        id: AgentId,
+        /// Its name.
+        name: Arc<str>,
+    },
+    /// The agent was suspended.
+    Suspended {
+        /// Its id.
+        id: AgentId,
+    },
+    /// The agent resumed.
+    Resumed {
+        /// Its id.
+        id: AgentId,
+    },
+    /// The agent was terminated; `released` private entries were removed.
+    Terminated {
+        /// Its id.
+        id: AgentId,
+        /// Private entries removed from the cache.
+        released: usize,
+    },
+}
+
+/// Per-agent counters. An agent is usually driven by one thread, so its
+/// counters stay in that core's cache; slots are 64-byte aligned, so two
+/// agents never share a line.
+#[derive(Debug, Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    inserts: AtomicU64,
+    loads: AtomicU64,
+    load_nanos: AtomicU64,
+}
+
+/// One agent slot: 64-byte aligned (one line of counters and state, one of
+/// bookkeeping read on registration, snapshots and termination).
+#[derive(Debug)]
+#[repr(align(64))]
+pub(crate) struct Slot<K> {
+    counters: Counters,
+    /// Advanced when the slot's agent terminates.
+    generation: AtomicU32,
+    state: AtomicU8,
+    /// Everything else, read or changed off the hit path.
+    pub(crate) book: Mutex<Book<K>>,
+}
+
+/// An agent's bookkeeping.
+#[derive(Debug)]
+pub(crate) struct Book<K> {
+    /// The current agent's name (None while the slot is free).
+    name: Option<Arc<str>>,
+    config: AgentConfig,
+    /// The agent's private keys (some may have been evicted since), so that
+    /// termination can release them.
+    pub(crate) private: KeySet<K>,
+}
+
+// The per-agent budget is 256 bytes; a slot of a u64-keyed cache takes 128,
+// and the name index about 40 more.
+const _: () = assert!(std::mem::size_of::<Slot<u64>>() <= 128);
+
+/// A statistics counter of [`AgentStats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Counter {
+    Hits,
+    Misses,
+    Inserts,
+    Loads,
+}
+
+impl<K> Slot<K> {
+    fn new() -> Self {
+        Self {
+            counters: Counters::default(),
+            generation: AtomicU32::new(0),
+            state: AtomicU8::new(FREE),
+            book: Mutex::new(Book {
+                name: None,
+                config: AgentConfig::new(),
+                private: KeySet::default(),
+            }),
+        }
+    }
+
+    /// Whether `id` is this slot's live agent.
+    #[inline]
+    pub(crate) fn check(&self, id: AgentId) -> Result<(), AgentError> {
+        if self.generation.load(Ordering::Acquire) == id.generation
+            && self.state.load(Ordering::Acquire) != FREE
+        {
+            Ok(())
+        } else {
+            Err(AgentError::Terminated { id })
+        }
+    }
+
+    #[inline]
+    pub(crate) fn count(&self, counter: Counter) {
+        let c = &self.counters;
+        let cell = match counter {
+            Counter::Hits => &c.hits,
+            Counter::Misses => &c.misses,
+            Counter::Inserts => &c.inserts,
+            Counter::Loads => &c.loads,
+        };
+        // Relaxed: statistics only.
+        cell.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_load_time(&self, took: Duration) {
+        self.counters
+            .load_nanos
+            .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn state(&self) -> Option<AgentState> {
+        match self.state.load(Ordering::Acquire) {
+            ACTIVE => Some(AgentState::Active),
+            SUSPENDED => Some(AgentState::Suspended),
+            _ => None,
+        }
+    }
+}
+
+/// A snapshot of one agent's statistics.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct AgentStats {
+    /// The agent.
+    pub id: AgentId,
+    /// Its name.
+    pub name: Arc<str>,
+    /// Its state.
+    pub state: AgentState,
+    /// Its configuration.
+    pub config: AgentConfig,
+    /// Reads that found a value.
+    pub hits: u64,
+    /// Reads that found nothing.
+    pub misses: u64,
+    /// Values it inserted (including loaded ones).
+    pub inserts: u64,
+    /// Loader runs (`get_or_insert_with` misses it loaded itself).
+    pub loads: u64,
+    /// Time spent in those loaders.
+    pub load_time: Duration,
+}
+
+impl AgentStats {
+    /// Hits over reads, in percent (0 when it has not read).
+    pub fn hit_ratio(&self) -> f64 {
+        let reads = self.hits + self.misses;
+        if reads == 0 {
+            0.0
+        } else {
+            100.0 * self.hits as f64 / reads as f64
+        }
+    }
+}
+
+/// How [`AgentCache::agents`](crate::AgentCache::agents) orders its snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AgentSort {
+    /// By name, ascending.
+    Name,
+    /// Most hits first.
+    Hits,
+    /// Most misses first.
+    Misses,
+    /// Highest hit ratio first.
+    HitRatio,
+    /// Most loads first.
+    Loads,
+    /// Most load time first.
+    LoadTime,
+}
+
+type Listener = Box<dyn Fn(&AgentEvent) + Send + Sync>;
+
+/// Live agents by the hash of their name (several names may share a hash;
+/// the slots hold the names), the number of slots ever used, and the free
+/// slot numbers.
+#[derive(Default)]
+struct Names {
+    by_hash: HashMap<u64, Vec<u32>, foldhash::fast::FixedState>,
+    used: usize,
+    free: Vec<u32>,
+    live: usize,
+}
+
+/// `CHUNK_SLOTS` slots, allocated on first use.
+type Chunk<K> = OnceLock<Box<[Slot<K>]>>;
+
+/// All agents of one cache.
+pub(crate) struct Registry<K> {
+    chunks: Box<[Chunk<K>]>,
+    names: Mutex<Names>,
+    listeners: RwLock<Vec<Listener>>,
+}
+
+impl<K> Default for Registry<K> {
+    fn default() -> Self {
+        Self {
+            chunks: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
+            names: Mutex::new(Names::default()),
+            listeners: RwLock::new(Vec::new()),
+        }
+    }
+}
+
+fn name_hash(name: &str) -> u64 {
+    foldhash::fast::FixedState::default().hash_one(name)
+}
+
+impl<K: Hash + Eq> Registry<K> {
+    /// The slot of `index` (allocated, since indices come from `register`).
+    pub(crate) fn slot(&self, index: u32) -> &Slot<K> {
+        let index = index as usize;
+        let chunk = self.chunks[index / CHUNK_SLOTS]
+            .get_or_init(|| (0..CHUNK_SLOTS).map(|_| Slot::new()).collect());
+        &chunk[index % CHUNK_SLOTS]
+    }
+
+    /// Registers an agent; returns its id and slot.
+    pub(crate) fn register(&self, name: &str, config: AgentConfig) -> Result<AgentId, AgentError> {
+        config.validate()?;
+        let hash = name_hash(name);
+        let name: Arc<str> = Arc::from(name);
+        let id = {
+            let mut names = self.names.lock();
+            let taken = names.by_hash.get(&hash).is_some_and(|indices| {
+                indices
+                    .iter()
+                    .any(|&i| self.slot(i).book.lock().name.as_ref() == Some(&name))
+            });
+            if taken {
+                return Err(AgentError::DuplicateName(name.to_string()));
+            }
+            let index = match names.free.pop() {
+                Some(index) => index,
+                None if names.used < MAX_AGENTS => {
+                    names.used += 1;
+                    (names.used - 1) as u32
+                }
+                None => return Err(AgentError::TooManyAgents { max: MAX_AGENTS }),
+            };
+            let slot = self.slot(index);
+            {
+                let mut book = slot.book.lock();
+                book.name = Some(Arc::clone(&name));
+                book.config = config;
+            }
+            let c = &slot.counters;
+            for cell in [&c.hits, &c.misses, &c.inserts, &c.loads, &c.load_nanos] {
+                cell.store(0, Ordering::Relaxed);
+            }
+            // Release pairs with the Acquire in `Slot::check`.
+            slot.state.store(ACTIVE, Ordering::Release);
+            names.by_hash.entry(hash).or_default().push(index);
+            names.live += 1;
+            AgentId {
+                index,
+                generation: slot.generation.load(Ordering::Acquire),
+            }
+        };
+        self.emit(&AgentEvent::Registered { id, name });
+        Ok(id)
+    }
+
+    /// Moves a live agent between active and suspended.
+    pub(crate) fn set_state(&self, id: AgentId, state: AgentState) -> Result<bool, AgentError> {
+        let slot = self.slot(id.index);
+        slot.check(id)?;
+        let (from, to) = match state {
+            AgentState::Active => (SUSPENDED, ACTIVE),
+            AgentState::Suspended => (ACTIVE, SUSPENDED),
+        };
+        let changed = slot
+            .state
+            .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if changed {
+            self.emit(&match state {
+                AgentState::Active => AgentEvent::Resumed { id },
+                AgentState::Suspended => AgentEvent::Suspended { id },
+            });
+        }
+        Ok(changed)
+    }
+
+    /// Ends the agent: its slot becomes free under a new generation. Runs
+    /// `release` (removing its private entries) before the event is sent.
+    pub(crate) fn terminate(
+        &self,
+        id: AgentId,
+        release: impl FnOnce(KeySet<K>) -> usize,
+    ) -> Result<usize, AgentError> {
+        let slot = self.slot(id.index);
+        let private = {
+            let mut names = self.names.lock();
+            slot.check(id)?;
+            slot.generation.fetch_add(1, Ordering::AcqRel);
+            slot.state.store(FREE, Ordering::Release);
+            let mut book = slot.book.lock();
+            if let Some(name) = book.name.take() {
+                let hash = name_hash(&name);
+                if let Some(indices) = names.by_hash.get_mut(&hash) {
+                    indices.retain(|&i| i != id.index);
+                    if indices.is_empty() {
+                        names.by_hash.remove(&hash);
+                    }
+                }
+            }
+            names.live -= 1;
+            let private = std::mem::take(&mut book.private);
+            drop(book);
+            // The slot is reused only after this push.
+            names.free.push(id.index);
+            private
+        };
+        let released = release(private);
+        self.emit(&AgentEvent::Terminated { id, released });
+        Ok(released)
+    }
+
+    /// Statistics of every live agent, ordered by `sort`.
+    pub(crate) fn snapshot(&self, sort: AgentSort) -> Vec<AgentStats> {
+        let used = self.names.lock().used;
+        let mut out: Vec<AgentStats> = (0..used)
+            .filter_map(|index| {
+                let slot = self.slot(index as u32);
+                let state = slot.state()?;
+                let (name, config) = {
+                    let book = slot.book.lock();
+                    (book.name.clone()?, book.config)
+                };
+                let c = &slot.counters;
+                Some(AgentStats {
+                    id: AgentId {
+                        index: index as u32,
+                        generation: slot.generation.load(Ordering::Acquire),
+                    },
+                    name,
+                    state,
+                    config,
+                    hits: c.hits.load(Ordering::Relaxed),
+                    misses: c.misses.load(Ordering::Relaxed),
+                    inserts: c.inserts.load(Ordering::Relaxed),
+                    loads: c.loads.load(Ordering::Relaxed),
+                    load_time: Duration::from_nanos(c.load_nanos.load(Ordering::Relaxed)),
+                })
+            })
+            .collect();
+        match sort {
+            AgentSort::Name => out.sort_by(|a, b| a.name.cmp(&b.name)),
+            AgentSort::Hits => out.sort_by_key(|a| std::cmp::Reverse(a.hits)),
+            AgentSort::Misses => out.sort_by_key(|a| std::cmp::Reverse(a.misses)),
+            AgentSort::HitRatio => out.sort_by(|a, b| b.hit_ratio().total_cmp(&a.hit_ratio())),
+            AgentSort::Loads => out.sort_by_key(|a| std::cmp::Reverse(a.loads)),
+            AgentSort::LoadTime => out.sort_by_key(|a| std::cmp::Reverse(a.load_time)),
+        }
+        out
+    }
+
+    /// Live agents.
+    pub(crate) fn len(&self) -> usize {
+        self.names.lock().live
+    }
+
+    pub(crate) fn subscribe(&self, listener: Listener) {
+        self.listeners.write().push(listener);
+    }
+
+    fn emit(&self, event: &AgentEvent) {
+        for listener in self.listeners.read().iter() {
+            listener(event);
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Agents: registration and its errors, private namespaces, sharing,
+//! lifecycle events, statistics, and registration racing with reads.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use helios_l1::{AgentCache, AgentConfig, AgentError, AgentEvent, AgentSort, AgentState, Cache};
+
+fn agent_cache() -> Arc<AgentCache<u64, String>> {
+    AgentCache::new(Cache::new(10_000).unwrap())
+}
+
+#[test]
+fn registration_validates_names_and_configs() {
+    let cache = agent_cache();
+    let a = cache.register_agent("a", AgentConfig::new()).unwrap();
+    assert_eq!(
+        cache.register_agent("a", AgentConfig::new()).unwrap_err(),
+        AgentError::DuplicateName("a".into())
+    );
+    assert!(matches!(
+        cache.register_agent("b", AgentConfig::new().reserved(100).cap(10)),
+        Err(AgentError::InvalidConfig(_))
+    ));
+    assert!(matches!(
+        cache.register_agent("b", AgentConfig::new().priority(0)),
+        Err(AgentError::InvalidConfig(_))
+    ));
+    assert_eq!(a.state().unwrap(), AgentState::Active);
+    assert_eq!(cache.agent_count(), 1);
+    // The name is free again once its agent is gone.
+    a.terminate().unwrap();
+    assert!(cache.register_agent("a", AgentConfig::new()).is_ok());
+}
+
+#[test]
+fn private_keys_are_invisible_to_other_agents_until_shared() {
+    let cache = agent_cache();
+    let a = cache.register_agent("a", AgentConfig::new()).unwrap();
+    let b = cache.register_agent("b", AgentConfig::new()).unwrap();
+    a.insert_private(7, "a's checkpoint".into())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        a.get_private(&7).unwrap().as_deref(),
+        Some("a's checkpoint")
+    );
+    assert_eq!(b.get_private(&7).unwrap(), None, "b's namespace is its own");
+    assert_eq!(b.get(&7).unwrap(), None, "not in the shared namespace");
+    assert_eq!(a.get(&7).unwrap(), None);
+
+    b.insert_private(7, "b's checkpoint".into())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        a.get_private(&7).unwrap().as_deref(),
+        Some("a's checkpoint")
+    );
+
+    assert!(a.share(&7).unwrap());
+    assert_eq!(b.get(&7).unwrap().as_deref(), Some("a's checkpoint"));
+    assert!(!a.share(&8).unwrap(), "nothing to share");
+
+    assert_eq!(
+        a.remove_private(&7).unwrap().as_deref(),
+        Some("a's checkpoint")
+    );
+    assert_eq!(a.get_private(&7).unwrap(), None);
+    assert_eq!(
+        b.get_private(&7).unwrap().as_deref(),
+        Some("b's checkpoint")
+    );
+}
+
+#[test]
+fn terminated_handles_fail_and_private_entries_are_released() {
+    let cache = agent_cache();
+    let a = cache.register_agent("a", AgentConfig::new()).unwrap();
+    let clone = a.clone();
+    for k in 0..100 {
+        a.insert_private(k, format!("p{k}")).unwrap().unwrap();
+    }
+    a.insert(1000, "shared".into()).unwrap().unwrap();
+    let before = cache.cache().len();
+    assert_eq!(a.terminate().unwrap(), 100);
+    assert_eq!(cache.cache().len(), before - 100, "shared entries stay");
+    let id = a.id();
+    for result in [clone.get(&1), clone.get_private(&1)] {
+        assert_eq!(result.unwrap_err(), AgentError::Terminated { id });
+    }
+    assert!(clone.insert(1, "x".into()).is_err());
+    assert!(clone.terminate().is_err(), "terminating twice is an error");
+
+    // The slot is reused under a new generation.
+    let b = cache.register_agent("b", AgentConfig::new()).unwrap();
+    assert_eq!(b.id().index(), id.index());
+    assert_ne!(b.id(), id);
+    assert_eq!(b.get_private(&1).unwrap(), None);
+    assert_eq!(b.get(&1000).unwrap().as_deref(), Some("shared"));
+    assert!(clone.get(&1000).is_err(), "the old handle stays dead");
+}
+
+#[test]
+fn lifecycle_events_reach_subscribers_in_order() {
+    let cache = agent_cache();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    cache.subscribe(move |event| sink.lock().unwrap().push(event.clone()));
+    let a = cache.register_agent("a", AgentConfig::new()).unwrap();
+    assert!(a.suspend().unwrap());
+    assert!(!a.suspend().unwrap(), "already suspended");
+    assert_eq!(a.state().unwrap(), AgentState::Suspended);
+    assert!(a.resume().unwrap());
+    a.insert_private(1, "x".into()).unwrap().unwrap();
+    a.terminate().unwrap();
+    let id = a.id();
+    let events = seen.lock().unwrap().clone();
+    assert_eq!(
+        events,
+        vec![
+            AgentEvent::Registered {
+                id,
+                name: "a".into()
+            },
+            AgentEvent::Suspended { id },
+            AgentEvent::Resumed { id },
+            AgentEvent::Terminated { id, released: 1 },
+        ]
+    );
+}
+
+#[test]
+fn per_agent_statistics_count_hits_misses_and_loads() {
+    let cache = agent_cache();
+    let reader = cache.register_agent("reader", AgentConfig::new()).unwrap();
+    let loader = cache.register_agent("loader", AgentConfig::new()).unwrap();
+    for k in 0..10 {
+        let v = loader.get_or_insert_with(k, || format!("v{k}")).unwrap();
+        assert_eq!(v, format!("v{k}"));
+    }
+    for k in 0..20 {
+        reader.get(&k).unwrap();
+    }
+    let stats = cache.agents(AgentSort::Hits);
+    assert_eq!(stats.len(), 2);
+    assert_eq!(&*stats[0].name, "reader");
+    assert_eq!((stats[0].hits, stats[0].misses), (10, 10));
+    assert!((stats[0].hit_ratio() - 50.0).abs() < 1e-9);
+    let loader_stats = &stats[1];
+    assert_eq!(
+        (
+            loader_stats.loads,
+            loader_stats.misses,
+            loader_stats.inserts
+        ),
+        (10, 10, 10)
+    );
+    let by_loads = cache.agents(AgentSort::Loads);
+    assert_eq!(&*by_loads[0].name, "loader");
+    let by_name = cache.agents(AgentSort::Name);
+    assert_eq!(&*by_name[0].name, "loader");
+}
+
+#[test]
+fn agents_register_and_terminate_while_others_read() {
+    let cache = agent_cache();
+    let stable = cache.register_agent("stable", AgentConfig::new()).unwrap();
+    for k in 0..100 {
+        stable.insert(k, format!("v{k}")).unwrap().unwrap();
+        stable.insert_private(k, format!("p{k}")).unwrap().unwrap();
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (stable, stop) = (stable.clone(), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut reads = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let k = reads % 100;
+                    assert_eq!(stable.get(&k).unwrap(), Some(format!("v{k}")));
+                    assert_eq!(stable.get_private(&k).unwrap(), Some(format!("p{k}")));
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    let churners: Vec<_> = (0..4)
+        .map(|t| {
+            let cache = Arc::clone(&cache);
+            std::thread::spawn(move || {
+                for i in 0..500 {
+                    let agent = cache
+                        .register_agent(&format!("churn-{t}-{i}"), AgentConfig::new())
+                        .unwrap();
+                    agent.insert_private(i, "tmp".into()).unwrap().unwrap();
+                    // Another agent's private key 0..100 never leaks in.
+                    assert_eq!(agent.get_private(&(i % 100)).unwrap().is_some(), i < 100);
+                    assert_eq!(agent.terminate().unwrap(), 1);
+                }
+            })
+        })
+        .collect();
+    for c in churners {
+        c.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let reads: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    assert!(reads > 0);
+    assert_eq!(cache.agent_count(), 1, "only the stable agent is left");
+    cache.cache().validate().unwrap();
+}
