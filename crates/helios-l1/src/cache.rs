@@ -15,6 +15,7 @@ use crate::hash::DefaultHashBuilder;
 use crate::hot::{HotTier, HotTierConfig, HotTierStats, SAMPLE};
 use crate::options::{cpus, CacheBuilder};
 use crate::raw::sections;
+use crate::removal::Listener;
 use crate::shard::Shard;
 use crate::weigher::{UnitWeigher, Weigher};
 
@@ -67,6 +68,7 @@ where
         shards: usize,
         exact_hit_recording: bool,
         hot_tier: HotTierConfig,
+        listener: Option<Listener<K, V>>,
         weigher: W,
         hasher: S,
     ) -> Self {
@@ -90,6 +92,7 @@ where
                         stripes,
                         exact_hit_recording,
                         hot_buckets,
+                        listener.clone(),
                     ))
                 })
                 .collect(),

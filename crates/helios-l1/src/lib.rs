@@ -58,6 +58,7 @@
 //! | `pool` | [`BufferPool`]: reusable value buffers in size classes |
 //! | `counter` | striped, cache-padded statistics counters |
 //! | `hash`, `weigher` | pluggable hashing and weighing |
+//! | `removal` | [`RemovalCause`] and the removal listener |
 //! | `error` | errors at the boundaries |
 //! | `sync` | the one import point for atomics and locks (loom shim) |
 
@@ -75,6 +76,7 @@ mod policy;
 mod pool;
 mod raw;
 mod reclaim;
+mod removal;
 mod shard;
 mod sync;
 mod weigher;
@@ -92,6 +94,7 @@ pub use options::{
     MAX_HOT_TIER_ENTRIES,
 };
 pub use pool::{BufferPool, PoolError, PoolStats, PooledBuffer};
+pub use removal::RemovalCause;
 pub use weigher::{UnitWeigher, Weigher};
 
 /// The README's Rust examples compile and run as doctests.

@@ -8,6 +8,7 @@ use crate::cache::Cache;
 use crate::error::BuildError;
 use crate::hash::DefaultHashBuilder;
 use crate::hot::HotTierConfig;
+use crate::removal::{Listener, RemovalCause};
 use crate::weigher::{UnitWeigher, Weigher};
 
 /// Smallest capacity (in weight units) a shard gets by default. Each shard
@@ -63,6 +64,7 @@ pub struct CacheBuilder<K, V, W = UnitWeigher, S = DefaultHashBuilder> {
     shards: Option<usize>,
     exact_hit_recording: bool,
     hot_tier: HotTierConfig,
+    listener: Option<Listener<K, V>>,
     weigher: W,
     hasher: S,
     _entries: PhantomData<fn(K, V)>,
@@ -86,6 +88,7 @@ impl<K, V> CacheBuilder<K, V> {
                 entries: DEFAULT_HOT_TIER_ENTRIES,
                 period: DEFAULT_HOT_TIER_REFRESH,
             },
+            listener: None,
             weigher: UnitWeigher,
             hasher: DefaultHashBuilder::default(),
             _entries: PhantomData,
@@ -135,6 +138,19 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
         self
     }
 
+    /// Calls `listener` for every entry that leaves the cache, with the
+    /// reason. It runs on the thread whose call removed the entry, while
+    /// that entry's shard is locked: keep it short, and do not write to the
+    /// cache from it (reads are fine; a write to the same shard would
+    /// deadlock).
+    pub fn removal_listener(
+        mut self,
+        listener: impl Fn(&K, &V, RemovalCause) + Send + Sync + 'static,
+    ) -> Self {
+        self.listener = Some(std::sync::Arc::new(listener));
+        self
+    }
+
     /// How much of the capacity each entry uses.
     pub fn weigher<W2: Weigher<K, V>>(self, weigher: W2) -> CacheBuilder<K, V, W2, S> {
         CacheBuilder {
@@ -142,6 +158,7 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
             shards: self.shards,
             exact_hit_recording: self.exact_hit_recording,
             hot_tier: self.hot_tier,
+            listener: self.listener,
             weigher,
             hasher: self.hasher,
             _entries: PhantomData,
@@ -156,6 +173,7 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
             shards: self.shards,
             exact_hit_recording: self.exact_hit_recording,
             hot_tier: self.hot_tier,
+            listener: self.listener,
             weigher: self.weigher,
             hasher,
             _entries: PhantomData,
@@ -192,6 +210,7 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
             shards,
             self.exact_hit_recording,
             self.hot_tier,
+            self.listener,
             self.weigher,
             self.hasher,
         ))

@@ -14,6 +14,7 @@ use crate::hot::{Hitter, LockedShard, ShardHot};
 use crate::policy::{Policy, Victim};
 use crate::raw::{read_buffer, RawMap, ReadBuffer, Writer};
 use crate::reclaim::{pin, Guard};
+use crate::removal::{Listener, RemovalCause};
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
 use crossbeam_utils::CachePadded;
 
@@ -24,6 +25,8 @@ pub(crate) struct Shard<K, V> {
     capacity: u64,
     /// Never drop a hit record: drain under the lock when a buffer is full.
     exact_hit_recording: bool,
+    /// Told about every entry that leaves, under the lock.
+    listener: Option<Listener<K, V>>,
     /// Written by every write (the lock word, the counters): on cache lines
     /// of their own, so that writers locking the shard do not invalidate the
     /// line readers load the table pointer from.
@@ -63,6 +66,7 @@ where
         read_stripes: usize,
         exact_hit_recording: bool,
         hot_buckets: usize,
+        listener: Option<Listener<K, V>>,
     ) -> Self {
         let (map, writer) = RawMap::new();
         Self {
@@ -80,6 +84,7 @@ where
             }),
             capacity,
             exact_hit_recording,
+            listener,
         }
     }
 
@@ -171,6 +176,7 @@ where
         let too_heavy = weight > self.capacity || weight > u64::from(u32::MAX);
         if too_heavy {
             if let Some((pos, index)) = existing {
+                self.notify(writer, index, RemovalCause::Replaced);
                 invalidate(hot, index);
                 self.map.remove_at(writer, &guard, pos);
                 policy.remove(index);
@@ -188,6 +194,7 @@ where
 
         let stored = match existing {
             Some((pos, old)) => {
+                self.notify(writer, old, RemovalCause::Replaced);
                 invalidate(hot, old);
                 self.map
                     .replace(writer, &guard, pos, (key, value))
@@ -222,11 +229,21 @@ where
     ) {
         policy.evict(victims);
         for victim in victims.drain(..) {
+            self.notify(writer, victim.index, RemovalCause::Evicted);
             invalidate(hot, victim.index);
             let unlinked =
                 self.map
                     .remove_index(writer, guard, u64::from(victim.hash), victim.index);
             debug_assert!(unlinked, "policy victim {victim:?} was not in the table");
+        }
+    }
+
+    /// Tells the listener, if any, that the entry at `index` leaves.
+    #[inline]
+    fn notify(&self, writer: &Writer, index: u32, cause: RemovalCause) {
+        if let Some(listener) = &self.listener {
+            self.map
+                .with_entry(writer, index, |(k, v)| listener(k, v, cause));
         }
     }
 
@@ -254,6 +271,7 @@ where
         } = &mut *state;
         Self::drain_reads(&self.reads, policy, hot);
         let (pos, index) = self.map.find(writer, &guard, hash, key)?;
+        self.notify(writer, index, RemovalCause::Removed);
         invalidate(hot, index);
         let value = self.map.with_entry(writer, index, |(_, v)| v.clone());
         self.map.remove_at(writer, &guard, pos);
@@ -277,6 +295,11 @@ where
         Self::drain_reads(&self.reads, policy, hot);
         if let Some(hot) = hot {
             hot.invalidate_all();
+        }
+        if let Some(listener) = &self.listener {
+            self.map.for_each_live(writer, &guard, |(k, v)| {
+                listener(k, v, RemovalCause::Cleared);
+            });
         }
         self.map.clear(writer, &guard);
         policy.clear();

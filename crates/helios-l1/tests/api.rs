@@ -200,3 +200,84 @@ fn exact_hit_recording_drains_full_buffers_on_the_hit_path() {
     assert_eq!(cache.get(&1), Some(1));
     cache.validate().unwrap();
 }
+
+#[test]
+fn the_removal_listener_hears_every_departure_with_its_cause() {
+    use helios_l1::RemovalCause;
+    use std::sync::{Arc, Mutex};
+    let heard: Arc<Mutex<Vec<(u64, u64, RemovalCause)>>> = Arc::default();
+    let sink = Arc::clone(&heard);
+    let cache: Cache<u64, u64, _> = Cache::builder()
+        .capacity(10)
+        .shards(1)
+        .weigher(|_: &u64, v: &u64| *v)
+        .removal_listener(move |k: &u64, v: &u64, cause| sink.lock().unwrap().push((*k, *v, cause)))
+        .build()
+        .unwrap();
+    let take = || std::mem::take(&mut *heard.lock().unwrap());
+    cache.insert(1, 4).unwrap();
+    cache.insert(1, 5).unwrap();
+    assert_eq!(take(), vec![(1, 4, RemovalCause::Replaced)]);
+    assert_eq!(cache.remove(&1), Some(5));
+    assert_eq!(take(), vec![(1, 5, RemovalCause::Removed)]);
+    cache.insert(2, 3).unwrap();
+    assert!(cache.insert(2, 99).is_err(), "too heavy");
+    assert_eq!(take(), vec![(2, 3, RemovalCause::Replaced)]);
+    for k in 10..20 {
+        cache.insert(k, 3).unwrap();
+    }
+    let evicted = take();
+    assert!(!evicted.is_empty());
+    assert!(evicted.iter().all(|&(_, _, c)| c == RemovalCause::Evicted));
+    let resident = cache.len();
+    cache.clear();
+    let cleared = take();
+    assert_eq!(cleared.len(), resident);
+    assert!(cleared.iter().all(|&(_, _, c)| c == RemovalCause::Cleared));
+}
+
+#[test]
+fn inserted_minus_removed_weight_always_equals_the_cache_weight() {
+    // The accounting per-agent charges will rely on: every weight that
+    // enters is reported when it leaves.
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let departed = Arc::new(AtomicU64::new(0));
+    let sink = Arc::clone(&departed);
+    let cache: Cache<u64, u64, _> = Cache::builder()
+        .capacity(500)
+        .shards(4)
+        .weigher(|_: &u64, v: &u64| *v % 7 + 1)
+        .removal_listener(move |_: &u64, v: &u64, _| {
+            sink.fetch_add(*v % 7 + 1, Ordering::Relaxed);
+        })
+        .build()
+        .unwrap();
+    let mut entered = 0u64;
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    for _ in 0..50_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let key = x % 300;
+        match x % 10 {
+            0 => {
+                cache.remove(&key);
+            }
+            1..=5 => {
+                if cache.insert(key, x).is_ok() {
+                    entered += x % 7 + 1;
+                }
+            }
+            _ => {
+                cache.get(&key);
+            }
+        }
+        assert_eq!(
+            entered - departed.load(Ordering::Relaxed),
+            cache.weight(),
+            "weight reported in and out disagrees with the cache"
+        );
+    }
+    cache.validate().unwrap();
+}
