@@ -100,9 +100,7 @@ fn main() {
 /// Bytes and registration time per agent.
 fn agents() {
     const AGENTS: usize = 10_000;
-    let cache = helios_l1::AgentCache::new(
-        helios_l1::Cache::<helios_l1::Scoped<u64>, u64>::new(1000).expect("valid capacity"),
-    );
+    let cache = helios_l1::AgentCache::<u64, u64>::new(1000).expect("valid capacity");
     let names: Vec<String> = (0..AGENTS).map(|i| format!("agent-{i:05}")).collect();
     let before = LIVE.load(Ordering::SeqCst);
     let start = std::time::Instant::now();

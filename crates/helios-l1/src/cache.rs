@@ -15,7 +15,7 @@ use crate::hash::DefaultHashBuilder;
 use crate::hot::{HotTier, HotTierConfig, HotTierStats, SAMPLE};
 use crate::options::{cpus, CacheBuilder};
 use crate::raw::sections;
-use crate::removal::Listener;
+use crate::removal::Listeners;
 use crate::shard::Shard;
 use crate::weigher::{UnitWeigher, Weigher};
 
@@ -68,7 +68,7 @@ where
         shards: usize,
         exact_hit_recording: bool,
         hot_tier: HotTierConfig,
-        listener: Option<Listener<K, V>>,
+        listener: Option<Listeners<K, V>>,
         weigher: W,
         hasher: S,
     ) -> Self {

@@ -83,7 +83,7 @@ mod weigher;
 
 pub use agent::{
     AgentCache, AgentConfig, AgentError, AgentEvent, AgentHandle, AgentId, AgentSort, AgentState,
-    AgentStats, Scoped, MAX_AGENTS,
+    AgentStats, AgentStore, Owned, OwnedWeigher, Scoped, Stored, MAX_AGENTS,
 };
 pub use cache::{Cache, SlotStats};
 pub use error::{BuildError, RefusalReason, Refused};

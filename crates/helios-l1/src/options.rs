@@ -8,7 +8,7 @@ use crate::cache::Cache;
 use crate::error::BuildError;
 use crate::hash::DefaultHashBuilder;
 use crate::hot::HotTierConfig;
-use crate::removal::{Listener, RemovalCause};
+use crate::removal::{ListenerSet, OnInsert, OnRemoval, RemovalCause};
 use crate::weigher::{UnitWeigher, Weigher};
 
 /// Smallest capacity (in weight units) a shard gets by default. Each shard
@@ -64,7 +64,8 @@ pub struct CacheBuilder<K, V, W = UnitWeigher, S = DefaultHashBuilder> {
     shards: Option<usize>,
     exact_hit_recording: bool,
     hot_tier: HotTierConfig,
-    listener: Option<Listener<K, V>>,
+    on_insert: Option<OnInsert<K, V>>,
+    on_removal: Option<OnRemoval<K, V>>,
     weigher: W,
     hasher: S,
     _entries: PhantomData<fn(K, V)>,
@@ -88,7 +89,8 @@ impl<K, V> CacheBuilder<K, V> {
                 entries: DEFAULT_HOT_TIER_ENTRIES,
                 period: DEFAULT_HOT_TIER_REFRESH,
             },
-            listener: None,
+            on_insert: None,
+            on_removal: None,
             weigher: UnitWeigher,
             hasher: DefaultHashBuilder::default(),
             _entries: PhantomData,
@@ -147,7 +149,16 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
         mut self,
         listener: impl Fn(&K, &V, RemovalCause) + Send + Sync + 'static,
     ) -> Self {
-        self.listener = Some(std::sync::Arc::new(listener));
+        self.on_removal = Some(Box::new(listener));
+        self
+    }
+
+    /// Calls `listener` for every entry stored (inserted or replacing
+    /// another), under the same conditions as
+    /// [`removal_listener`](Self::removal_listener); for one key it is
+    /// always called before the entry's removal is reported.
+    pub fn insert_listener(mut self, listener: impl Fn(&K, &V) + Send + Sync + 'static) -> Self {
+        self.on_insert = Some(Box::new(listener));
         self
     }
 
@@ -158,7 +169,8 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
             shards: self.shards,
             exact_hit_recording: self.exact_hit_recording,
             hot_tier: self.hot_tier,
-            listener: self.listener,
+            on_insert: self.on_insert,
+            on_removal: self.on_removal,
             weigher,
             hasher: self.hasher,
             _entries: PhantomData,
@@ -173,7 +185,8 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
             shards: self.shards,
             exact_hit_recording: self.exact_hit_recording,
             hot_tier: self.hot_tier,
-            listener: self.listener,
+            on_insert: self.on_insert,
+            on_removal: self.on_removal,
             weigher: self.weigher,
             hasher,
             _entries: PhantomData,
@@ -210,7 +223,12 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
             shards,
             self.exact_hit_recording,
             self.hot_tier,
-            self.listener,
+            (self.on_insert.is_some() || self.on_removal.is_some()).then(|| {
+                std::sync::Arc::new(ListenerSet {
+                    on_insert: self.on_insert,
+                    on_removal: self.on_removal,
+                })
+            }),
             self.weigher,
             self.hasher,
         ))

@@ -1,5 +1,7 @@
-//! Removal notifications: a user callback told about every entry that
-//! leaves the cache, and why (the hook per-agent accounting builds on).
+//! Entry notifications: user callbacks told about every entry that is
+//! stored, and every entry that leaves the cache and why. Both run under the
+//! entry's shard lock, so for one key an arrival is always heard before its
+//! departure: the hook exact per-agent accounting builds on.
 
 use std::sync::Arc;
 
@@ -19,5 +21,16 @@ pub enum RemovalCause {
     Cleared,
 }
 
-/// The listener as stored: shared by every shard.
-pub(crate) type Listener<K, V> = Arc<dyn Fn(&K, &V, RemovalCause) + Send + Sync>;
+/// Called for each entry stored.
+pub(crate) type OnInsert<K, V> = Box<dyn Fn(&K, &V) + Send + Sync>;
+/// Called for each entry that leaves.
+pub(crate) type OnRemoval<K, V> = Box<dyn Fn(&K, &V, RemovalCause) + Send + Sync>;
+
+/// The listeners as stored: shared by every shard.
+pub(crate) struct ListenerSet<K, V> {
+    pub(crate) on_insert: Option<OnInsert<K, V>>,
+    pub(crate) on_removal: Option<OnRemoval<K, V>>,
+}
+
+/// Shared by every shard.
+pub(crate) type Listeners<K, V> = Arc<ListenerSet<K, V>>;

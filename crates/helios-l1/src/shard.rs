@@ -14,7 +14,7 @@ use crate::hot::{Hitter, LockedShard, ShardHot};
 use crate::policy::{Policy, Victim};
 use crate::raw::{read_buffer, RawMap, ReadBuffer, Writer};
 use crate::reclaim::{pin, Guard};
-use crate::removal::{Listener, RemovalCause};
+use crate::removal::{Listeners, RemovalCause};
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
 use crossbeam_utils::CachePadded;
 
@@ -25,8 +25,8 @@ pub(crate) struct Shard<K, V> {
     capacity: u64,
     /// Never drop a hit record: drain under the lock when a buffer is full.
     exact_hit_recording: bool,
-    /// Told about every entry that leaves, under the lock.
-    listener: Option<Listener<K, V>>,
+    /// Told about every entry that arrives or leaves, under the lock.
+    listener: Option<Listeners<K, V>>,
     /// Written by every write (the lock word, the counters): on cache lines
     /// of their own, so that writers locking the shard do not invalidate the
     /// line readers load the table pointer from.
@@ -66,7 +66,7 @@ where
         read_stripes: usize,
         exact_hit_recording: bool,
         hot_buckets: usize,
-        listener: Option<Listener<K, V>>,
+        listener: Option<Listeners<K, V>>,
     ) -> Self {
         let (map, writer) = RawMap::new();
         Self {
@@ -194,25 +194,37 @@ where
 
         let stored = match existing {
             Some((pos, old)) => {
+                // Told before the replacement: afterwards the old slot is no
+                // longer live. (If the replacement then fails for lack of
+                // slot indices, 16.7 million live entries in one shard, the
+                // listener has heard of a departure that did not happen.)
                 self.notify(writer, old, RemovalCause::Replaced);
                 invalidate(hot, old);
                 self.map
                     .replace(writer, &guard, pos, (key, value))
-                    .map(|new| policy.replace(old, new, weight32))
+                    .inspect(|&new| policy.replace(old, new, weight32))
             }
             None => self
                 .map
                 .insert(writer, &guard, hash, (key, value), |i| {
                     u64::from(policy.hash_of(i))
                 })
-                .map(|index| policy.insert(index, hash as u32, weight32)),
+                .inspect(|&index| policy.insert(index, hash as u32, weight32)),
         };
-        if let Err((key, value)) = stored {
-            return Err(Refused {
-                key,
-                value,
-                reason: RefusalReason::IndexSpaceExhausted,
-            });
+        let index = match stored {
+            Ok(index) => index,
+            Err((key, value)) => {
+                return Err(Refused {
+                    key,
+                    value,
+                    reason: RefusalReason::IndexSpaceExhausted,
+                })
+            }
+        };
+        if let Some(listeners) = &self.listener {
+            if let Some(on_insert) = &listeners.on_insert {
+                self.map.with_entry(writer, index, |(k, v)| on_insert(k, v));
+            }
         }
         self.evict(writer, policy, victims, hot, &guard);
         self.publish_counts(policy);
@@ -241,9 +253,9 @@ where
     /// Tells the listener, if any, that the entry at `index` leaves.
     #[inline]
     fn notify(&self, writer: &Writer, index: u32, cause: RemovalCause) {
-        if let Some(listener) = &self.listener {
+        if let Some(on_removal) = self.listener.as_ref().and_then(|l| l.on_removal.as_ref()) {
             self.map
-                .with_entry(writer, index, |(k, v)| listener(k, v, cause));
+                .with_entry(writer, index, |(k, v)| on_removal(k, v, cause));
         }
     }
 
@@ -296,9 +308,9 @@ where
         if let Some(hot) = hot {
             hot.invalidate_all();
         }
-        if let Some(listener) = &self.listener {
+        if let Some(on_removal) = self.listener.as_ref().and_then(|l| l.on_removal.as_ref()) {
             self.map.for_each_live(writer, &guard, |(k, v)| {
-                listener(k, v, RemovalCause::Cleared);
+                on_removal(k, v, RemovalCause::Cleared);
             });
         }
         self.map.clear(writer, &guard);

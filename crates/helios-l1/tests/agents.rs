@@ -4,10 +4,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use helios_l1::{AgentCache, AgentConfig, AgentError, AgentEvent, AgentSort, AgentState, Cache};
+use helios_l1::{AgentCache, AgentConfig, AgentError, AgentEvent, AgentSort, AgentState};
 
 fn agent_cache() -> Arc<AgentCache<u64, String>> {
-    AgentCache::new(Cache::new(10_000).unwrap())
+    AgentCache::new(10_000).unwrap()
 }
 
 #[test]
@@ -209,4 +209,82 @@ fn agents_register_and_terminate_while_others_read() {
     assert!(reads > 0);
     assert_eq!(cache.agent_count(), 1, "only the stable agent is left");
     cache.cache().validate().unwrap();
+}
+
+#[test]
+fn charges_add_up_to_the_cache_weight_through_any_history() {
+    // Entries weigh 1..=4; agents insert shared and private keys, replace
+    // each other's values, remove, and terminate and come back.
+    let cache: Arc<AgentCache<u64, u64, _>> =
+        AgentCache::with_weigher(300, |_: &u64, v: &u64| v % 4 + 1).unwrap();
+    let mut agents: Vec<_> = (0..6)
+        .map(|i| {
+            cache
+                .register_agent(&format!("a{i}"), AgentConfig::new())
+                .unwrap()
+        })
+        .collect();
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    for step in 0..30_000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let a = (x % 6) as usize;
+        let key = (x >> 8) % 200;
+        match (x >> 16) % 12 {
+            0..=4 => {
+                agents[a].insert(key, x).unwrap().unwrap();
+            }
+            5..=6 => {
+                agents[a].insert_private(key, x).unwrap().unwrap();
+            }
+            7 => {
+                agents[a].remove(&key).unwrap();
+            }
+            8 => {
+                agents[a].remove_private(&key).unwrap();
+            }
+            9 if step % 50 == 0 => {
+                agents[a].terminate().unwrap();
+                agents[a] = cache
+                    .register_agent(&format!("a{a}-{step}"), AgentConfig::new())
+                    .unwrap();
+            }
+            _ => {
+                agents[a].get(&key).unwrap();
+            }
+        }
+        assert_eq!(
+            cache.charged_weight(),
+            cache.cache().weight(),
+            "step {step}: charges and cache weight disagree"
+        );
+    }
+    let stats = cache.agents(AgentSort::Resident);
+    let live: u64 = stats.iter().map(|s| s.resident).sum();
+    assert!(live <= cache.cache().weight());
+    assert!(stats.windows(2).all(|w| w[0].resident >= w[1].resident));
+    cache.cache().validate().unwrap();
+}
+
+#[test]
+fn evictions_are_counted_as_suffered_by_the_owner_and_caused_by_the_inserter() {
+    let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(100).unwrap();
+    let resident = cache
+        .register_agent("resident", AgentConfig::new())
+        .unwrap();
+    let scanner = cache.register_agent("scanner", AgentConfig::new()).unwrap();
+    for k in 0..100 {
+        resident.insert(k, k).unwrap().unwrap();
+    }
+    for k in 1000..3000 {
+        scanner.insert(k, k).unwrap().unwrap();
+    }
+    let stats = cache.agents(AgentSort::Name);
+    let (r, s) = (&stats[0], &stats[1]);
+    assert_eq!(&*r.name, "resident");
+    assert!(r.evictions_suffered > 0, "{r:?}");
+    assert!(s.evictions_caused >= r.evictions_suffered, "{s:?}");
+    assert_eq!(r.evictions_caused, 0);
+    assert_eq!(r.resident + s.resident, cache.cache().weight());
 }

@@ -1,22 +1,36 @@
 //! Agent awareness: registered agents that read and write through handles,
-//! with private namespaces, per-agent statistics and lifecycle events.
+//! with private namespaces, ownership charging, per-agent statistics and
+//! lifecycle events.
 //!
-//! An [`AgentCache`] wraps a [`Cache`] whose keys are [`Scoped`]: a key in the
-//! shared namespace, or a key private to one agent (tagged with its
+//! An [`AgentCache`] stores into a [`Cache`] whose keys are [`Scoped`]: a key
+//! in the shared namespace, or a key private to one agent (tagged with its
 //! [`AgentId`], generation included). A handle can only name its own private
 //! keys, so another agent reading the same key gets its own namespace's
 //! answer, never the value; a terminated agent's private entries are
 //! removed, and its slot's next agent has a different generation, so any
 //! leftover is unreachable.
 //!
+//! # Ownership and charging
+//! Every value is stored as [`Owned`]: with the agent that stored it and its
+//! weight. Content stored once and read by many agents is charged to the
+//! agent that stored it (first touch), and to the next agent that replaces
+//! it. The cache's insert and removal listeners run under the entry's shard
+//! lock, so each entry is charged exactly once when stored and credited once
+//! when it leaves, whatever the interleaving: the charges of live agents
+//! plus the weight of entries whose owner was terminated always add up to
+//! the cache's weight ([`AgentCache::charged_weight`]). An eviction is
+//! counted as suffered by the entry's owner and caused by the agent whose
+//! insert triggered it.
+//!
 //! Not yet built (see the issue notes): reservations and caps are validated
-//! and reported but not enforced, because the engine does not yet record an
-//! entry's owner or let eviction prefer agents above their share.
+//! and reported but not enforced, because eviction does not yet prefer
+//! agents above their share.
 
 mod registry;
 
 use std::borrow::Borrow;
-use std::hash::{BuildHasher, Hash};
+use std::cell::Cell;
+use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,8 +39,8 @@ pub use registry::{
 };
 use registry::{Counter, Registry, Slot};
 
-use crate::error::Refused;
-use crate::weigher::Weigher;
+use crate::error::{BuildError, Refused};
+use crate::weigher::{UnitWeigher, Weigher};
 use crate::Cache;
 
 /// A key of an [`AgentCache`]: shared, or private to one agent.
@@ -53,37 +67,113 @@ impl<K> Scoped<K> {
     }
 }
 
+/// A value of an [`AgentCache`] as stored: with its owner and weight.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owned<V> {
+    owner: AgentId,
+    weight: u64,
+    value: V,
+}
+
+impl<V> Owned<V> {
+    /// The agent charged for the entry.
+    pub fn owner(&self) -> AgentId {
+        self.owner
+    }
+
+    /// The entry's weight.
+    pub fn weight(&self) -> u64 {
+        self.weight
+    }
+
+    /// The value.
+    pub fn value(&self) -> &V {
+        &self.value
+    }
+}
+
+/// Reads the weight an [`AgentCache`] computed when the value was stored.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OwnedWeigher;
+
+impl<K, V> Weigher<K, Owned<V>> for OwnedWeigher {
+    #[inline(always)]
+    fn weigh(&self, _key: &K, value: &Owned<V>) -> u64 {
+        value.weight
+    }
+}
+
+/// The cache an [`AgentCache`] stores into.
+pub type AgentStore<K, V> = Cache<Scoped<K>, Owned<V>, OwnedWeigher>;
+
+thread_local! {
+    /// The agent whose insert is running on this thread, with its
+    /// registry's address, so that evictions it causes are credited to it.
+    static INSERTING: Cell<Option<(usize, AgentId)>> = const { Cell::new(None) };
+}
+
 /// A cache shared by registered agents; see the [module docs](self).
 ///
 /// ```
-/// use helios_l1::{AgentCache, AgentConfig, Cache};
-/// let cache = AgentCache::new(Cache::new(10_000)?);
+/// use helios_l1::{AgentCache, AgentConfig};
+/// let cache = AgentCache::new(10_000)?;
 /// let planner = cache.register_agent("planner", AgentConfig::new())?;
 /// let coder = cache.register_agent("coder", AgentConfig::new())?;
-/// planner.insert(1u64, "shared plan".to_string())?;
-/// planner.insert_private(2, "scratch".to_string())?;
+/// planner.insert(1u64, "shared plan".to_string())?.ok();
+/// planner.insert_private(2, "scratch".to_string())?.ok();
 /// assert_eq!(coder.get(&1)?.as_deref(), Some("shared plan"));
 /// assert_eq!(coder.get_private(&2)?, None); // not coder's
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct AgentCache<K, V, W = crate::UnitWeigher, S = crate::DefaultHashBuilder> {
-    cache: Cache<Scoped<K>, V, W, S>,
-    registry: Registry<K>,
+pub struct AgentCache<K, V, W = UnitWeigher> {
+    cache: AgentStore<K, V>,
+    registry: Arc<Registry<K>>,
+    weigher: W,
 }
 
-impl<K, V, W, S> AgentCache<K, V, W, S>
+impl<K, V> AgentCache<K, V>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
-    W: Weigher<Scoped<K>, V>,
-    S: BuildHasher,
 {
-    /// Wraps `cache`.
-    pub fn new(cache: Cache<Scoped<K>, V, W, S>) -> Arc<Self> {
-        Arc::new(Self {
+    /// A cache of `capacity` entries shared by agents.
+    pub fn new(capacity: u64) -> Result<Arc<Self>, BuildError> {
+        Self::with_weigher(capacity, UnitWeigher)
+    }
+}
+
+impl<K, V, W> AgentCache<K, V, W>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    W: Weigher<K, V>,
+{
+    /// A cache of `capacity` weight units whose entries `weigher` weighs.
+    pub fn with_weigher(capacity: u64, weigher: W) -> Result<Arc<Self>, BuildError> {
+        let registry: Arc<Registry<K>> = Arc::default();
+        let address = Arc::as_ptr(&registry) as usize;
+        let (arrivals, departures) = (Arc::clone(&registry), Arc::clone(&registry));
+        let cache = Cache::builder()
+            .capacity(capacity)
+            .weigher(OwnedWeigher)
+            .insert_listener(move |_: &Scoped<K>, v: &Owned<V>| {
+                arrivals.arrive(v.owner, v.weight);
+            })
+            .removal_listener(move |_: &Scoped<K>, v: &Owned<V>, cause| {
+                let by = INSERTING
+                    .try_with(Cell::get)
+                    .ok()
+                    .flatten()
+                    .filter(|&(registry, _)| registry == address)
+                    .map(|(_, id)| id);
+                departures.depart(v.owner, v.weight, cause, by);
+            })
+            .build()?;
+        Ok(Arc::new(Self {
             cache,
-            registry: Registry::default(),
-        })
+            registry,
+            weigher,
+        }))
     }
 
     /// Registers an agent named `name` (unique among live agents).
@@ -91,7 +181,7 @@ where
         self: &Arc<Self>,
         name: &str,
         config: AgentConfig,
-    ) -> Result<AgentHandle<K, V, W, S>, AgentError> {
+    ) -> Result<AgentHandle<K, V, W>, AgentError> {
         let id = self.registry.register(name, config)?;
         Ok(AgentHandle {
             cache: Arc::clone(self),
@@ -109,6 +199,13 @@ where
         self.registry.len()
     }
 
+    /// Weight charged to live agents plus that of entries whose owner was
+    /// terminated: equal to `cache().weight()` whenever no write is in
+    /// progress.
+    pub fn charged_weight(&self) -> u64 {
+        self.registry.total_charged().max(0) as u64
+    }
+
     /// Calls `listener` for every later registration, suspension,
     /// resumption and termination, on the thread that caused it.
     pub fn subscribe(&self, listener: impl Fn(&AgentEvent) + Send + Sync + 'static) {
@@ -116,7 +213,7 @@ where
     }
 
     /// The underlying cache (for its statistics and capacity).
-    pub fn cache(&self) -> &Cache<Scoped<K>, V, W, S> {
+    pub fn cache(&self) -> &AgentStore<K, V> {
         &self.cache
     }
 }
@@ -124,12 +221,12 @@ where
 /// One agent's access to an [`AgentCache`]. Cheap to clone, Send + Sync.
 /// Every method fails with [`AgentError::Terminated`] once the agent was
 /// terminated.
-pub struct AgentHandle<K, V, W = crate::UnitWeigher, S = crate::DefaultHashBuilder> {
-    cache: Arc<AgentCache<K, V, W, S>>,
+pub struct AgentHandle<K, V, W = UnitWeigher> {
+    cache: Arc<AgentCache<K, V, W>>,
     id: AgentId,
 }
 
-impl<K, V, W, S> Clone for AgentHandle<K, V, W, S> {
+impl<K, V, W> Clone for AgentHandle<K, V, W> {
     fn clone(&self) -> Self {
         Self {
             cache: Arc::clone(&self.cache),
@@ -138,12 +235,15 @@ impl<K, V, W, S> Clone for AgentHandle<K, V, W, S> {
     }
 }
 
-impl<K, V, W, S> AgentHandle<K, V, W, S>
+/// What a handle's insert returns when the agent is alive: `Ok`, or the
+/// refusal (too heavy) with the key and value handed back.
+pub type Stored<K, V> = Result<(), Refused<Scoped<K>, V>>;
+
+impl<K, V, W> AgentHandle<K, V, W>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
-    W: Weigher<Scoped<K>, V>,
-    S: BuildHasher,
+    W: Weigher<K, V>,
 {
     /// This agent's id.
     pub fn id(&self) -> AgentId {
@@ -171,7 +271,7 @@ where
 
     fn read(&self, key: &Scoped<K>) -> Result<Option<V>, AgentError> {
         self.slot().check(self.id)?;
-        let value = self.cache.cache.get(key);
+        let value = self.cache.cache.with(key, |owned| owned.value.clone());
         self.slot().count(if value.is_some() {
             Counter::Hits
         } else {
@@ -198,80 +298,100 @@ where
         self.read(&self.private_key(key.to_owned()))
     }
 
-    /// Inserts into the shared namespace.
-    pub fn insert(
-        &self,
-        key: K,
-        value: V,
-    ) -> Result<Result<(), Refused<Scoped<K>, V>>, AgentError> {
-        self.slot().check(self.id)?;
+    /// Stores `value` under `key`, charged to this agent; evictions it
+    /// causes are counted as caused by this agent.
+    fn store(&self, key: Scoped<K>, value: V) -> Stored<K, V> {
         self.slot().count(Counter::Inserts);
-        Ok(self.cache.cache.insert(Scoped::shared(key), value))
+        let weight = self.cache.weigher.weigh(&key.key, &value);
+        let owned = Owned {
+            owner: self.id,
+            weight,
+            value,
+        };
+        let registry = Arc::as_ptr(&self.cache.registry) as usize;
+        let outer = INSERTING.try_with(|c| c.replace(Some((registry, self.id))));
+        let result = self.cache.cache.insert(key, owned);
+        if let Ok(outer) = outer {
+            let _ = INSERTING.try_with(|c| c.set(outer));
+        }
+        result.map_err(|refused| Refused {
+            key: refused.key,
+            value: refused.value.value,
+            reason: refused.reason,
+        })
+    }
+
+    /// Inserts into the shared namespace.
+    pub fn insert(&self, key: K, value: V) -> Result<Stored<K, V>, AgentError> {
+        self.slot().check(self.id)?;
+        Ok(self.store(Scoped::shared(key), value))
     }
 
     /// Inserts into this agent's private namespace.
-    pub fn insert_private(
-        &self,
-        key: K,
-        value: V,
-    ) -> Result<Result<(), Refused<Scoped<K>, V>>, AgentError> {
+    pub fn insert_private(&self, key: K, value: V) -> Result<Stored<K, V>, AgentError> {
         self.slot().check(self.id)?;
-        self.slot().count(Counter::Inserts);
-        {
-            let mut book = self.slot().book.lock();
-            let private = &mut book.private;
-            // Forget keys evicted since, before the set outgrows the cache.
-            if private.len() as u64 >= self.cache.cache.capacity().max(64) {
-                private.retain(|k| self.cache.cache.contains_key(&self.private_key(k.clone())));
-            }
-            private.insert(key.clone());
-        }
-        Ok(self.cache.cache.insert(self.private_key(key), value))
+        self.cache
+            .registry
+            .with_private(self.id.index(), |private| {
+                // Forget keys evicted since, before the set outgrows the cache.
+                if private.len() as u64 >= self.cache.cache.capacity().max(64) {
+                    private.retain(|k| self.cache.cache.contains_key(&self.private_key(k.clone())));
+                }
+                private.insert(key.clone());
+            });
+        Ok(self.store(self.private_key(key), value))
     }
 
     /// Removes `key` from the shared namespace.
     pub fn remove(&self, key: &K) -> Result<Option<V>, AgentError> {
         self.slot().check(self.id)?;
-        Ok(self.cache.cache.remove(&Scoped::shared(key.clone())))
+        let removed = self.cache.cache.remove(&Scoped::shared(key.clone()));
+        Ok(removed.map(|owned| owned.value))
     }
 
     /// Removes `key` from this agent's private namespace.
     pub fn remove_private(&self, key: &K) -> Result<Option<V>, AgentError> {
         self.slot().check(self.id)?;
-        self.slot().book.lock().private.remove(key);
-        Ok(self.cache.cache.remove(&self.private_key(key.clone())))
+        self.cache
+            .registry
+            .with_private(self.id.index(), |private| private.remove(key));
+        let removed = self.cache.cache.remove(&self.private_key(key.clone()));
+        Ok(removed.map(|owned| owned.value))
     }
 
     /// Publishes this agent's private value of `key` in the shared namespace
-    /// (explicit sharing); returns whether there was one. The private copy
-    /// stays.
+    /// (explicit sharing), charged to this agent; returns whether there was
+    /// one. The private copy stays.
     pub fn share(&self, key: &K) -> Result<bool, AgentError> {
         self.slot().check(self.id)?;
-        let Some(value) = self.cache.cache.get(&self.private_key(key.clone())) else {
+        let private = self.private_key(key.clone());
+        let Some(value) = self.cache.cache.with(&private, |o| o.value.clone()) else {
             return Ok(false);
         };
-        Ok(self
-            .cache
-            .cache
-            .insert(Scoped::shared(key.clone()), value)
-            .is_ok())
+        Ok(self.store(Scoped::shared(key.clone()), value).is_ok())
     }
 
     /// The shared value of `key`, loaded with `load` on a miss (single
-    /// flight across agents). Counts a hit, or a miss and (if this agent
-    /// ran the loader) a load and its time.
+    /// flight across agents; the loaded value is charged to the agent that
+    /// loaded it). Counts a hit, or a miss and (if this agent ran the
+    /// loader) a load and its time.
     pub fn get_or_insert_with(&self, key: K, load: impl FnOnce() -> V) -> Result<V, AgentError> {
         self.slot().check(self.id)?;
         let mut loaded = false;
-        let value = self
+        let weigher = &self.cache.weigher;
+        let owned = self
             .cache
             .cache
-            .get_or_insert_with(Scoped::shared(key), || {
+            .get_or_insert_with(Scoped::shared(key.clone()), || {
                 loaded = true;
                 let start = Instant::now();
                 let value = load();
                 self.slot().add_load_time(start.elapsed());
-                value
+                Owned {
+                    owner: self.id,
+                    weight: weigher.weigh(&key, &value),
+                    value,
+                }
             });
         if loaded {
             self.slot().count(Counter::Misses);
@@ -280,7 +400,7 @@ where
         } else {
             self.slot().count(Counter::Hits);
         }
-        Ok(value)
+        Ok(owned.value)
     }
 
     /// Suspends the agent (returns false if it already was).
@@ -298,7 +418,7 @@ where
     /// Ends the agent: its private entries are removed, its name and slot
     /// are free for reuse, and every clone of this handle fails from now on.
     /// Returns how many private entries were still cached and removed. Cost:
-    /// one removal per private key the agent inserted (BENCHMARKS.md).
+    /// one removal per private key the agent inserted.
     pub fn terminate(&self) -> Result<usize, AgentError> {
         let cache = &self.cache;
         cache.registry.terminate(self.id, |keys| {
@@ -309,7 +429,7 @@ where
     }
 }
 
-impl<K, V, W, S> std::fmt::Debug for AgentHandle<K, V, W, S> {
+impl<K, V, W> std::fmt::Debug for AgentHandle<K, V, W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AgentHandle").field("id", &self.id).finish()
     }

@@ -11,7 +11,8 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::sync::{AtomicU32, AtomicU64, AtomicU8, Mutex, Ordering, RwLock};
+use crate::removal::RemovalCause;
+use crate::sync::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Mutex, Ordering, RwLock};
 
 /// Most agents registered at once.
 pub const MAX_AGENTS: usize = CHUNKS * CHUNK_SLOTS;
@@ -213,6 +214,14 @@ struct Counters {
     inserts: AtomicU64,
     loads: AtomicU64,
     load_nanos: AtomicU64,
+    /// Weight of the resident entries this agent owns (first touch). Signed:
+    /// a departure racing with termination may briefly take it below 0;
+    /// the sum over slots plus `Registry::orphaned` stays exact.
+    charged: AtomicI64,
+    /// Its entries the policy evicted.
+    evictions_suffered: AtomicU64,
+    /// Entries (anyone's) its inserts evicted.
+    evictions_caused: AtomicU64,
 }
 
 /// One agent slot: 64-byte aligned (one line of counters and state, one of
@@ -224,23 +233,22 @@ pub(crate) struct Slot<K> {
     /// Advanced when the slot's agent terminates.
     generation: AtomicU32,
     state: AtomicU8,
-    /// Everything else, read or changed off the hit path.
-    pub(crate) book: Mutex<Book<K>>,
+    /// Name and configuration, read or changed off the hit path.
+    book: Mutex<Book>,
+    _keys: std::marker::PhantomData<fn(K)>,
 }
 
-/// An agent's bookkeeping.
+/// An agent's name and configuration.
 #[derive(Debug)]
-pub(crate) struct Book<K> {
+struct Book {
     /// The current agent's name (None while the slot is free).
-    name: Option<Arc<str>>,
+    name: Option<Box<str>>,
     config: AgentConfig,
-    /// The agent's private keys (some may have been evicted since), so that
-    /// termination can release them.
-    pub(crate) private: KeySet<K>,
 }
 
-// The per-agent budget is 256 bytes; a slot of a u64-keyed cache takes 128,
-// and the name index about 40 more.
+// The per-agent budget is 256 bytes; a slot takes 128 of them (BENCHMARKS.md
+// measures the total per agent). Loom's atomics are larger, hence the cfg.
+#[cfg(not(loom))]
 const _: () = assert!(std::mem::size_of::<Slot<u64>>() <= 128);
 
 /// A statistics counter of [`AgentStats`].
@@ -250,6 +258,8 @@ pub(crate) enum Counter {
     Misses,
     Inserts,
     Loads,
+    EvictionsSuffered,
+    EvictionsCaused,
 }
 
 impl<K> Slot<K> {
@@ -261,8 +271,8 @@ impl<K> Slot<K> {
             book: Mutex::new(Book {
                 name: None,
                 config: AgentConfig::new(),
-                private: KeySet::default(),
             }),
+            _keys: std::marker::PhantomData,
         }
     }
 
@@ -286,6 +296,8 @@ impl<K> Slot<K> {
             Counter::Misses => &c.misses,
             Counter::Inserts => &c.inserts,
             Counter::Loads => &c.loads,
+            Counter::EvictionsSuffered => &c.evictions_suffered,
+            Counter::EvictionsCaused => &c.evictions_caused,
         };
         // Relaxed: statistics only.
         cell.fetch_add(1, Ordering::Relaxed);
@@ -328,6 +340,13 @@ pub struct AgentStats {
     pub loads: u64,
     /// Time spent in those loaders.
     pub load_time: Duration,
+    /// Weight of the resident entries it owns: the entries it inserted
+    /// first (shared or private), charged to it alone until they leave.
+    pub resident: u64,
+    /// Its entries the policy evicted.
+    pub evictions_suffered: u64,
+    /// Entries, anyone's, that its inserts evicted.
+    pub evictions_caused: u64,
 }
 
 impl AgentStats {
@@ -358,6 +377,12 @@ pub enum AgentSort {
     Loads,
     /// Most load time first.
     LoadTime,
+    /// Most resident weight first.
+    Resident,
+    /// Most evictions suffered first.
+    EvictionsSuffered,
+    /// Most evictions caused first.
+    EvictionsCaused,
 }
 
 type Listener = Box<dyn Fn(&AgentEvent) + Send + Sync>;
@@ -376,9 +401,21 @@ struct Names {
 /// `CHUNK_SLOTS` slots, allocated on first use.
 type Chunk<K> = OnceLock<Box<[Slot<K>]>>;
 
+/// Shards of the private-key index (by agent slot number).
+const PRIVATE_SHARDS: usize = 64;
+
+/// Private-key sets of the agents whose slot number falls in one shard.
+type PrivateShard<K> = Mutex<HashMap<u32, KeySet<K>>>;
+
 /// All agents of one cache.
 pub(crate) struct Registry<K> {
     chunks: Box<[Chunk<K>]>,
+    /// Each agent's private keys (some may have been evicted since), so that
+    /// termination can release them. Kept apart from the slots: an agent
+    /// without private keys pays nothing here.
+    private: Box<[PrivateShard<K>]>,
+    /// Weight of resident entries whose owner was terminated.
+    orphaned: AtomicI64,
     names: Mutex<Names>,
     listeners: RwLock<Vec<Listener>>,
 }
@@ -387,6 +424,10 @@ impl<K> Default for Registry<K> {
     fn default() -> Self {
         Self {
             chunks: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
+            private: (0..PRIVATE_SHARDS)
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
+            orphaned: AtomicI64::new(0),
             names: Mutex::new(Names::default()),
             listeners: RwLock::new(Vec::new()),
         }
@@ -410,13 +451,12 @@ impl<K: Hash + Eq> Registry<K> {
     pub(crate) fn register(&self, name: &str, config: AgentConfig) -> Result<AgentId, AgentError> {
         config.validate()?;
         let hash = name_hash(name);
-        let name: Arc<str> = Arc::from(name);
         let id = {
             let mut names = self.names.lock();
             let taken = names.by_hash.get(&hash).is_some_and(|indices| {
                 indices
                     .iter()
-                    .any(|&i| self.slot(i).book.lock().name.as_ref() == Some(&name))
+                    .any(|&i| self.slot(i).book.lock().name.as_deref() == Some(name))
             });
             if taken {
                 return Err(AgentError::DuplicateName(name.to_string()));
@@ -432,11 +472,20 @@ impl<K: Hash + Eq> Registry<K> {
             let slot = self.slot(index);
             {
                 let mut book = slot.book.lock();
-                book.name = Some(Arc::clone(&name));
+                book.name = Some(Box::from(name));
                 book.config = config;
             }
             let c = &slot.counters;
-            for cell in [&c.hits, &c.misses, &c.inserts, &c.loads, &c.load_nanos] {
+            // `charged` was moved to `orphaned` at termination.
+            for cell in [
+                &c.hits,
+                &c.misses,
+                &c.inserts,
+                &c.loads,
+                &c.load_nanos,
+                &c.evictions_suffered,
+                &c.evictions_caused,
+            ] {
                 cell.store(0, Ordering::Relaxed);
             }
             // Release pairs with the Acquire in `Slot::check`.
@@ -448,7 +497,10 @@ impl<K: Hash + Eq> Registry<K> {
                 generation: slot.generation.load(Ordering::Acquire),
             }
         };
-        self.emit(&AgentEvent::Registered { id, name });
+        self.emit(&AgentEvent::Registered {
+            id,
+            name: Arc::from(name),
+        });
         Ok(id)
     }
 
@@ -486,6 +538,10 @@ impl<K: Hash + Eq> Registry<K> {
             slot.check(id)?;
             slot.generation.fetch_add(1, Ordering::AcqRel);
             slot.state.store(FREE, Ordering::Release);
+            // After the generation moved: later departures of its entries
+            // credit `orphaned` (see `depart`).
+            let charged = slot.counters.charged.swap(0, Ordering::AcqRel);
+            self.orphaned.fetch_add(charged, Ordering::AcqRel);
             let mut book = slot.book.lock();
             if let Some(name) = book.name.take() {
                 let hash = name_hash(&name);
@@ -497,8 +553,11 @@ impl<K: Hash + Eq> Registry<K> {
                 }
             }
             names.live -= 1;
-            let private = std::mem::take(&mut book.private);
             drop(book);
+            let private = self.private[id.index as usize % PRIVATE_SHARDS]
+                .lock()
+                .remove(&id.index)
+                .unwrap_or_default();
             // The slot is reused only after this push.
             names.free.push(id.index);
             private
@@ -517,7 +576,7 @@ impl<K: Hash + Eq> Registry<K> {
                 let state = slot.state()?;
                 let (name, config) = {
                     let book = slot.book.lock();
-                    (book.name.clone()?, book.config)
+                    (Arc::<str>::from(book.name.as_deref()?), book.config)
                 };
                 let c = &slot.counters;
                 Some(AgentStats {
@@ -533,6 +592,9 @@ impl<K: Hash + Eq> Registry<K> {
                     inserts: c.inserts.load(Ordering::Relaxed),
                     loads: c.loads.load(Ordering::Relaxed),
                     load_time: Duration::from_nanos(c.load_nanos.load(Ordering::Relaxed)),
+                    resident: c.charged.load(Ordering::Relaxed).max(0) as u64,
+                    evictions_suffered: c.evictions_suffered.load(Ordering::Relaxed),
+                    evictions_caused: c.evictions_caused.load(Ordering::Relaxed),
                 })
             })
             .collect();
@@ -543,8 +605,72 @@ impl<K: Hash + Eq> Registry<K> {
             AgentSort::HitRatio => out.sort_by(|a, b| b.hit_ratio().total_cmp(&a.hit_ratio())),
             AgentSort::Loads => out.sort_by_key(|a| std::cmp::Reverse(a.loads)),
             AgentSort::LoadTime => out.sort_by_key(|a| std::cmp::Reverse(a.load_time)),
+            AgentSort::Resident => out.sort_by_key(|a| std::cmp::Reverse(a.resident)),
+            AgentSort::EvictionsSuffered => {
+                out.sort_by_key(|a| std::cmp::Reverse(a.evictions_suffered))
+            }
+            AgentSort::EvictionsCaused => {
+                out.sort_by_key(|a| std::cmp::Reverse(a.evictions_caused))
+            }
         }
         out
+    }
+
+    /// Runs `f` on the private-key set of the agent in slot `index`.
+    pub(crate) fn with_private<R>(&self, index: u32, f: impl FnOnce(&mut KeySet<K>) -> R) -> R {
+        let mut shard = self.private[index as usize % PRIVATE_SHARDS].lock();
+        f(shard.entry(index).or_default())
+    }
+
+    /// An entry owned by `owner` weighing `weight` was stored.
+    pub(crate) fn arrive(&self, owner: AgentId, weight: u64) {
+        let weight = i64::try_from(weight).unwrap_or(i64::MAX);
+        let slot = self.slot(owner.index);
+        if slot.generation.load(Ordering::Acquire) == owner.generation {
+            slot.counters.charged.fetch_add(weight, Ordering::AcqRel);
+        } else {
+            self.orphaned.fetch_add(weight, Ordering::AcqRel);
+        }
+    }
+
+    /// An entry owned by `owner` left; `by` is the agent whose insert
+    /// evicted it, if any.
+    pub(crate) fn depart(
+        &self,
+        owner: AgentId,
+        weight: u64,
+        cause: RemovalCause,
+        by: Option<AgentId>,
+    ) {
+        let weight = i64::try_from(weight).unwrap_or(i64::MAX);
+        let slot = self.slot(owner.index);
+        let live = slot.generation.load(Ordering::Acquire) == owner.generation;
+        if live {
+            slot.counters.charged.fetch_sub(weight, Ordering::AcqRel);
+        } else {
+            self.orphaned.fetch_sub(weight, Ordering::AcqRel);
+        }
+        if cause == RemovalCause::Evicted {
+            if live {
+                slot.count(Counter::EvictionsSuffered);
+            }
+            if let Some(by) = by {
+                let causer = self.slot(by.index);
+                if causer.generation.load(Ordering::Acquire) == by.generation {
+                    causer.count(Counter::EvictionsCaused);
+                }
+            }
+        }
+    }
+
+    /// Weight charged to live agents plus orphaned weight (equals the
+    /// cache's weight when no write is in progress).
+    pub(crate) fn total_charged(&self) -> i64 {
+        let used = self.names.lock().used;
+        let agents: i64 = (0..used)
+            .map(|i| self.slot(i as u32).counters.charged.load(Ordering::Acquire))
+            .sum();
+        agents + self.orphaned.load(Ordering::Acquire)
     }
 
     /// Live agents.
