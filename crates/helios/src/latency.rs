@@ -92,7 +92,7 @@ impl Op {
 }
 
 /// A cache under test.
-trait Subject: Send + Sync {
+pub(crate) trait Subject: Send + Sync {
     fn get(&self, key: u64) -> bool;
     fn insert(&self, key: u64);
     /// Whether `key` is in a hot tier (helios only).

@@ -1,6 +1,7 @@
 //! `helios`: trace replay, benchmarks and (later) the 850-agent simulation.
 
 mod latency;
+mod noisy;
 mod plot;
 mod policies;
 mod replay;
@@ -33,6 +34,10 @@ enum BenchCommand {
     /// and read throughput: helios with the hot tier on and off, quick_cache,
     /// moka.
     Latency(latency::LatencyArgs),
+    /// Every agent's hit ratio with and without one agent scanning 10x the
+    /// capacity: helios, quick_cache, moka.
+    #[command(name = "noisy-neighbour")]
+    NoisyNeighbour(noisy::NoisyArgs),
 }
 
 /// Everything that ends the program with an error message.
@@ -51,6 +56,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Replay(args) => replay::run(args),
         Command::Bench(BenchCommand::Latency(args)) => latency::run(args),
+        Command::Bench(BenchCommand::NoisyNeighbour(args)) => noisy::run_bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

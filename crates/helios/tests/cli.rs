@@ -67,3 +67,42 @@ fn bench_latency_rejects_bad_arguments() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("helios:"));
     }
 }
+
+#[test]
+fn bench_noisy_neighbour_json_has_one_row_per_system() {
+    let out = helios(&[
+        "bench",
+        "noisy-neighbour",
+        "--json",
+        "--agents",
+        "20",
+        "--working-set",
+        "100",
+        "--reads",
+        "200",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let systems: Vec<&str> = rows.iter().filter_map(|r| r["system"].as_str()).collect();
+    assert_eq!(systems, ["helios", "quick_cache", "moka"]);
+    for r in &rows {
+        assert_eq!(r["agents"], 20);
+        let (median, p90, worst) = (
+            r["median_drop_pp"].as_f64().expect("median"),
+            r["p90_drop_pp"].as_f64().expect("p90"),
+            r["worst_drop_pp"].as_f64().expect("worst"),
+        );
+        assert!(median <= p90 && p90 <= worst, "{r}");
+        let scanner = r["scanner_hit_ratio"].as_f64().expect("scanner");
+        assert!((0.0..=100.0).contains(&scanner));
+    }
+    let bad = helios(&["bench", "noisy-neighbour", "--agents", "0"]);
+    assert_eq!(bad.status.code(), Some(1));
+}

@@ -1,0 +1,186 @@
+//! `helios bench noisy-neighbour`: how much one scanning agent hurts every
+//! other agent's hit ratio, per cache.
+//!
+//! `--agents` agents (default 850) each read their own keys with a
+//! Zipf(0.9) popularity over `--working-set` keys (default 1,000), inserting
+//! on a miss, round-robin in one thread so every cache sees the same
+//! interleaving. The capacity is 100 entries per agent. Each system runs the
+//! workload twice, alone and with one more agent scanning 10 × the capacity
+//! of distinct keys, its reads spread evenly through the run. Reported per
+//! system: the drop of each victim's hit ratio (alone − with the scanner,
+//! in percentage points over the measured half of the run), its median,
+//! 90th percentile and worst, and the scanner's own hit ratio.
+//!
+//! Systems: `helios` (one global policy: agent reservations are not built
+//! yet, see issue 4's notes), `quick_cache`, `moka`.
+
+use rand::prelude::*;
+use rand_distr::Zipf;
+
+use crate::latency::Subject;
+use crate::CliError;
+
+/// Arguments of `helios bench noisy-neighbour`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct NoisyArgs {
+    /// Victim agents.
+    #[arg(long, default_value_t = 850)]
+    agents: usize,
+    /// Distinct keys each victim reads.
+    #[arg(long, default_value_t = 1000)]
+    working_set: u64,
+    /// Reads per victim (the first half warms up, the second is measured).
+    #[arg(long, default_value_t = 2000)]
+    reads: usize,
+    /// Print one JSON object per system instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Cache entries per victim agent.
+const ENTRIES_PER_AGENT: u64 = 100;
+/// The scanner reads this many times the capacity in distinct keys.
+const SCAN_FACTOR: u64 = 10;
+
+fn make(name: &str, capacity: u64) -> Result<Box<dyn Subject>, CliError> {
+    Ok(match name {
+        "helios" => Box::new(
+            helios_l1::Cache::<u64, u64>::new(capacity)
+                .map_err(|e| CliError::Usage(e.to_string()))?,
+        ),
+        "quick_cache" => Box::new(quick_cache::sync::Cache::<u64, u64>::new(capacity as usize)),
+        _ => Box::new(moka::sync::Cache::<u64, u64>::new(capacity)),
+    })
+}
+
+/// Hits per victim over the measured half, and the scanner's hit ratio.
+fn run(cache: &dyn Subject, streams: &[Vec<u64>], scan: Option<u64>) -> (Vec<f64>, f64) {
+    let reads = streams.first().map_or(0, Vec::len);
+    let agents = streams.len();
+    let mut hits = vec![0u64; agents];
+    let (mut scan_next, mut scan_hits, mut scan_reads) = (0u64, 0u64, 0u64);
+    let total_scan = scan.unwrap_or(0);
+    let total_ops = (reads * agents) as u64;
+    let mut done = 0u64;
+    for round in 0..reads {
+        for (agent, stream) in streams.iter().enumerate() {
+            let key = stream[round];
+            let hit = cache.get(key);
+            if !hit {
+                cache.insert(key);
+            }
+            if round >= reads / 2 && hit {
+                hits[agent] += 1;
+            }
+            done += 1;
+            // Spread the scan evenly over the victims' reads.
+            while scan_next < total_scan && scan_next * total_ops < done * total_scan {
+                // Scanner keys live above every victim's key space.
+                let key = (u64::MAX - scan_next).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                if cache.get(key) {
+                    scan_hits += 1;
+                } else {
+                    cache.insert(key);
+                }
+                scan_reads += 1;
+                scan_next += 1;
+            }
+        }
+    }
+    let measured = (reads - reads / 2).max(1) as f64;
+    let ratios = hits.iter().map(|&h| 100.0 * h as f64 / measured).collect();
+    let scanner = if scan_reads == 0 {
+        0.0
+    } else {
+        100.0 * scan_hits as f64 / scan_reads as f64
+    };
+    (ratios, scanner)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+pub(crate) fn run_bench(args: &NoisyArgs) -> Result<(), CliError> {
+    if args.agents == 0 || args.working_set == 0 || args.reads < 2 {
+        return Err(CliError::Usage(
+            "--agents and --working-set must be at least 1, --reads at least 2".into(),
+        ));
+    }
+    let zipf =
+        Zipf::new(args.working_set as f64, 0.9).map_err(|e| CliError::Usage(e.to_string()))?;
+    let streams: Vec<Vec<u64>> = (0..args.agents as u64)
+        .map(|agent| {
+            let mut rng = StdRng::seed_from_u64(agent);
+            (0..args.reads)
+                .map(|_| {
+                    let rank = zipf.sample(&mut rng) as u64;
+                    ((agent << 32) | rank).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                })
+                .collect()
+        })
+        .collect();
+    let capacity = args.agents as u64 * ENTRIES_PER_AGENT;
+    if !args.json {
+        println!(
+            "{} agents, Zipf(0.9) over {} keys each, {} reads each, capacity {capacity}, scanner reads {} distinct keys",
+            args.agents,
+            args.working_set,
+            args.reads,
+            SCAN_FACTOR * capacity
+        );
+        println!(
+            "{:<12} {:>12} {:>14} {:>12} {:>12} {:>12} {:>12}",
+            "system",
+            "median alone",
+            "median scanned",
+            "median drop",
+            "p90 drop",
+            "worst drop",
+            "scanner hit"
+        );
+    }
+    for name in ["helios", "quick_cache", "moka"] {
+        let (alone, _) = run(&*make(name, capacity)?, &streams, None);
+        let (scanned, scanner) = run(
+            &*make(name, capacity)?,
+            &streams,
+            Some(SCAN_FACTOR * capacity),
+        );
+        let mut drops: Vec<f64> = alone.iter().zip(&scanned).map(|(a, s)| a - s).collect();
+        drops.sort_by(f64::total_cmp);
+        let mut alone_sorted = alone.clone();
+        alone_sorted.sort_by(f64::total_cmp);
+        let mut scanned_sorted = scanned.clone();
+        scanned_sorted.sort_by(f64::total_cmp);
+        let (median, p90, worst) = (
+            percentile(&drops, 0.5),
+            percentile(&drops, 0.9),
+            drops.last().copied().unwrap_or(0.0),
+        );
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "system": name,
+                    "agents": args.agents,
+                    "median_drop_pp": (median * 100.0).round() / 100.0,
+                    "p90_drop_pp": (p90 * 100.0).round() / 100.0,
+                    "worst_drop_pp": (worst * 100.0).round() / 100.0,
+                    "scanner_hit_ratio": (scanner * 100.0).round() / 100.0,
+                })
+            );
+        } else {
+            println!(
+                "{name:<12} {:>12.2} {:>14.2} {median:>12.2} {p90:>12.2} {worst:>12.2} {scanner:>12.2}",
+                percentile(&alone_sorted, 0.5),
+                percentile(&scanned_sorted, 0.5),
+            );
+        }
+    }
+    Ok(())
+}
