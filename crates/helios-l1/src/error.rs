@@ -64,6 +64,22 @@ pub enum RefusalReason {
     },
     /// The shard has no free slot index left (over a billion entries).
     IndexSpaceExhausted,
+    /// The inserting agent would exceed its cap
+    /// ([`AgentConfig::cap`](crate::AgentConfig::cap)).
+    AgentCap {
+        /// The agent's resident weight before the insert.
+        resident: u64,
+        /// Its cap.
+        cap: u64,
+    },
+    /// The cache is full and the inserting agent holds more than twice its
+    /// fair share: its insert would push out other agents' entries.
+    AgentOverShare {
+        /// The agent's resident weight before the insert.
+        resident: u64,
+        /// Its fair share of the capacity.
+        share: u64,
+    },
 }
 
 /// An insert the cache refused. The key and value are handed back.
@@ -97,6 +113,14 @@ impl<K, V> fmt::Display for Refused<K, V> {
             RefusalReason::IndexSpaceExhausted => {
                 write!(f, "entry refused: the shard has no free entry index left")
             }
+            RefusalReason::AgentCap { resident, cap } => write!(
+                f,
+                "entry refused: the agent holds {resident} of its cap {cap}"
+            ),
+            RefusalReason::AgentOverShare { resident, share } => write!(
+                f,
+                "entry refused: the cache is full and the agent holds {resident}, over twice its fair share {share}"
+            ),
         }
     }
 }

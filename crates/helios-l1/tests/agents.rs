@@ -232,11 +232,13 @@ fn charges_add_up_to_the_cache_weight_through_any_history() {
         let a = (x % 6) as usize;
         let key = (x >> 8) % 200;
         match (x >> 16) % 12 {
+            // Refusals (an agent over twice its share of a full cache) are
+            // part of the history; they must not disturb the accounting.
             0..=4 => {
-                agents[a].insert(key, x).unwrap().unwrap();
+                let _ = agents[a].insert(key, x).unwrap();
             }
             5..=6 => {
-                agents[a].insert_private(key, x).unwrap().unwrap();
+                let _ = agents[a].insert_private(key, x).unwrap();
             }
             7 => {
                 agents[a].remove(&key).unwrap();
@@ -278,7 +280,8 @@ fn evictions_are_counted_as_suffered_by_the_owner_and_caused_by_the_inserter() {
         resident.insert(k, k).unwrap().unwrap();
     }
     for k in 1000..3000 {
-        scanner.insert(k, k).unwrap().unwrap();
+        // Refused once it holds twice its fair share of the full cache.
+        let _ = scanner.insert(k, k).unwrap();
     }
     let stats = cache.agents(AgentSort::Name);
     let (r, s) = (&stats[0], &stats[1]);
@@ -287,4 +290,62 @@ fn evictions_are_counted_as_suffered_by_the_owner_and_caused_by_the_inserter() {
     assert!(s.evictions_caused >= r.evictions_suffered, "{s:?}");
     assert_eq!(r.evictions_caused, 0);
     assert_eq!(r.resident + s.resident, cache.cache().weight());
+}
+
+#[test]
+fn caps_are_hard_and_a_scanner_stops_at_twice_its_share() {
+    use helios_l1::RefusalReason;
+    let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(1000).unwrap();
+    let capped = cache
+        .register_agent("capped", AgentConfig::new().cap(10))
+        .unwrap();
+    for k in 0..10 {
+        capped.insert(k, k).unwrap().unwrap();
+    }
+    let refused = capped.insert(10, 10).unwrap().unwrap_err();
+    assert_eq!(
+        refused.reason,
+        RefusalReason::AgentCap {
+            resident: 10,
+            cap: 10
+        }
+    );
+    assert_eq!(refused.value, 10, "the value is handed back");
+
+    // Three more agents: fair share 1000 / 4 = 250 each.
+    let workers: Vec<_> = (0..2)
+        .map(|i| {
+            cache
+                .register_agent(&format!("w{i}"), AgentConfig::new())
+                .unwrap()
+        })
+        .collect();
+    for (i, w) in workers.iter().enumerate() {
+        for k in 0..300u64 {
+            w.insert(1_000 * (i as u64 + 1) + k, k).unwrap().unwrap();
+        }
+    }
+    let scanner = cache.register_agent("scanner", AgentConfig::new()).unwrap();
+    let mut refusals = 0;
+    for k in 100_000..110_000u64 {
+        match scanner.insert(k, k).unwrap() {
+            Ok(()) => {}
+            Err(r) => {
+                assert!(
+                    matches!(r.reason, RefusalReason::AgentOverShare { .. }),
+                    "{r}"
+                );
+                refusals += 1;
+            }
+        }
+    }
+    let stats = cache.agents(AgentSort::Name);
+    let scanner_stats = stats.iter().find(|s| &*s.name == "scanner").unwrap();
+    assert!(refusals > 5_000, "the scan was throttled: {refusals}");
+    assert!(scanner_stats.resident <= 2 * 250, "{scanner_stats:?}");
+    // The workers kept most of their entries.
+    for w in stats.iter().filter(|s| s.name.starts_with('w')) {
+        assert!(w.resident >= 150, "{w:?}");
+    }
+    assert_eq!(cache.charged_weight(), cache.cache().weight());
 }

@@ -11,8 +11,10 @@
 //! in percentage points over the measured half of the run), its median,
 //! 90th percentile and worst, and the scanner's own hit ratio.
 //!
-//! Systems: `helios` (one global policy: agent reservations are not built
-//! yet, see issue 4's notes), `quick_cache`, `moka`.
+//! Systems: `helios_agents` (an `AgentCache`: every agent, the scanner
+//! included, reads through its own handle with default configs, so fair
+//! shares apply), `helios` (the plain cache: one global policy),
+//! `quick_cache`, `moka`.
 
 use rand::prelude::*;
 use rand_distr::Zipf;
@@ -42,7 +44,54 @@ const ENTRIES_PER_AGENT: u64 = 100;
 /// The scanner reads this many times the capacity in distinct keys.
 const SCAN_FACTOR: u64 = 10;
 
-fn make(name: &str, capacity: u64) -> Result<Box<dyn Subject>, CliError> {
+/// A cache as the agents see it: agent `agent` reads and inserts `key`.
+trait Agents {
+    fn get(&self, agent: usize, key: u64) -> bool;
+    fn insert(&self, agent: usize, key: u64);
+}
+
+/// A cache without agents: every agent shares it blindly.
+struct Blind(Box<dyn Subject>);
+
+impl Agents for Blind {
+    fn get(&self, _agent: usize, key: u64) -> bool {
+        self.0.get(key)
+    }
+    fn insert(&self, _agent: usize, key: u64) {
+        self.0.insert(key);
+    }
+}
+
+/// An `AgentCache` with one handle per agent (the last is the scanner).
+struct Handles(Vec<helios_l1::AgentHandle<u64, u64>>);
+
+impl Agents for Handles {
+    fn get(&self, agent: usize, key: u64) -> bool {
+        self.0[agent].get(&key).ok().flatten().is_some()
+    }
+    fn insert(&self, agent: usize, key: u64) {
+        // Refusals (over its share) are the point; nothing to do with them.
+        let _ = self.0[agent].insert(key, key);
+    }
+}
+
+fn make(name: &str, capacity: u64, agents: usize) -> Result<Box<dyn Agents>, CliError> {
+    let usage = |e: &dyn std::fmt::Display| CliError::Usage(e.to_string());
+    if name == "helios_agents" {
+        let cache = helios_l1::AgentCache::<u64, u64>::new(capacity).map_err(|e| usage(&e))?;
+        let handles = (0..=agents)
+            .map(|i| {
+                cache
+                    .register_agent(&format!("agent-{i}"), helios_l1::AgentConfig::new())
+                    .map_err(|e| usage(&e))
+            })
+            .collect::<Result<_, _>>()?;
+        return Ok(Box::new(Handles(handles)));
+    }
+    Ok(Box::new(Blind(make_blind(name, capacity)?)))
+}
+
+fn make_blind(name: &str, capacity: u64) -> Result<Box<dyn Subject>, CliError> {
     Ok(match name {
         "helios" => Box::new(
             helios_l1::Cache::<u64, u64>::new(capacity)
@@ -54,7 +103,7 @@ fn make(name: &str, capacity: u64) -> Result<Box<dyn Subject>, CliError> {
 }
 
 /// Hits per victim over the measured half, and the scanner's hit ratio.
-fn run(cache: &dyn Subject, streams: &[Vec<u64>], scan: Option<u64>) -> (Vec<f64>, f64) {
+fn run(cache: &dyn Agents, streams: &[Vec<u64>], scan: Option<u64>) -> (Vec<f64>, f64) {
     let reads = streams.first().map_or(0, Vec::len);
     let agents = streams.len();
     let mut hits = vec![0u64; agents];
@@ -65,9 +114,9 @@ fn run(cache: &dyn Subject, streams: &[Vec<u64>], scan: Option<u64>) -> (Vec<f64
     for round in 0..reads {
         for (agent, stream) in streams.iter().enumerate() {
             let key = stream[round];
-            let hit = cache.get(key);
+            let hit = cache.get(agent, key);
             if !hit {
-                cache.insert(key);
+                cache.insert(agent, key);
             }
             if round >= reads / 2 && hit {
                 hits[agent] += 1;
@@ -77,10 +126,10 @@ fn run(cache: &dyn Subject, streams: &[Vec<u64>], scan: Option<u64>) -> (Vec<f64
             while scan_next < total_scan && scan_next * total_ops < done * total_scan {
                 // Scanner keys live above every victim's key space.
                 let key = (u64::MAX - scan_next).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-                if cache.get(key) {
+                if cache.get(agents, key) {
                     scan_hits += 1;
                 } else {
-                    cache.insert(key);
+                    cache.insert(agents, key);
                 }
                 scan_reads += 1;
                 scan_next += 1;
@@ -144,13 +193,10 @@ pub(crate) fn run_bench(args: &NoisyArgs) -> Result<(), CliError> {
             "scanner hit"
         );
     }
-    for name in ["helios", "quick_cache", "moka"] {
-        let (alone, _) = run(&*make(name, capacity)?, &streams, None);
-        let (scanned, scanner) = run(
-            &*make(name, capacity)?,
-            &streams,
-            Some(SCAN_FACTOR * capacity),
-        );
+    for name in ["helios_agents", "helios", "quick_cache", "moka"] {
+        let (alone, _) = run(&*make(name, capacity, args.agents)?, &streams, None);
+        let scan = Some(SCAN_FACTOR * capacity);
+        let (scanned, scanner) = run(&*make(name, capacity, args.agents)?, &streams, scan);
         let mut drops: Vec<f64> = alone.iter().zip(&scanned).map(|(a, s)| a - s).collect();
         drops.sort_by(f64::total_cmp);
         let mut alone_sorted = alone.clone();

@@ -91,7 +91,7 @@ fn bench_noisy_neighbour_json_has_one_row_per_system() {
         .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
         .collect();
     let systems: Vec<&str> = rows.iter().filter_map(|r| r["system"].as_str()).collect();
-    assert_eq!(systems, ["helios", "quick_cache", "moka"]);
+    assert_eq!(systems, ["helios_agents", "helios", "quick_cache", "moka"]);
     for r in &rows {
         assert_eq!(r["agents"], 20);
         let (median, p90, worst) = (

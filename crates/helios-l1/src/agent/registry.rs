@@ -303,6 +303,11 @@ impl<K> Slot<K> {
         cell.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Weight charged to this slot's agent now.
+    pub(crate) fn resident(&self) -> u64 {
+        self.counters.charged.load(Ordering::Acquire).max(0) as u64
+    }
+
     pub(crate) fn add_load_time(&self, took: Duration) {
         self.counters
             .load_nanos
@@ -410,6 +415,10 @@ type PrivateShard<K> = Mutex<HashMap<u32, KeySet<K>>>;
 /// All agents of one cache.
 pub(crate) struct Registry<K> {
     chunks: Box<[Chunk<K>]>,
+    /// Sum of the reservations of active agents (suspended ones lend theirs).
+    reserved: AtomicU64,
+    /// Sum of the priorities of active agents.
+    priorities: AtomicU64,
     /// Each agent's private keys (some may have been evicted since), so that
     /// termination can release them. Kept apart from the slots: an agent
     /// without private keys pays nothing here.
@@ -424,6 +433,8 @@ impl<K> Default for Registry<K> {
     fn default() -> Self {
         Self {
             chunks: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
+            reserved: AtomicU64::new(0),
+            priorities: AtomicU64::new(0),
             private: (0..PRIVATE_SHARDS)
                 .map(|_| Mutex::new(HashMap::new()))
                 .collect(),
@@ -492,6 +503,7 @@ impl<K: Hash + Eq> Registry<K> {
             slot.state.store(ACTIVE, Ordering::Release);
             names.by_hash.entry(hash).or_default().push(index);
             names.live += 1;
+            self.join_pool(config, true);
             AgentId {
                 index,
                 generation: slot.generation.load(Ordering::Acquire),
@@ -517,6 +529,8 @@ impl<K: Hash + Eq> Registry<K> {
             .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
         if changed {
+            let config = slot.book.lock().config;
+            self.join_pool(config, state == AgentState::Active);
             self.emit(&match state {
                 AgentState::Active => AgentEvent::Resumed { id },
                 AgentState::Suspended => AgentEvent::Suspended { id },
@@ -542,7 +556,11 @@ impl<K: Hash + Eq> Registry<K> {
             // credit `orphaned` (see `depart`).
             let charged = slot.counters.charged.swap(0, Ordering::AcqRel);
             self.orphaned.fetch_add(charged, Ordering::AcqRel);
+            let was_active = slot.state.load(Ordering::Acquire) == ACTIVE;
             let mut book = slot.book.lock();
+            if was_active {
+                self.join_pool(book.config, false);
+            }
             if let Some(name) = book.name.take() {
                 let hash = name_hash(&name);
                 if let Some(indices) = names.by_hash.get_mut(&hash) {
@@ -614,6 +632,30 @@ impl<K: Hash + Eq> Registry<K> {
             }
         }
         out
+    }
+
+    /// Adds (or with `join` false, removes) an active agent's reservation
+    /// and priority to the pool sums.
+    fn join_pool(&self, config: AgentConfig, join: bool) {
+        let priority = u64::from(config.priority);
+        if join {
+            self.reserved.fetch_add(config.reserved, Ordering::AcqRel);
+            self.priorities.fetch_add(priority, Ordering::AcqRel);
+        } else {
+            self.reserved.fetch_sub(config.reserved, Ordering::AcqRel);
+            self.priorities.fetch_sub(priority, Ordering::AcqRel);
+        }
+    }
+
+    /// The fair share of `capacity` for an agent with `config`: its
+    /// reservation plus its priority's part of what active agents have not
+    /// reserved (Memshare's reserved-plus-pool split).
+    pub(crate) fn fair_share(&self, capacity: u64, config: &AgentConfig) -> u64 {
+        let reserved = self.reserved.load(Ordering::Acquire);
+        let priorities = self.priorities.load(Ordering::Acquire).max(1);
+        let pool = capacity.saturating_sub(reserved);
+        let part = (u128::from(pool) * u128::from(config.priority) / u128::from(priorities)) as u64;
+        config.reserved.saturating_add(part)
     }
 
     /// Runs `f` on the private-key set of the agent in slot `index`.
