@@ -37,6 +37,10 @@ for cell, c in cells.items():
     diffs.append((mean(c["helios"]) - mean(c[variant]), opt - mean(c["helios"]), opt - mean(c[variant]), cell))
 print(f"mean gap to opt: helios {mean([d[1] for d in diffs]):.2f} pp, {variant} {mean([d[2] for d in diffs]):.2f} pp")
 worst = min(diffs)
+best = max(diffs)
+name = lambda cell: f"{cell[0].split('traces/')[-1]} @ {cell[1]}"
 print(f"sizes where helios is within 0.3 pp of {variant}: {sum(abs(d[0]) <= 0.3 for d in diffs)} of {len(diffs)}; "
-      f"worst {worst[0]:+.2f} pp ({worst[3][0]} @ {worst[3][1]})")
+      f"within 0.5 pp: {sum(abs(d[0]) <= 0.5 for d in diffs)}")
+print(f"helios below {variant} by at most {-worst[0]:.2f} pp ({name(worst[3])}); "
+      f"{variant} below helios by at most {best[0]:.2f} pp ({name(best[3])})")
 PY

@@ -1,6 +1,8 @@
 //! Throughput of helios vs quick_cache vs moka, 2 threads, in one process.
 //!
-//! `helios` has its hot tier on (the default), `helios_nohot` off.
+//! `helios` has its hot tier on (the default), `helios_nohot` off;
+//! `helios_agents` is an `AgentCache` read through one agent handle per
+//! thread (16 agents registered).
 //!
 //! Workloads: pre-generated Zipf(0.99) and Zipf(0.8) streams over 1,000,000
 //! keys, capacity 100,000, at 100% reads (after a warm-up that fills the
@@ -82,8 +84,46 @@ impl Bench for moka::sync::Cache<u64, u64> {
     }
 }
 
+/// An `AgentCache` with one agent per bench thread (threads pick their
+/// handle on first use), to measure what agent awareness costs on hits.
+struct Agents(Vec<helios_l1::AgentHandle<u64, u64>>);
+
+impl Agents {
+    fn handle(&self) -> &helios_l1::AgentHandle<u64, u64> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static MINE: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+        }
+        &self.0[MINE.with(|m| *m) % self.0.len()]
+    }
+}
+
+impl Bench for Agents {
+    #[inline]
+    fn get(&self, key: u64) -> bool {
+        matches!(self.handle().get(&key), Ok(Some(_)))
+    }
+    #[inline]
+    fn insert(&self, key: u64) {
+        let _ = self.handle().insert(key, key);
+    }
+}
+
 fn make(name: &str) -> Arc<dyn Bench> {
     match name {
+        "helios_agents" => {
+            let cache = helios_l1::AgentCache::<u64, u64>::new(CAPACITY).expect("valid capacity");
+            Arc::new(Agents(
+                (0..16)
+                    .map(|i| {
+                        cache
+                            .register_agent(&format!("agent-{i}"), helios_l1::AgentConfig::new())
+                            .expect("unique names")
+                    })
+                    .collect(),
+            ))
+        }
         "helios" => Arc::new(helios_l1::Cache::<u64, u64>::new(CAPACITY).expect("valid capacity")),
         "helios_nohot" => Arc::new(
             helios_l1::Cache::<u64, u64>::builder()
@@ -164,10 +204,16 @@ fn main() {
     let threads = env("THREADS", 2);
     let only = std::env::var("ONLY").ok();
     let reads = std::env::var("READS").ok();
-    let impls: Vec<&str> = ["helios", "helios_nohot", "quick_cache", "moka"]
-        .into_iter()
-        .filter(|name| only.as_deref().is_none_or(|o| o == *name))
-        .collect();
+    let impls: Vec<&str> = [
+        "helios",
+        "helios_nohot",
+        "helios_agents",
+        "quick_cache",
+        "moka",
+    ]
+    .into_iter()
+    .filter(|name| only.as_deref().is_none_or(|o| o == *name))
+    .collect();
     println!("threads {threads}, {ops} ops per thread per round, {rounds} rounds, capacity {CAPACITY}, {KEYS} keys");
     for (s, write_percent) in [(0.99, 0u32), (0.8, 0), (0.99, 5), (0.8, 5)] {
         if reads
@@ -207,7 +253,7 @@ fn main() {
                 .map(|i| medians[i])
         };
         if let Some(helios) = of("helios") {
-            let ratios: Vec<String> = ["helios_nohot", "quick_cache", "moka"]
+            let ratios: Vec<String> = ["helios_nohot", "helios_agents", "quick_cache", "moka"]
                 .into_iter()
                 .filter_map(|peer| of(peer).map(|m| format!("helios/{peer} {:.2}x", helios / m)))
                 .collect();

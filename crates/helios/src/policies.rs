@@ -34,6 +34,11 @@ pub(crate) enum Policy {
     HeliosExact,
     /// helios with its hot tier turned off.
     HeliosNoHot,
+    /// helios's `AgentCache`, every access through one agent.
+    HeliosOneAgent,
+    /// helios's `AgentCache`, accesses dealt round-robin to 16 agents that
+    /// share the keys (shared namespace, first-touch charging, fair shares).
+    HeliosSixteenAgents,
     Opt,
     Lru,
     Moka,
@@ -46,6 +51,8 @@ impl Policy {
             Self::Helios => "helios",
             Self::HeliosExact => "helios_exact",
             Self::HeliosNoHot => "helios_nohot",
+            Self::HeliosOneAgent => "helios_1agent",
+            Self::HeliosSixteenAgents => "helios_16agents",
             Self::Opt => "opt",
             Self::Lru => "lru",
             Self::Moka => "moka",
@@ -59,6 +66,8 @@ impl Policy {
             Self::Helios => helios(trace, size, |b| b),
             Self::HeliosExact => helios(trace, size, |b| b.exact_hit_recording(true)),
             Self::HeliosNoHot => helios(trace, size, |b| b.hot_tier_entries(0)),
+            Self::HeliosOneAgent => helios_agents(trace, size, 1),
+            Self::HeliosSixteenAgents => helios_agents(trace, size, 16),
             Self::Opt => Ok(opt(trace, size)),
             Self::Lru => Ok(lru(trace, size)),
             Self::Moka => Ok(moka(trace, size)),
@@ -113,6 +122,39 @@ fn helios(
             let _ = cache.insert(k, w);
         },
     ))
+}
+
+/// helios's `AgentCache` with `agents` agents taking turns, access by access.
+fn helios_agents(trace: &Trace, size: u64, agents: usize) -> Result<Counts, String> {
+    let cache = helios_l1::AgentCache::with_weigher(size, |_: &u64, w: &u32| u64::from(*w))
+        .map_err(|e| e.to_string())?;
+    let handles = (0..agents)
+        .map(|i| {
+            cache
+                .register_agent(&format!("agent-{i}"), helios_l1::AgentConfig::new())
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut turn = 0;
+    let mut next = || {
+        turn = (turn + 1) % agents;
+        turn
+    };
+    let mut counts = Counts::default();
+    for (i, &key) in trace.keys.iter().enumerate() {
+        let agent = &handles[next()];
+        if agent.get(&key).map_err(|e| e.to_string())?.is_some() {
+            counts.hits += 1;
+        } else {
+            counts.misses += 1;
+            // Too heavy or over the agent's share: counted as a miss, like
+            // any object the cache does not keep.
+            let _ = agent
+                .insert(key, weight_at(trace, i))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(counts)
 }
 
 fn moka(trace: &Trace, size: u64) -> Counts {

@@ -28,6 +28,11 @@ pub(crate) struct ReplayArgs {
     /// measure what the tier costs in hit ratio.
     #[arg(long)]
     no_hot_tier: bool,
+    /// Also replay through helios's `AgentCache` with 1 agent
+    /// (`helios_1agent`) and with 16 agents sharing the keys
+    /// (`helios_16agents`), to measure what agent awareness costs.
+    #[arg(long)]
+    agents: bool,
     /// Print one JSON object per policy and size instead of a table.
     #[arg(long)]
     json: bool,
@@ -56,6 +61,10 @@ pub(crate) fn run(args: &ReplayArgs) -> Result<(), crate::CliError> {
     }
     if args.no_hot_tier {
         policies.insert(1, Policy::HeliosNoHot);
+    }
+    if args.agents {
+        policies.insert(1, Policy::HeliosOneAgent);
+        policies.insert(2, Policy::HeliosSixteenAgents);
     }
     if args.compare {
         policies.extend([Policy::Moka, Policy::QuickCache]);
