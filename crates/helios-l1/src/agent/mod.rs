@@ -289,9 +289,11 @@ where
     }
 
     fn read(&self, key: &Scoped<K>) -> Result<Option<V>, AgentError> {
-        self.slot().check(self.id)?;
+        // One slot lookup for the check and the count.
+        let slot = self.slot();
+        slot.check(self.id)?;
         let value = self.cache.cache.with(key, |owned| owned.value.clone());
-        self.slot().count(if value.is_some() {
+        slot.count(if value.is_some() {
             Counter::Hits
         } else {
             Counter::Misses
