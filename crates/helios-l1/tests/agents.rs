@@ -366,3 +366,36 @@ fn caps_are_hard_and_a_scanner_stops_at_twice_its_share() {
     );
     assert_eq!(cache.charged_weight(), cache.cache().weight());
 }
+
+#[test]
+fn quota_pressure_is_announced_once_per_episode() {
+    let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(1000).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    cache.subscribe(move |event| {
+        if let AgentEvent::QuotaPressure {
+            resident, limit, ..
+        } = event
+        {
+            sink.lock().unwrap().push((*resident, *limit));
+        }
+    });
+    let agent = cache
+        .register_agent("capped", AgentConfig::new().cap(10))
+        .unwrap();
+    for k in 0..10 {
+        agent.insert(k, k).unwrap().unwrap();
+    }
+    for k in 10..13 {
+        assert!(agent.insert(k, k).unwrap().is_err());
+    }
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![(10, 10)],
+        "one event for three refusals"
+    );
+    agent.remove(&0).unwrap();
+    agent.insert(100, 100).unwrap().unwrap(); // accepted: the episode ends
+    assert!(agent.insert(101, 101).unwrap().is_err());
+    assert_eq!(seen.lock().unwrap().len(), 2, "a new episode");
+}

@@ -352,8 +352,17 @@ where
         self.slot().count(Counter::Inserts);
         let weight = self.cache.weigher.weigh(&key.key, &value);
         if let Some(reason) = self.admission(weight) {
+            let (resident, limit) = match reason {
+                RefusalReason::AgentCap { resident, cap } => (resident, cap),
+                RefusalReason::AgentOverShare { resident, share } => {
+                    (resident, share.saturating_mul(OVER_SHARE_FACTOR))
+                }
+                _ => (0, 0),
+            };
+            self.cache.registry.pressure(self.id, resident, limit);
             return Err(Refused { key, value, reason });
         }
+        self.cache.registry.relieve(self.id);
         let owned = Owned {
             owner: self.id,
             weight,

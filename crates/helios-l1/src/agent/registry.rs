@@ -202,6 +202,17 @@ pub enum AgentEvent {
         /// Private entries removed from the cache.
         released: usize,
     },
+    /// The agent's inserts started being refused: it reached its cap, or
+    /// holds more than twice its fair share of the full cache. Sent once per
+    /// episode; a later accepted insert ends the episode.
+    QuotaPressure {
+        /// Its id.
+        id: AgentId,
+        /// Its resident weight when the first insert was refused.
+        resident: u64,
+        /// The limit it ran into (its cap, or twice its fair share).
+        limit: u64,
+    },
 }
 
 /// Per-agent counters. An agent is usually driven by one thread, so its
@@ -233,6 +244,9 @@ pub(crate) struct Slot<K> {
     /// Advanced when the slot's agent terminates.
     generation: AtomicU32,
     state: AtomicU8,
+    /// 1 while the agent's inserts are being refused (cap or share), so
+    /// that `QuotaPressure` is sent once per episode, not per refusal.
+    pressured: AtomicU8,
     /// Name and configuration, read or changed off the hit path.
     book: Mutex<Book>,
     _keys: std::marker::PhantomData<fn(K)>,
@@ -268,6 +282,7 @@ impl<K> Slot<K> {
             counters: Counters::default(),
             generation: AtomicU32::new(0),
             state: AtomicU8::new(FREE),
+            pressured: AtomicU8::new(0),
             book: Mutex::new(Book {
                 name: None,
                 config: AgentConfig::new(),
@@ -499,6 +514,7 @@ impl<K: Hash + Eq> Registry<K> {
             ] {
                 cell.store(0, Ordering::Relaxed);
             }
+            slot.pressured.store(0, Ordering::Relaxed);
             // Release pairs with the Acquire in `Slot::check`.
             slot.state.store(ACTIVE, Ordering::Release);
             names.by_hash.entry(hash).or_default().push(index);
@@ -722,6 +738,28 @@ impl<K: Hash + Eq> Registry<K> {
 
     pub(crate) fn subscribe(&self, listener: Listener) {
         self.listeners.write().push(listener);
+    }
+
+    /// Notes a refused insert; sends `QuotaPressure` if it starts an episode.
+    pub(crate) fn pressure(&self, id: AgentId, resident: u64, limit: u64) {
+        let slot = self.slot(id.index);
+        if slot.pressured.swap(1, Ordering::AcqRel) == 0 {
+            self.emit(&AgentEvent::QuotaPressure {
+                id,
+                resident,
+                limit,
+            });
+        }
+    }
+
+    /// Notes an accepted insert: a pressure episode, if any, is over.
+    #[inline]
+    pub(crate) fn relieve(&self, id: AgentId) {
+        let slot = self.slot(id.index);
+        // A load first: the common case (no episode) stores nothing.
+        if slot.pressured.load(Ordering::Relaxed) != 0 {
+            slot.pressured.store(0, Ordering::Release);
+        }
     }
 
     fn emit(&self, event: &AgentEvent) {
