@@ -221,7 +221,9 @@ where
     #[inline]
     fn after_write(&self) {
         let Some(hot) = &self.hot else { return };
-        let tick = sections::read(|reader| reader.map_or(1, sections::Reader::tick));
+        // A thread-local counter only: a write reads nothing from the hot
+        // tier, so it needs no read section.
+        let tick = sections::tick();
         if tick % REFRESH_CHECK_EVERY == 0 && hot.due() {
             self.refresh_hot_tier_if(false);
         }

@@ -9,6 +9,19 @@ fn helios(args: &[&str]) -> std::process::Output {
         .expect("the helios binary runs")
 }
 
+/// The rows of a successful `--json` run: one object per line.
+fn json_rows(out: &std::process::Output) -> Vec<serde_json::Value> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
+
 #[test]
 fn bench_latency_json_has_every_row() {
     let out = helios(&[
@@ -25,15 +38,7 @@ fn bench_latency_json_has_every_row() {
         "--hot-refresh-ms",
         "1",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
-        .collect();
+    let rows = json_rows(&out);
     let has = |imp: &str, op: &str| rows.iter().any(|r| r["impl"] == imp && r["op"] == op);
     for imp in ["helios", "helios_nohot", "quick_cache", "moka"] {
         for op in ["main_hit", "miss", "insert", "read_throughput"] {
@@ -81,15 +86,7 @@ fn bench_noisy_neighbour_json_has_one_row_per_system() {
         "--reads",
         "200",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
-        .collect();
+    let rows = json_rows(&out);
     let systems: Vec<&str> = rows.iter().filter_map(|r| r["system"].as_str()).collect();
     assert_eq!(systems, ["helios_agents", "helios", "quick_cache", "moka"]);
     for r in &rows {

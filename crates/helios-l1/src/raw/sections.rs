@@ -311,6 +311,14 @@ mod global {
         }
     }
 
+    /// Advances this thread's call counter without entering a section (for
+    /// callers that read nothing from the hot tier); 1 while the thread is
+    /// shutting down.
+    #[inline]
+    pub(crate) fn tick() -> u32 {
+        READER.try_with(Reader::tick).unwrap_or(1)
+    }
+
     /// Runs `f` inside a read section of the global domain: what it loads
     /// from hot tables stays valid until it returns. `f` gets `None` if the
     /// thread is shutting down (its thread-locals are gone); it must then
@@ -356,9 +364,13 @@ mod global {
     pub(crate) fn read<R>(f: impl FnOnce(Option<&Reader>) -> R) -> R {
         f(None)
     }
+
+    pub(crate) fn tick() -> u32 {
+        1
+    }
 }
 
-pub(crate) use global::{read, Reader};
+pub(crate) use global::{read, tick, Reader};
 
 /// The domain all hot tiers retire into.
 #[cfg(not(loom))]
