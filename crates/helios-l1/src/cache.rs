@@ -252,6 +252,30 @@ where
         result
     }
 
+    /// Replaces the value of `key`, if it is cached, with `f` of the
+    /// current one, atomically: no other write to the key comes between
+    /// `f`'s read and the replacement (which counts as a replacement for
+    /// the listeners and an access for the policy). Returns whether the
+    /// value was replaced: not if the key is absent, `f` returns `None`, or
+    /// the new value is too heavy for its shard (the old one then stays).
+    /// `f` runs under the key's shard lock: keep it short and do not call
+    /// into the cache from it.
+    pub fn update<Q>(&self, key: &Q, f: impl FnOnce(&V) -> Option<V>) -> bool
+    where
+        K: Borrow<Q> + Clone,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let weigher = &self.weigher;
+        let updated = self.shard(hash).update(hash, key, |k, v| {
+            let value = f(v)?;
+            let weight = weigher.weigh(k, &value);
+            Some((value, weight))
+        });
+        self.after_write();
+        updated
+    }
+
     /// Removes `key`, returning its value.
     pub fn remove<Q>(&self, key: &Q) -> Option<V>
     where
@@ -409,6 +433,22 @@ where
         self.hot
             .as_ref()
             .map_or_else(HotTierStats::default, HotTier::stats)
+    }
+
+    /// Moves every entry for which `pred` holds to the front of the
+    /// eviction order (its shard's least-recent probation end): they are
+    /// the next entries the policy weighs against newcomers, and leave
+    /// first unless their frequency beats the newcomers' (frequencies are
+    /// unchanged; pair it with [`Retention::Expendable`](crate::Retention)
+    /// to make them leave regardless). Returns how many
+    /// entries moved. Cost: one pass over all entries, holding one shard's
+    /// lock at a time ([`AgentHandle::suspend`](crate::AgentHandle::suspend)
+    /// uses it; BENCHMARKS.md has the time per entry).
+    pub fn demote_where(&self, pred: impl Fn(&K, &V) -> bool) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| shard.demote_where(&pred))
+            .sum()
     }
 
     /// Removes every entry.

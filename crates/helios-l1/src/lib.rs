@@ -59,6 +59,7 @@
 //! | `counter` | striped, cache-padded statistics counters |
 //! | `hash`, `weigher` | pluggable hashing and weighing |
 //! | `removal` | [`RemovalCause`] and the removal listener |
+//! | `retention` | [`Retention`]: per-entry hints that pin or expend entries at eviction |
 //! | `error` | errors at the boundaries |
 //! | `sync` | the one import point for atomics and locks (loom shim) |
 
@@ -77,6 +78,7 @@ mod pool;
 mod raw;
 mod reclaim;
 mod removal;
+mod retention;
 mod shard;
 mod sync;
 mod weigher;
@@ -95,6 +97,7 @@ pub use options::{
 };
 pub use pool::{BufferPool, PoolError, PoolStats, PooledBuffer};
 pub use removal::RemovalCause;
+pub use retention::Retention;
 pub use weigher::{UnitWeigher, Weigher};
 
 /// The README's Rust examples compile and run as doctests.

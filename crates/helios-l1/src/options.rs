@@ -9,6 +9,7 @@ use crate::error::BuildError;
 use crate::hash::DefaultHashBuilder;
 use crate::hot::HotTierConfig;
 use crate::removal::{ListenerSet, OnInsert, OnRemoval, RemovalCause};
+use crate::retention::{Retention, RetentionFn};
 use crate::weigher::{UnitWeigher, Weigher};
 
 /// Smallest capacity (in weight units) a shard gets by default. Each shard
@@ -66,6 +67,7 @@ pub struct CacheBuilder<K, V, W = UnitWeigher, S = DefaultHashBuilder> {
     hot_tier: HotTierConfig,
     on_insert: Option<OnInsert<K, V>>,
     on_removal: Option<OnRemoval<K, V>>,
+    retention: Option<RetentionFn<K, V>>,
     weigher: W,
     hasher: S,
     _entries: PhantomData<fn(K, V)>,
@@ -91,6 +93,7 @@ impl<K, V> CacheBuilder<K, V> {
             },
             on_insert: None,
             on_removal: None,
+            retention: None,
             weigher: UnitWeigher,
             hasher: DefaultHashBuilder::default(),
             _entries: PhantomData,
@@ -162,6 +165,22 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
         self
     }
 
+    /// Lets `retention` override the policy for particular entries: it is
+    /// asked about an entry when eviction is about to evict it or compare
+    /// it, under the entry's shard lock (the same rules as
+    /// [`removal_listener`](Self::removal_listener) apply). A
+    /// [`Retention::Pinned`] entry is passed over while the shard holds
+    /// anything else it could evict; a [`Retention::Expendable`] one loses
+    /// every admission duel against the others. Without it (the default)
+    /// eviction is the policy's alone, at no cost.
+    pub fn retention(
+        mut self,
+        retention: impl Fn(&K, &V) -> Retention + Send + Sync + 'static,
+    ) -> Self {
+        self.retention = Some(Box::new(retention));
+        self
+    }
+
     /// How much of the capacity each entry uses.
     pub fn weigher<W2: Weigher<K, V>>(self, weigher: W2) -> CacheBuilder<K, V, W2, S> {
         CacheBuilder {
@@ -171,6 +190,7 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
             hot_tier: self.hot_tier,
             on_insert: self.on_insert,
             on_removal: self.on_removal,
+            retention: self.retention,
             weigher,
             hasher: self.hasher,
             _entries: PhantomData,
@@ -187,6 +207,7 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
             hot_tier: self.hot_tier,
             on_insert: self.on_insert,
             on_removal: self.on_removal,
+            retention: self.retention,
             weigher: self.weigher,
             hasher,
             _entries: PhantomData,
@@ -223,12 +244,14 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
             shards,
             self.exact_hit_recording,
             self.hot_tier,
-            (self.on_insert.is_some() || self.on_removal.is_some()).then(|| {
-                std::sync::Arc::new(ListenerSet {
-                    on_insert: self.on_insert,
-                    on_removal: self.on_removal,
-                })
-            }),
+            (self.on_insert.is_some() || self.on_removal.is_some() || self.retention.is_some())
+                .then(|| {
+                    std::sync::Arc::new(ListenerSet {
+                        on_insert: self.on_insert,
+                        on_removal: self.on_removal,
+                        retention: self.retention,
+                    })
+                }),
             self.weigher,
             self.hasher,
         ))

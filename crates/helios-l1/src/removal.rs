@@ -1,9 +1,12 @@
 //! Entry notifications: user callbacks told about every entry that is
 //! stored, and every entry that leaves the cache and why. Both run under the
 //! entry's shard lock, so for one key an arrival is always heard before its
-//! departure: the hook exact per-agent accounting builds on.
+//! departure: the hook exact per-agent accounting builds on. The set also
+//! carries the retention hint (`retention.rs`), the third per-entry hook.
 
 use std::sync::Arc;
+
+use crate::retention::RetentionFn;
 
 /// Why an entry left the cache; see
 /// [`CacheBuilder::removal_listener`](crate::CacheBuilder::removal_listener).
@@ -30,6 +33,7 @@ pub(crate) type OnRemoval<K, V> = Box<dyn Fn(&K, &V, RemovalCause) + Send + Sync
 pub(crate) struct ListenerSet<K, V> {
     pub(crate) on_insert: Option<OnInsert<K, V>>,
     pub(crate) on_removal: Option<OnRemoval<K, V>>,
+    pub(crate) retention: Option<RetentionFn<K, V>>,
 }
 
 /// Shared by every shard.

@@ -15,6 +15,7 @@ use crate::policy::{Policy, Victim};
 use crate::raw::{read_buffer, RawMap, ReadBuffer, Writer};
 use crate::reclaim::{pin, Guard};
 use crate::removal::{Listeners, RemovalCause};
+use crate::retention::Retention;
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
 use crossbeam_utils::CachePadded;
 
@@ -221,14 +222,76 @@ where
                 })
             }
         };
+        self.stored(writer, policy, victims, hot, &guard, index);
+        Ok(())
+    }
+
+    /// After an entry was stored at `index`: tells the listener, evicts
+    /// until the shard fits, publishes the counts.
+    fn stored(
+        &self,
+        writer: &mut Writer,
+        policy: &mut Policy,
+        victims: &mut Vec<Victim>,
+        hot: &mut Option<ShardHot<K, V>>,
+        guard: &Guard,
+        index: u32,
+    ) {
         if let Some(listeners) = &self.listener {
             if let Some(on_insert) = &listeners.on_insert {
                 self.map.with_entry(writer, index, |(k, v)| on_insert(k, v));
             }
         }
-        self.evict(writer, policy, victims, hot, &guard);
+        self.evict(writer, policy, victims, hot, guard);
         self.publish_counts(policy);
-        Ok(())
+    }
+
+    /// Replaces the value of `key`, if present, by what `f` makes of the
+    /// current one (a value and its weight), atomically: no write to the
+    /// key can come between `f`'s read and the replacement. Returns whether
+    /// it replaced; `f` returning None, or a weight too heavy for the
+    /// shard, leaves the entry as it was.
+    pub(crate) fn update<Q>(
+        &self,
+        hash: u64,
+        key: &Q,
+        f: impl FnOnce(&K, &V) -> Option<(V, u64)>,
+    ) -> bool
+    where
+        K: Borrow<Q> + Clone,
+        Q: Eq + ?Sized,
+    {
+        let guard = pin();
+        let mut state = self.write_side.state.lock();
+        let State {
+            writer,
+            policy,
+            victims,
+            hot,
+        } = &mut *state;
+        Self::drain_reads(&self.reads, policy, hot);
+        let Some((pos, old)) = self.map.find(writer, &guard, hash, key) else {
+            return false;
+        };
+        let Some((key, value, weight)) = self.map.with_entry(writer, old, |(k, v)| {
+            f(k, v).map(|(nv, w)| (k.clone(), nv, w))
+        }) else {
+            return false;
+        };
+        if weight > self.capacity || weight > u64::from(u32::MAX) {
+            return false;
+        }
+        self.notify(writer, old, RemovalCause::Replaced);
+        invalidate(hot, old);
+        match self.map.replace(writer, &guard, pos, (key, value)) {
+            Ok(new) => {
+                // Fits in u32: checked above.
+                policy.replace(old, new, weight as u32);
+                self.stored(writer, policy, victims, hot, &guard, new);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     fn evict(
@@ -239,7 +302,12 @@ where
         hot: &mut Option<ShardHot<K, V>>,
         guard: &Guard,
     ) {
-        policy.evict(victims);
+        match self.listener.as_ref().and_then(|l| l.retention.as_ref()) {
+            Some(retention) => policy.evict(victims, |index| {
+                self.map.with_entry(writer, index, |(k, v)| retention(k, v))
+            }),
+            None => policy.evict(victims, |_| Retention::Normal),
+        }
         for victim in victims.drain(..) {
             self.notify(writer, victim.index, RemovalCause::Evicted);
             invalidate(hot, victim.index);
@@ -293,6 +361,30 @@ where
         policy.remove(index);
         self.publish_counts(policy);
         Some(value)
+    }
+
+    /// Moves every entry for which `pred` holds to the front of the
+    /// eviction order; returns how many. Holds the lock for one pass over
+    /// the shard's entries.
+    pub(crate) fn demote_where(&self, pred: &dyn Fn(&K, &V) -> bool) -> usize {
+        let mut state = self.write_side.state.lock();
+        let State {
+            writer,
+            policy,
+            hot,
+            ..
+        } = &mut *state;
+        Self::drain_reads(&self.reads, policy, hot);
+        let mut indices = Vec::with_capacity(policy.len());
+        policy.resident_indices(&mut indices);
+        let mut demoted = 0;
+        for index in indices {
+            if self.map.with_entry(writer, index, |(k, v)| pred(k, v)) {
+                policy.demote(index);
+                demoted += 1;
+            }
+        }
+        demoted
     }
 
     pub(crate) fn clear(&self) {

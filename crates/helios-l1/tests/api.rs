@@ -281,3 +281,111 @@ fn inserted_minus_removed_weight_always_equals_the_cache_weight() {
     }
     cache.validate().unwrap();
 }
+
+#[test]
+fn pinned_entries_survive_and_expendable_ones_go_first() {
+    use helios_l1::Retention;
+    // Keys below 100 are pinned, keys 1000..1100 expendable.
+    let cache: Cache<u64, u64> = Cache::builder()
+        .capacity(1_000)
+        .shards(2)
+        .retention(|k: &u64, _: &u64| match *k {
+            0..=99 => Retention::Pinned,
+            1_000..=1_099 => Retention::Expendable,
+            _ => Retention::Normal,
+        })
+        .build()
+        .unwrap();
+    for k in 0..100 {
+        cache.insert(k, k).unwrap();
+    }
+    for k in 10_000..100_000 {
+        cache.insert(k, k).unwrap();
+        // The scan is read again, so plain TinyLFU would admit it.
+        cache.get(&k);
+        cache.get(&k);
+        assert!(cache.weight() <= 1_000);
+    }
+    assert!(
+        (0..100).all(|k| cache.contains_key(&k)),
+        "a pinned entry left"
+    );
+    cache.validate().unwrap();
+}
+
+#[test]
+fn update_replaces_atomically_and_reports_what_it_did() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let replaced = Arc::new(AtomicU64::new(0));
+    let seen = Arc::clone(&replaced);
+    let cache: Cache<u64, Vec<u8>, _> = Cache::builder()
+        .capacity(1_000)
+        .shards(1)
+        .weigher(|_: &u64, v: &Vec<u8>| v.len() as u64)
+        .removal_listener(move |_, _, cause| {
+            if cause == helios_l1::RemovalCause::Replaced {
+                seen.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+        .build()
+        .unwrap();
+    assert!(!cache.update(&1, |v| Some(v.clone())), "absent key");
+    cache.insert(1, vec![1; 10]).unwrap();
+    assert!(cache.update(&1, |v| Some([v.as_slice(), &[2; 5]].concat())));
+    assert_eq!(cache.get(&1).map(|v| v.len()), Some(15));
+    assert_eq!(cache.weight(), 15, "the new weight is charged");
+    assert!(!cache.update(&1, |_| None), "declined");
+    assert!(!cache.update(&1, |_| Some(vec![0; 5_000])), "too heavy");
+    assert_eq!(cache.get(&1).map(|v| v.len()), Some(15), "old value kept");
+    assert_eq!(replaced.load(Ordering::Relaxed), 1);
+
+    // Concurrent increments through update never lose one.
+    let counter: Arc<Cache<u64, u64>> = Arc::new(Cache::new(100).unwrap());
+    counter.insert(0, 0).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            let counter = Arc::clone(&counter);
+            s.spawn(move || {
+                for _ in 0..10_000 {
+                    assert!(counter.update(&0, |v| Some(v + 1)));
+                }
+            });
+        }
+    });
+    assert_eq!(counter.get(&0), Some(40_000));
+    cache.validate().unwrap();
+}
+
+#[test]
+fn demoted_entries_are_the_next_victims() {
+    let cache: Cache<u64, u64> = Cache::builder().capacity(1_000).shards(1).build().unwrap();
+    for k in 0..1_000 {
+        cache.insert(k, k).unwrap();
+    }
+    assert_eq!(cache.demote_where(|k, _| k % 10 == 0), 100);
+    // Newcomers read twice outweigh the old entries (read never), so each
+    // evicts the entry at the front of the order: the demoted ones, after
+    // the old window's few entries, which leave as the first candidates.
+    for k in 5_000..5_100 {
+        cache.insert(k, k).unwrap();
+        cache.get(&k);
+        cache.get(&k);
+    }
+    let demoted_left = (0..1_000)
+        .step_by(10)
+        .filter(|k| cache.contains_key(k))
+        .count();
+    let others_left = (0..1_000)
+        .filter(|k| k % 10 != 0 && cache.contains_key(k))
+        .count();
+    assert!(
+        demoted_left <= 30,
+        "{demoted_left} of 100 demoted entries left"
+    );
+    assert!(
+        others_left >= 880,
+        "{} others were evicted",
+        900 - others_left
+    );
+    cache.validate().unwrap();
+}

@@ -23,17 +23,46 @@
 //! insert triggered it.
 //!
 //! # Caps, shares and reservations
-//! A cap is hard: an insert that would take the agent's resident weight
-//! above it is refused ([`RefusalReason::AgentCap`]). While the cache is
-//! full, an agent holding more than twice its fair share (its reservation
-//! plus its priority's part of the unreserved capacity, over active agents)
-//! has its inserts refused too ([`RefusalReason::AgentOverShare`]): a scan
-//! stops displacing other agents' entries after a few hundred of its own.
-//! Suspended agents lend their reservation to the pool. Not yet built: an
-//! eviction order that prefers agents above their share (today the global
-//! W-TinyLFU policy picks victims among everyone's entries, so an agent
-//! within its reservation is protected from scanners only statistically,
-//! by the admission rule above).
+//! An agent's *fair share* is its reservation plus its priority's part of
+//! the capacity no active agent has reserved (Memshare's reserved-plus-pool
+//! split). Three rules use it:
+//! - **Caps are hard.** An insert that would take the agent's resident
+//!   weight above its cap is refused ([`RefusalReason::AgentCap`]).
+//! - **Admission.** While the cache is full, an agent holding more than
+//!   twice its fair share (and more than its reservation) has its inserts
+//!   refused ([`RefusalReason::AgentOverShare`]): a scan stops displacing
+//!   other agents' entries after a few hundred of its own.
+//! - **Eviction** asks about each entry it considers ([`Retention`]):
+//!   - an entry whose owner is *within its reservation* (resident weight at
+//!     most the reservation) is **pinned** against every other agent's
+//!     inserts: the policy passes over it. Its owner's own inserts may
+//!     still evict it (an agent chooses among its own entries by the
+//!     policy's judgement). So an agent within its reservation never loses
+//!     a resident entry to another agent, whatever the other does. The one
+//!     exception is a shard holding nothing but pinned entries, when the
+//!     capacity bound wins; it cannot happen while the reservations of
+//!     live agents sum to less than one shard's capacity, and is unlikely
+//!     below the whole capacity (keys spread evenly over shards).
+//!   - an entry whose owner is **suspended**, or holds more than twice its
+//!     fair share, is **expendable**: it loses every admission duel against
+//!     other entries, whatever its frequency. Suspension also moves the
+//!     agent's entries to the front of the eviction order, so they go
+//!     first.
+//!   - every other entry is left to W-TinyLFU, so agents that behave alike
+//!     see the plain cache's hit ratio (BENCHMARKS.md measures it).
+//!
+//! A reservation is not carved out of the cache: until its agent uses it,
+//! other agents' entries fill the space (it is lent), and the agent's own
+//! inserts take it back on demand by evicting unpinned entries. Suspended
+//! agents lend their reservation to the pool (their fair share drops to 0
+//! and others' rise).
+//!
+//! A shared object is charged to the agent that stored it and protected
+//! while that agent is within its reservation. Other agents reading it do
+//! not protect it: doing so would need a per-object list of readers, or a
+//! write on every hit. An agent that depends on shared content it did not
+//! store can [`adopt`](AgentHandle::adopt) it: the charge moves to it, and
+//! its reservation protects the object from then on.
 
 mod registry;
 
@@ -46,15 +75,10 @@ use std::time::Instant;
 pub use registry::{
     AgentConfig, AgentError, AgentEvent, AgentId, AgentSort, AgentState, AgentStats, MAX_AGENTS,
 };
-use registry::{Counter, Registry, Slot};
+use registry::{Counter, Registry, Slot, OVER_SHARE_FACTOR};
 
 use crate::error::{BuildError, RefusalReason, Refused};
 
-/// An agent may hold up to this many times its fair share while the cache is
-/// full (more only within its reservation). Fair shares are averages; agents
-/// whose working sets differ by 2× should not be throttled, one that streams
-/// through ten times the cache should.
-const OVER_SHARE_FACTOR: u64 = 2;
 use crate::weigher::{UnitWeigher, Weigher};
 use crate::Cache;
 
@@ -127,6 +151,29 @@ thread_local! {
     static INSERTING: Cell<Option<(usize, AgentId)>> = const { Cell::new(None) };
 }
 
+/// The agent whose insert is running on this thread, if it is one of the
+/// registry at `address`.
+fn inserting(address: usize) -> Option<AgentId> {
+    INSERTING
+        .try_with(Cell::get)
+        .ok()
+        .flatten()
+        .filter(|&(registry, _)| registry == address)
+        .map(|(_, id)| id)
+}
+
+/// Runs `f` with `id` recorded as the inserting agent of the registry at
+/// `address`, so that the evictions `f` causes are attributed to it and
+/// its own entries are not pinned against it.
+fn as_inserter<R>(address: usize, id: AgentId, f: impl FnOnce() -> R) -> R {
+    let outer = INSERTING.try_with(|c| c.replace(Some((address, id))));
+    let result = f();
+    if let Ok(outer) = outer {
+        let _ = INSERTING.try_with(|c| c.set(outer));
+    }
+    result
+}
+
 /// A cache shared by registered agents; see the [module docs](self).
 ///
 /// ```
@@ -167,21 +214,23 @@ where
     pub fn with_weigher(capacity: u64, weigher: W) -> Result<Arc<Self>, BuildError> {
         let registry: Arc<Registry<K>> = Arc::default();
         let address = Arc::as_ptr(&registry) as usize;
-        let (arrivals, departures) = (Arc::clone(&registry), Arc::clone(&registry));
+        let (arrivals, departures, judge) = (
+            Arc::clone(&registry),
+            Arc::clone(&registry),
+            Arc::clone(&registry),
+        );
         let cache = Cache::builder()
             .capacity(capacity)
             .weigher(OwnedWeigher)
-            .insert_listener(move |_: &Scoped<K>, v: &Owned<V>| {
-                arrivals.arrive(v.owner, v.weight);
+            .insert_listener(move |k: &Scoped<K>, v: &Owned<V>| {
+                arrivals.arrive(v.owner, v.weight, k.owner.is_none());
             })
-            .removal_listener(move |_: &Scoped<K>, v: &Owned<V>, cause| {
-                let by = INSERTING
-                    .try_with(Cell::get)
-                    .ok()
-                    .flatten()
-                    .filter(|&(registry, _)| registry == address)
-                    .map(|(_, id)| id);
-                departures.depart(v.owner, v.weight, cause, by);
+            .removal_listener(move |k: &Scoped<K>, v: &Owned<V>, cause| {
+                let by = inserting(address);
+                departures.depart(v.owner, v.weight, k.owner.is_none(), cause, by);
+            })
+            .retention(move |_: &Scoped<K>, v: &Owned<V>| {
+                judge.retention(v.owner, capacity, inserting(address))
             })
             .build()?;
         Ok(Arc::new(Self {
@@ -281,6 +330,19 @@ where
             .ok_or(AgentError::Terminated { id: self.id })
     }
 
+    /// The agent's fair share of the capacity now: its reservation plus
+    /// its priority's part of what active agents have not reserved (0 while
+    /// it is suspended: its share is lent out).
+    pub fn fair_share(&self) -> Result<u64, AgentError> {
+        if self.state()? == AgentState::Suspended {
+            return Ok(0);
+        }
+        Ok(self
+            .cache
+            .registry
+            .fair_share(self.cache.cache.capacity(), &self.config))
+    }
+
     fn private_key(&self, key: K) -> Scoped<K> {
         Scoped {
             owner: Some(self.id),
@@ -369,11 +431,7 @@ where
             value,
         };
         let registry = Arc::as_ptr(&self.cache.registry) as usize;
-        let outer = INSERTING.try_with(|c| c.replace(Some((registry, self.id))));
-        let result = self.cache.cache.insert(key, owned);
-        if let Ok(outer) = outer {
-            let _ = INSERTING.try_with(|c| c.set(outer));
-        }
+        let result = as_inserter(registry, self.id, || self.cache.cache.insert(key, owned));
         result.map_err(|refused| Refused {
             key: refused.key,
             value: refused.value.value,
@@ -451,20 +509,22 @@ where
         }
         let mut loaded = false;
         let weigher = &self.cache.weigher;
-        let owned = self
-            .cache
-            .cache
-            .get_or_insert_with(Scoped::shared(key.clone()), || {
-                loaded = true;
-                let start = Instant::now();
-                let value = load();
-                self.slot().add_load_time(start.elapsed());
-                Owned {
-                    owner: self.id,
-                    weight: weigher.weigh(&key, &value),
-                    value,
-                }
-            });
+        let registry = Arc::as_ptr(&self.cache.registry) as usize;
+        let owned = as_inserter(registry, self.id, || {
+            self.cache
+                .cache
+                .get_or_insert_with(Scoped::shared(key.clone()), || {
+                    loaded = true;
+                    let start = Instant::now();
+                    let value = load();
+                    self.slot().add_load_time(start.elapsed());
+                    Owned {
+                        owner: self.id,
+                        weight: weigher.weigh(&key, &value),
+                        value,
+                    }
+                })
+        });
         if loaded {
             self.slot().count(Counter::Misses);
             self.slot().count(Counter::Loads);
@@ -475,11 +535,55 @@ where
         Ok(owned.value)
     }
 
-    /// Suspends the agent (returns false if it already was).
+    /// Takes over the charge for the shared object `key` (see the module
+    /// docs): it is then protected by this agent's reservation. Returns
+    /// whether the object is cached and now charged to this agent. Refused
+    /// (false) when it would take the agent above its cap.
+    pub fn adopt(&self, key: &K) -> Result<bool, AgentError> {
+        self.slot().check(self.id)?;
+        let id = self.id;
+        let cap = self.config.cap_weight();
+        let slot = self.slot();
+        let adopted = self
+            .cache
+            .cache
+            .update(&Scoped::shared(key.clone()), |owned| {
+                if owned.owner == id {
+                    return None;
+                }
+                if cap.is_some_and(|cap| slot.resident().saturating_add(owned.weight) > cap) {
+                    return None;
+                }
+                Some(Owned {
+                    owner: id,
+                    weight: owned.weight,
+                    value: owned.value.clone(),
+                })
+            });
+        Ok(adopted
+            || self
+                .cache
+                .cache
+                .with(&Scoped::shared(key.clone()), |o| o.owner == id)
+                .unwrap_or(false))
+    }
+
+    /// Suspends the agent (returns false if it already was): its
+    /// reservation is lent to the pool, and every entry charged to it moves
+    /// to the front of the eviction order and loses every admission duel
+    /// until it resumes. Cost: one pass over the cache's entries
+    /// ([`Cache::demote_where`]).
     pub fn suspend(&self) -> Result<bool, AgentError> {
-        self.cache
+        let suspended = self
+            .cache
             .registry
-            .set_state(self.id, AgentState::Suspended)
+            .set_state(self.id, AgentState::Suspended)?;
+        if suspended {
+            self.cache
+                .cache
+                .demote_where(|_, owned| owned.owner == self.id);
+        }
+        Ok(suspended)
     }
 
     /// Resumes a suspended agent (returns false if it was active).

@@ -12,7 +12,15 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::removal::RemovalCause;
+use crate::retention::Retention;
 use crate::sync::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Mutex, Ordering, RwLock};
+
+/// An agent may hold up to this many times its fair share while the cache is
+/// full (more only within its reservation): beyond it, its inserts are
+/// refused and its entries are the first to go. Fair shares are averages;
+/// agents whose working sets differ by 2× should not be throttled, one that
+/// streams through ten times the cache should.
+pub(crate) const OVER_SHARE_FACTOR: u64 = 2;
 
 /// Most agents registered at once.
 pub const MAX_AGENTS: usize = CHUNKS * CHUNK_SLOTS;
@@ -229,14 +237,17 @@ struct Counters {
     /// a departure racing with termination may briefly take it below 0;
     /// the sum over slots plus `Registry::orphaned` stays exact.
     charged: AtomicI64,
+    /// The part of `charged` in the shared namespace (the rest is private).
+    charged_shared: AtomicI64,
     /// Its entries the policy evicted.
     evictions_suffered: AtomicU64,
     /// Entries (anyone's) its inserts evicted.
     evictions_caused: AtomicU64,
 }
 
-/// One agent slot: 64-byte aligned (one line of counters and state, one of
-/// bookkeeping read on registration, snapshots and termination).
+/// One agent slot: 64-byte aligned (one line of counters, one of state and
+/// configuration). The configuration is in atomics because eviction reads
+/// it, under a shard lock, for every entry it considers.
 #[derive(Debug)]
 #[repr(align(64))]
 pub(crate) struct Slot<K> {
@@ -247,17 +258,14 @@ pub(crate) struct Slot<K> {
     /// 1 while the agent's inserts are being refused (cap or share), so
     /// that `QuotaPressure` is sent once per episode, not per refusal.
     pressured: AtomicU8,
-    /// Name and configuration, read or changed off the hit path.
-    book: Mutex<Book>,
+    /// The configuration (`AgentConfig`'s fields), set at registration.
+    reserved: AtomicU64,
+    cap: AtomicU64,
+    priority: AtomicU32,
+    /// The current agent's name (None while the slot is free), read or
+    /// changed off the hit path.
+    name: Mutex<Option<Box<str>>>,
     _keys: std::marker::PhantomData<fn(K)>,
-}
-
-/// An agent's name and configuration.
-#[derive(Debug)]
-struct Book {
-    /// The current agent's name (None while the slot is free).
-    name: Option<Box<str>>,
-    config: AgentConfig,
 }
 
 // The per-agent budget is 256 bytes; a slot takes 128 of them (BENCHMARKS.md
@@ -283,10 +291,10 @@ impl<K> Slot<K> {
             generation: AtomicU32::new(0),
             state: AtomicU8::new(FREE),
             pressured: AtomicU8::new(0),
-            book: Mutex::new(Book {
-                name: None,
-                config: AgentConfig::new(),
-            }),
+            reserved: AtomicU64::new(0),
+            cap: AtomicU64::new(u64::MAX),
+            priority: AtomicU32::new(1),
+            name: Mutex::new(None),
             _keys: std::marker::PhantomData,
         }
     }
@@ -329,6 +337,21 @@ impl<K> Slot<K> {
             .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
     }
 
+    /// The configuration of the slot's agent.
+    pub(crate) fn config(&self) -> AgentConfig {
+        AgentConfig {
+            reserved: self.reserved.load(Ordering::Acquire),
+            cap: self.cap.load(Ordering::Acquire),
+            priority: self.priority.load(Ordering::Acquire),
+        }
+    }
+
+    fn set_config(&self, config: AgentConfig) {
+        self.reserved.store(config.reserved, Ordering::Release);
+        self.cap.store(config.cap, Ordering::Release);
+        self.priority.store(config.priority, Ordering::Release);
+    }
+
     pub(crate) fn state(&self) -> Option<AgentState> {
         match self.state.load(Ordering::Acquire) {
             ACTIVE => Some(AgentState::Active),
@@ -363,6 +386,10 @@ pub struct AgentStats {
     /// Weight of the resident entries it owns: the entries it inserted
     /// first (shared or private), charged to it alone until they leave.
     pub resident: u64,
+    /// The part of `resident` in the shared namespace, which other agents
+    /// may be reading too; the rest is its private entries
+    /// ([`resident_private`](Self::resident_private)).
+    pub resident_shared: u64,
     /// Its entries the policy evicted.
     pub evictions_suffered: u64,
     /// Entries, anyone's, that its inserts evicted.
@@ -370,6 +397,11 @@ pub struct AgentStats {
 }
 
 impl AgentStats {
+    /// The part of `resident` in the agent's private namespace.
+    pub fn resident_private(&self) -> u64 {
+        self.resident.saturating_sub(self.resident_shared)
+    }
+
     /// Hits over reads, in percent (0 when it has not read).
     pub fn hit_ratio(&self) -> f64 {
         let reads = self.hits + self.misses;
@@ -482,7 +514,7 @@ impl<K: Hash + Eq> Registry<K> {
             let taken = names.by_hash.get(&hash).is_some_and(|indices| {
                 indices
                     .iter()
-                    .any(|&i| self.slot(i).book.lock().name.as_deref() == Some(name))
+                    .any(|&i| self.slot(i).name.lock().as_deref() == Some(name))
             });
             if taken {
                 return Err(AgentError::DuplicateName(name.to_string()));
@@ -496,11 +528,8 @@ impl<K: Hash + Eq> Registry<K> {
                 None => return Err(AgentError::TooManyAgents { max: MAX_AGENTS }),
             };
             let slot = self.slot(index);
-            {
-                let mut book = slot.book.lock();
-                book.name = Some(Box::from(name));
-                book.config = config;
-            }
+            *slot.name.lock() = Some(Box::from(name));
+            slot.set_config(config);
             let c = &slot.counters;
             // `charged` was moved to `orphaned` at termination.
             for cell in [
@@ -545,8 +574,7 @@ impl<K: Hash + Eq> Registry<K> {
             .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
         if changed {
-            let config = slot.book.lock().config;
-            self.join_pool(config, state == AgentState::Active);
+            self.join_pool(slot.config(), state == AgentState::Active);
             self.emit(&match state {
                 AgentState::Active => AgentEvent::Resumed { id },
                 AgentState::Suspended => AgentEvent::Suspended { id },
@@ -567,17 +595,17 @@ impl<K: Hash + Eq> Registry<K> {
             let mut names = self.names.lock();
             slot.check(id)?;
             slot.generation.fetch_add(1, Ordering::AcqRel);
-            slot.state.store(FREE, Ordering::Release);
+            let state_before = slot.state.swap(FREE, Ordering::AcqRel);
             // After the generation moved: later departures of its entries
             // credit `orphaned` (see `depart`).
             let charged = slot.counters.charged.swap(0, Ordering::AcqRel);
+            slot.counters.charged_shared.store(0, Ordering::Release);
             self.orphaned.fetch_add(charged, Ordering::AcqRel);
-            let was_active = slot.state.load(Ordering::Acquire) == ACTIVE;
-            let mut book = slot.book.lock();
-            if was_active {
-                self.join_pool(book.config, false);
+            if state_before == ACTIVE {
+                self.join_pool(slot.config(), false);
             }
-            if let Some(name) = book.name.take() {
+            let mut name = slot.name.lock();
+            if let Some(name) = name.take() {
                 let hash = name_hash(&name);
                 if let Some(indices) = names.by_hash.get_mut(&hash) {
                     indices.retain(|&i| i != id.index);
@@ -587,7 +615,7 @@ impl<K: Hash + Eq> Registry<K> {
                 }
             }
             names.live -= 1;
-            drop(book);
+            drop(name);
             let private = self.private[id.index as usize % PRIVATE_SHARDS]
                 .lock()
                 .remove(&id.index)
@@ -608,10 +636,8 @@ impl<K: Hash + Eq> Registry<K> {
             .filter_map(|index| {
                 let slot = self.slot(index as u32);
                 let state = slot.state()?;
-                let (name, config) = {
-                    let book = slot.book.lock();
-                    (Arc::<str>::from(book.name.as_deref()?), book.config)
-                };
+                let name = Arc::<str>::from(slot.name.lock().as_deref()?);
+                let config = slot.config();
                 let c = &slot.counters;
                 Some(AgentStats {
                     id: AgentId {
@@ -627,6 +653,7 @@ impl<K: Hash + Eq> Registry<K> {
                     loads: c.loads.load(Ordering::Relaxed),
                     load_time: Duration::from_nanos(c.load_nanos.load(Ordering::Relaxed)),
                     resident: c.charged.load(Ordering::Relaxed).max(0) as u64,
+                    resident_shared: c.charged_shared.load(Ordering::Relaxed).max(0) as u64,
                     evictions_suffered: c.evictions_suffered.load(Ordering::Relaxed),
                     evictions_caused: c.evictions_caused.load(Ordering::Relaxed),
                 })
@@ -674,18 +701,58 @@ impl<K: Hash + Eq> Registry<K> {
         config.reserved.saturating_add(part)
     }
 
+    /// How eviction should treat an entry of `owner` when `by` (if any) is
+    /// the agent whose insert needs the room; see `AgentCache`'s docs.
+    pub(crate) fn retention(
+        &self,
+        owner: AgentId,
+        capacity: u64,
+        by: Option<AgentId>,
+    ) -> Retention {
+        let slot = self.slot(owner.index);
+        if slot.generation.load(Ordering::Acquire) != owner.generation {
+            // Its owner was terminated: shared content nobody is charged for.
+            return Retention::Normal;
+        }
+        match slot.state.load(Ordering::Acquire) {
+            SUSPENDED => return Retention::Expendable,
+            ACTIVE => {}
+            _ => return Retention::Normal,
+        }
+        let config = slot.config();
+        let resident = slot.resident();
+        if resident > config.reserved
+            && resident
+                > self
+                    .fair_share(capacity, &config)
+                    .saturating_mul(OVER_SHARE_FACTOR)
+        {
+            return Retention::Expendable;
+        }
+        if by != Some(owner) && config.reserved > 0 && resident <= config.reserved {
+            return Retention::Pinned;
+        }
+        Retention::Normal
+    }
+
     /// Runs `f` on the private-key set of the agent in slot `index`.
     pub(crate) fn with_private<R>(&self, index: u32, f: impl FnOnce(&mut KeySet<K>) -> R) -> R {
         let mut shard = self.private[index as usize % PRIVATE_SHARDS].lock();
         f(shard.entry(index).or_default())
     }
 
-    /// An entry owned by `owner` weighing `weight` was stored.
-    pub(crate) fn arrive(&self, owner: AgentId, weight: u64) {
+    /// An entry owned by `owner` weighing `weight` was stored, in the
+    /// shared namespace if `shared`.
+    pub(crate) fn arrive(&self, owner: AgentId, weight: u64, shared: bool) {
         let weight = i64::try_from(weight).unwrap_or(i64::MAX);
         let slot = self.slot(owner.index);
         if slot.generation.load(Ordering::Acquire) == owner.generation {
             slot.counters.charged.fetch_add(weight, Ordering::AcqRel);
+            if shared {
+                slot.counters
+                    .charged_shared
+                    .fetch_add(weight, Ordering::Relaxed);
+            }
         } else {
             self.orphaned.fetch_add(weight, Ordering::AcqRel);
         }
@@ -697,6 +764,7 @@ impl<K: Hash + Eq> Registry<K> {
         &self,
         owner: AgentId,
         weight: u64,
+        shared: bool,
         cause: RemovalCause,
         by: Option<AgentId>,
     ) {
@@ -705,6 +773,11 @@ impl<K: Hash + Eq> Registry<K> {
         let live = slot.generation.load(Ordering::Acquire) == owner.generation;
         if live {
             slot.counters.charged.fetch_sub(weight, Ordering::AcqRel);
+            if shared {
+                slot.counters
+                    .charged_shared
+                    .fetch_sub(weight, Ordering::Relaxed);
+            }
         } else {
             self.orphaned.fetch_sub(weight, Ordering::AcqRel);
         }

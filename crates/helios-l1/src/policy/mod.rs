@@ -24,6 +24,7 @@
 mod climber;
 mod sketch;
 
+use crate::retention::Retention;
 use climber::HillClimber;
 use sketch::FrequencySketch;
 
@@ -343,6 +344,26 @@ impl Policy {
         Some(self.nodes[index as usize].weight)
     }
 
+    /// Moves the entry to probation's LRU end, where the next eviction
+    /// looks first. Its frequency is unchanged.
+    pub(crate) fn demote(&mut self, index: u32) {
+        if self.is_resident(index) {
+            self.unlink(index);
+            self.push_head(Queue::Probation, index);
+        }
+    }
+
+    /// Appends the slab index of every resident entry to `out`.
+    pub(crate) fn resident_indices(&self, out: &mut Vec<u32>) {
+        for queue in [Queue::Window, Queue::Probation, Queue::Protected] {
+            let mut node = self.queues[queue as usize].head;
+            while node != NIL {
+                out.push(node);
+                node = self.next(node);
+            }
+        }
+    }
+
     /// Forgets every entry (the sketch keeps its history).
     pub(crate) fn clear(&mut self) {
         self.nodes.clear();
@@ -353,10 +374,24 @@ impl Policy {
     // ---- eviction -----------------------------------------------------------
 
     /// Evicts until the weight fits the capacity, appending each victim
-    /// (already unlinked) to `out`, then adapts the window.
-    pub(crate) fn evict(&mut self, out: &mut Vec<Victim>) {
+    /// (already unlinked) to `out`, then adapts the window. `retention`
+    /// judges an entry by slab index (see [`Retention`]); for a cache
+    /// without hints it is `|_| Retention::Normal` and compiles away.
+    pub(crate) fn evict(
+        &mut self,
+        out: &mut Vec<Victim>,
+        mut retention: impl FnMut(u32) -> Retention,
+    ) {
         let candidates = self.evict_from_window();
-        self.evict_from_main(candidates, out);
+        // A pinned entry is met at most twice per round (as a candidate,
+        // then again as a victim after it moved to probation's MRU end):
+        // enough to reach every unpinned entry, bounded when all are pinned.
+        let mut spares = 2 * self.len;
+        self.evict_from_main(candidates, out, &mut retention, &mut spares);
+        if self.weight() > self.capacity {
+            // Only pinned entries were left: the capacity bound wins.
+            self.evict_from_main(0, out, &mut retention, &mut 0);
+        }
         self.climb();
     }
 
@@ -368,6 +403,25 @@ impl Policy {
             index,
             hash: self.nodes[index as usize].hash,
         });
+    }
+
+    /// Evicts the entry at `index`, unless it is pinned and may still be
+    /// spared this round: then it moves to the most-recent end of its
+    /// queue instead, out of the way of the next victims.
+    fn evict_or_spare(
+        &mut self,
+        index: u32,
+        out: &mut Vec<Victim>,
+        retention: &mut impl FnMut(u32) -> Retention,
+        spares: &mut usize,
+    ) {
+        if *spares > 0 && retention(index) == Retention::Pinned {
+            *spares -= 1;
+            let queue = self.nodes[index as usize].queue();
+            self.move_to_tail(index, queue);
+        } else {
+            self.evict_node(index, out);
+        }
     }
 
     /// Moves window overflow to probation's MRU end; returns how many moved.
@@ -387,8 +441,19 @@ impl Policy {
 
     /// Caffeine's `evictFromMain`: duel candidates (probation MRU end, then
     /// window LRU end) against victims (probation, then protected, then
-    /// window LRU ends) until the weight fits.
-    fn evict_from_main(&mut self, mut candidates: i64, out: &mut Vec<Victim>) {
+    /// window LRU ends) until the weight fits. With retention hints, a
+    /// pinned victim is passed over before any duel, a pinned candidate
+    /// that loses stays, and an expendable entry loses to any other.
+    ///
+    /// Every pointer moves past a node before that node is evicted or
+    /// spared, so `victim` and `candidate` always name linked nodes or NIL.
+    fn evict_from_main(
+        &mut self,
+        mut candidates: i64,
+        out: &mut Vec<Victim>,
+        retention: &mut impl FnMut(u32) -> Retention,
+        spares: &mut usize,
+    ) {
         let mut victim_queue = Queue::Probation;
         let mut victim = self.queues[Queue::Probation as usize].head;
         let mut candidate = self.queues[Queue::Probation as usize].tail;
@@ -415,39 +480,57 @@ impl Policy {
                 let evict = candidate;
                 candidate = self.prev(candidate);
                 candidates -= 1;
-                self.evict_node(evict, out);
+                self.evict_or_spare(evict, out, retention, spares);
                 continue;
             }
             if candidate == NIL {
                 let evict = victim;
                 victim = self.next(victim);
-                self.evict_node(evict, out);
+                self.evict_or_spare(evict, out, retention, spares);
                 continue;
             }
             if candidate == victim {
                 victim = self.next(victim);
-                self.evict_node(candidate, out);
+                let evict = candidate;
                 candidates -= 1;
                 candidate = NIL;
+                self.evict_or_spare(evict, out, retention, spares);
                 continue;
             }
             if u64::from(self.nodes[candidate as usize].weight) > self.capacity {
+                // It can never fit, pinned or not.
                 let evict = candidate;
                 candidate = self.prev(candidate);
                 candidates -= 1;
                 self.evict_node(evict, out);
                 continue;
             }
+            let victim_retention = retention(victim);
+            if victim_retention == Retention::Pinned && *spares > 0 {
+                // Pass over it; the candidate meets the next victim.
+                let spared = victim;
+                victim = self.next(victim);
+                self.evict_or_spare(spared, out, retention, spares);
+                continue;
+            }
             candidates -= 1;
-            if self.admit(candidate, victim) {
+            let candidate_retention = retention(candidate);
+            let admit = match (candidate_retention, victim_retention) {
+                // Exactly one is expendable: it goes.
+                (Retention::Expendable, v) if v != Retention::Expendable => false,
+                (c, Retention::Expendable) if c != Retention::Expendable => true,
+                _ => self.admit(candidate, victim),
+            };
+            if admit {
+                // Not spared: pinned victims were passed over above.
                 let evict = victim;
                 victim = self.next(victim);
-                self.evict_node(evict, out);
+                self.evict_or_spare(evict, out, retention, spares);
                 candidate = self.prev(candidate);
             } else {
                 let evict = candidate;
                 candidate = self.prev(candidate);
-                self.evict_node(evict, out);
+                self.evict_or_spare(evict, out, retention, spares);
             }
         }
     }
@@ -606,7 +689,7 @@ mod tests {
 
     fn run(policy: &mut Policy, index: u32, victims: &mut Vec<Victim>) {
         policy.insert(index, index.wrapping_mul(2_654_435_761), 1);
-        policy.evict(victims);
+        policy.evict(victims, |_| Retention::Normal);
         policy.validate().unwrap();
     }
 
@@ -650,13 +733,102 @@ mod tests {
         p.validate().unwrap();
     }
 
+    /// Inserts `index` and evicts with `retention`, returning the victims.
+    fn insert_judged(p: &mut Policy, index: u32, retention: impl Fn(u32) -> Retention) -> Vec<u32> {
+        let mut victims = Vec::new();
+        p.insert(index, index.wrapping_mul(2_654_435_761), 1);
+        p.evict(&mut victims, retention);
+        p.validate().unwrap();
+        assert!(p.weight() <= p.capacity());
+        victims.into_iter().map(|v| v.index).collect()
+    }
+
+    #[test]
+    fn pinned_entries_survive_a_scan_of_more_frequent_entries() {
+        let mut p = Policy::new(20);
+        let pinned = |i: u32| {
+            if i < 10 {
+                Retention::Pinned
+            } else {
+                Retention::Normal
+            }
+        };
+        for i in 0..10 {
+            insert_judged(&mut p, i, pinned);
+        }
+        for i in 100..1_000u32 {
+            let victims = insert_judged(&mut p, i, pinned);
+            assert!(
+                victims.iter().all(|&v| v >= 10),
+                "evicted pinned {victims:?}"
+            );
+            // Make the scan look popular: it would win every duel.
+            for _ in 0..3 {
+                p.access(i, i.wrapping_mul(2_654_435_761));
+            }
+        }
+        for i in 0..10 {
+            assert!(p.is_resident(i));
+        }
+    }
+
+    #[test]
+    fn the_capacity_holds_when_everything_is_pinned() {
+        let mut p = Policy::new(10);
+        for i in 0..100 {
+            let victims = insert_judged(&mut p, i, |_| Retention::Pinned);
+            assert!(i < 10 || victims.len() == 1, "{i}: {victims:?}");
+        }
+        assert_eq!(p.len(), 10);
+    }
+
+    #[test]
+    fn expendable_entries_lose_every_duel() {
+        // Without hints, TinyLFU keeps ten entries read three times
+        // against a scan of one-hit wonders...
+        let popular = |p: &mut Policy| {
+            for i in 0..10 {
+                insert_judged(p, i, |_| Retention::Normal);
+            }
+            for _ in 0..3 {
+                for i in 0..10u32 {
+                    p.access(i, i.wrapping_mul(2_654_435_761));
+                }
+            }
+        };
+        let mut p = Policy::new(10);
+        popular(&mut p);
+        for i in 100..200 {
+            insert_judged(&mut p, i, |_| Retention::Normal);
+        }
+        let kept = (0..10).filter(|&i| p.is_resident(i)).count();
+        assert!(kept >= 7, "kept {kept}");
+        // ...but loses them when they are demoted and expendable.
+        let mut p = Policy::new(10);
+        popular(&mut p);
+        for i in 0..10 {
+            p.demote(i);
+        }
+        let expendable = |i: u32| {
+            if i < 10 {
+                Retention::Expendable
+            } else {
+                Retention::Normal
+            }
+        };
+        for i in 100..120 {
+            insert_judged(&mut p, i, expendable);
+        }
+        assert_eq!((0..10).filter(|&i| p.is_resident(i)).count(), 0);
+    }
+
     #[test]
     fn weighted_entries_fit_capacity() {
         let mut p = Policy::new(100);
         let mut victims = Vec::new();
         for i in 0..200u32 {
             p.insert(i, i.wrapping_mul(40_503), 1 + i % 37);
-            p.evict(&mut victims);
+            p.evict(&mut victims, |_| Retention::Normal);
             p.validate().unwrap();
             assert!(p.weight() <= 100);
         }

@@ -1,0 +1,341 @@
+//! Fair eviction: reservations pin an agent's entries against other
+//! agents' inserts, suspended agents' entries go first, reservations return
+//! to the pool, and adopted shared objects are protected.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use helios_l1::{AgentCache, AgentConfig, AgentSort, Scoped};
+use proptest::prelude::*;
+
+type Bytes = Vec<u8>;
+
+type ByLength = fn(&u64, &Bytes) -> u64;
+
+fn weighted_cache(capacity: u64) -> Arc<AgentCache<u64, Bytes, ByLength>> {
+    fn weigh(_: &u64, v: &Bytes) -> u64 {
+        v.len() as u64
+    }
+    AgentCache::with_weigher(capacity, weigh as ByLength).unwrap()
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// The reserved agent stores a shared key of its own.
+    ReservedInsert { key: u64, weight: u8 },
+    /// Another agent stores a shared key (its key space is disjoint).
+    OtherInsert { agent: usize, key: u64, weight: u8 },
+    /// Another agent reads one of its keys (changes frequencies).
+    OtherRead { agent: usize, key: u64 },
+    /// The reserved agent removes one of its keys.
+    ReservedRemove { key: u64 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        2 => (0..400u64, 1..20u8).prop_map(|(key, weight)| Op::ReservedInsert { key, weight }),
+        6 => (0..3usize, 0..5_000u64, 1..40u8)
+            .prop_map(|(agent, key, weight)| Op::OtherInsert { agent, key, weight }),
+        2 => (0..3usize, 0..5_000u64).prop_map(|(agent, key)| Op::OtherRead { agent, key }),
+        1 => (0..400u64).prop_map(|key| Op::ReservedRemove { key }),
+    ]
+}
+
+/// The reserved agent's keys live at 1_000_000 + k, the others' at
+/// (agent + 1) * 10_000_000 + k, so their keys never collide.
+const RESERVED_BASE: u64 = 1_000_000;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Whatever the others do, while the reserved agent's resident weight
+    /// is within its reservation none of its entries leaves except by its
+    /// own hand; charges add up, caps hold, the capacity holds.
+    #[test]
+    fn a_reserved_agent_within_its_reservation_never_loses_entries_to_others(
+        ops in proptest::collection::vec(op(), 1..600),
+        capacity in prop_oneof![Just(1_000u64), Just(20_000u64)],
+    ) {
+        let cache = weighted_cache(capacity);
+        let reserved = capacity / 4;
+        let r = cache
+            .register_agent("reserved", AgentConfig::new().reserved(reserved))
+            .unwrap();
+        let cap = capacity / 3;
+        let others: Vec<_> = (0..3)
+            .map(|i| {
+                let config = if i == 0 { AgentConfig::new().cap(cap) } else { AgentConfig::new() };
+                cache.register_agent(&format!("other{i}"), config).unwrap()
+            })
+            .collect();
+        let resident_of_r = || {
+            cache
+                .agents(AgentSort::Name)
+                .into_iter()
+                .find(|s| &*s.name == "reserved")
+                .map_or(0, |s| s.resident)
+        };
+        let mut r_keys: HashSet<u64> = HashSet::new();
+        for op in ops {
+            match op {
+                Op::ReservedInsert { key, weight } => {
+                    let key = RESERVED_BASE + key;
+                    let _ = r.insert(key, vec![0; usize::from(weight)]).unwrap();
+                }
+                Op::ReservedRemove { key } => {
+                    r.remove(&(RESERVED_BASE + key)).unwrap();
+                }
+                Op::OtherRead { agent, key } => {
+                    let key = (agent as u64 + 1) * 10_000_000 + key;
+                    others[agent].get(&key).unwrap();
+                }
+                Op::OtherInsert { agent, key, weight } => {
+                    let key = (agent as u64 + 1) * 10_000_000 + key;
+                    let within = resident_of_r() <= reserved;
+                    let before: Vec<u64> = r_keys
+                        .iter()
+                        .copied()
+                        .filter(|k| cache.cache().contains_key(&Scoped::shared(*k)))
+                        .collect();
+                    let _ = others[agent].insert(key, vec![0; usize::from(weight)]).unwrap();
+                    if within {
+                        for k in &before {
+                            prop_assert!(
+                                cache.cache().contains_key(&Scoped::shared(*k)),
+                                "other{agent}'s insert evicted key {k} of an agent within its reservation"
+                            );
+                        }
+                    }
+                }
+            }
+            if let Op::ReservedInsert { key, .. } = op {
+                r_keys.insert(RESERVED_BASE + key);
+            }
+            prop_assert!(cache.cache().weight() <= capacity);
+            prop_assert_eq!(cache.charged_weight(), cache.cache().weight());
+            let capped = cache
+                .agents(AgentSort::Name)
+                .into_iter()
+                .find(|s| &*s.name == "other0")
+                .map_or(0, |s| s.resident);
+            prop_assert!(capped <= cap);
+        }
+        cache.cache().validate().map_err(TestCaseError::fail)?;
+    }
+}
+
+/// An agent reading a working set it stored within its reservation keeps
+/// all of it through a scan ten times the cache by another agent, even
+/// when the scanner's entries are read more often.
+#[test]
+fn a_scan_by_another_agent_cannot_flush_a_reserved_working_set() {
+    let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(10_000).unwrap();
+    let worker = cache
+        .register_agent("worker", AgentConfig::new().reserved(2_000))
+        .unwrap();
+    let scanner = cache
+        .register_agent("scanner", AgentConfig::new().priority(8))
+        .unwrap();
+    for k in 0..2_000 {
+        worker.insert(k, k).unwrap().unwrap();
+    }
+    for k in 1_000_000..1_100_000u64 {
+        let _ = scanner.insert(k, k).unwrap();
+        // Reads make the scanner's recent keys look more popular than the
+        // worker's, which it never touches again.
+        scanner.get(&k).unwrap();
+        scanner.get(&k).unwrap();
+    }
+    let kept = (0..2_000)
+        .filter(|k| cache.cache().contains_key(&Scoped::shared(*k)))
+        .count();
+    assert_eq!(kept, 2_000, "the scan evicted reserved entries");
+    cache.cache().validate().unwrap();
+}
+
+/// Without a reservation the same scan does flush the working set: the
+/// test above is not passing by accident of the policy.
+#[test]
+fn without_a_reservation_the_scan_flushes_the_working_set() {
+    let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(10_000).unwrap();
+    let worker = cache.register_agent("worker", AgentConfig::new()).unwrap();
+    let scanner = cache
+        .register_agent("scanner", AgentConfig::new().priority(8))
+        .unwrap();
+    for k in 0..2_000 {
+        worker.insert(k, k).unwrap().unwrap();
+    }
+    for k in 1_000_000..1_100_000u64 {
+        let _ = scanner.insert(k, k).unwrap();
+        scanner.get(&k).unwrap();
+        scanner.get(&k).unwrap();
+    }
+    let kept = (0..2_000)
+        .filter(|k| cache.cache().contains_key(&Scoped::shared(*k)))
+        .count();
+    assert!(kept < 1_000, "kept {kept} of 2000 without a reservation");
+}
+
+/// A reservation that its agent does not use is lent out, and taken back
+/// when the agent starts inserting: its inserts evict the borrowers'
+/// entries and are never refused while it is within its reservation.
+#[test]
+fn unused_reservations_are_lent_and_reclaimed_on_demand() {
+    let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(10_000).unwrap();
+    let owner = cache
+        .register_agent("owner", AgentConfig::new().reserved(5_000))
+        .unwrap();
+    let borrower = cache
+        .register_agent("borrower", AgentConfig::new())
+        .unwrap();
+    // Fair shares: owner 5,000 + 2,500; borrower 2,500, so it may hold up
+    // to 5,000 while the cache is full, and everything while it is not.
+    for k in 0..10_000 {
+        let _ = borrower.insert(k, k).unwrap();
+    }
+    assert!(
+        cache.cache().weight() >= 9_000,
+        "the borrower filled the space"
+    );
+    for k in 100_000..105_000 {
+        owner
+            .insert(k, k)
+            .unwrap()
+            .expect("an insert within the reservation is never refused");
+    }
+    let stats = cache.agents(AgentSort::Name);
+    let owner_stats = stats.iter().find(|s| &*s.name == "owner").unwrap();
+    // Its own later inserts may evict its earlier ones (the policy chooses
+    // among them), but most of the 5,000 are resident.
+    assert!(owner_stats.resident >= 4_000, "{owner_stats:?}");
+    assert!(owner_stats.resident <= 5_000);
+    cache.cache().validate().unwrap();
+}
+
+/// Suspension lends the reservation and puts the agent's entries first in
+/// the eviction order: another agent's inserts then evict them before
+/// anything else, however often they were read.
+#[test]
+fn a_suspended_agents_entries_are_evicted_first() {
+    let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(10_000).unwrap();
+    let sleeper = cache
+        .register_agent("sleeper", AgentConfig::new().reserved(3_000))
+        .unwrap();
+    let worker = cache.register_agent("worker", AgentConfig::new()).unwrap();
+    for k in 0..3_000 {
+        sleeper.insert(k, k).unwrap().unwrap();
+    }
+    for _ in 0..4 {
+        for k in 0..3_000 {
+            sleeper.get(&k).unwrap();
+        }
+    }
+    for k in 10_000..17_000 {
+        worker.insert(k, k).unwrap().unwrap();
+    }
+    assert_eq!(sleeper.fair_share().unwrap(), 3_000 + 3_500);
+    assert!(sleeper.suspend().unwrap());
+    assert_eq!(sleeper.fair_share().unwrap(), 0);
+    assert_eq!(
+        worker.fair_share().unwrap(),
+        10_000,
+        "the reservation is lent"
+    );
+    // 1,000 new entries need 1,000 evictions (the cache holds 10,000).
+    for k in 20_000..21_000 {
+        worker.insert(k, k).unwrap().unwrap();
+    }
+    let sleeper_kept = (0..3_000)
+        .filter(|k| cache.cache().contains_key(&Scoped::shared(*k)))
+        .count();
+    let worker_kept = (10_000..17_000)
+        .filter(|k| cache.cache().contains_key(&Scoped::shared(*k)))
+        .count();
+    assert!(
+        sleeper_kept <= 2_000 + 50,
+        "only {} of the sleeper's entries were evicted",
+        3_000 - sleeper_kept
+    );
+    assert!(
+        worker_kept >= 7_000 - 50,
+        "worker lost {}",
+        7_000 - worker_kept
+    );
+    cache.cache().validate().unwrap();
+}
+
+/// Terminating an agent returns its reservation and priority to the pool.
+#[test]
+fn termination_returns_the_reservation_to_the_pool() {
+    let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(10_000).unwrap();
+    let a = cache
+        .register_agent("a", AgentConfig::new().reserved(4_000))
+        .unwrap();
+    let b = cache.register_agent("b", AgentConfig::new()).unwrap();
+    assert_eq!(b.fair_share().unwrap(), 3_000);
+    a.terminate().unwrap();
+    assert_eq!(b.fair_share().unwrap(), 10_000);
+    let c = cache.register_agent("c", AgentConfig::new()).unwrap();
+    assert_eq!(c.fair_share().unwrap(), 5_000);
+}
+
+/// A shared object stored by an agent without a reservation is protected
+/// once a reserved agent adopts it; the charge moves with it.
+#[test]
+fn an_adopted_shared_object_is_protected_by_the_adopters_reservation() {
+    let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(10_000).unwrap();
+    let loader = cache.register_agent("loader", AgentConfig::new()).unwrap();
+    let reader = cache
+        .register_agent("reader", AgentConfig::new().reserved(1_000))
+        .unwrap();
+    let scanner = cache
+        .register_agent("scanner", AgentConfig::new().priority(8))
+        .unwrap();
+    for k in 0..1_000 {
+        loader.insert(k, k).unwrap().unwrap();
+    }
+    for k in 0..500 {
+        assert!(reader.adopt(&k).unwrap());
+    }
+    assert!(reader.adopt(&0).unwrap(), "adopting twice is a no-op");
+    assert!(!reader.adopt(&5_000_000).unwrap(), "nothing to adopt");
+    let stats = cache.agents(AgentSort::Name);
+    let by_name = |n: &str| stats.iter().find(|s| &*s.name == n).unwrap().clone();
+    assert_eq!(by_name("reader").resident, 500);
+    assert_eq!(by_name("reader").resident_shared, 500);
+    assert_eq!(by_name("reader").resident_private(), 0);
+    assert_eq!(by_name("loader").resident, 500);
+    assert_eq!(cache.charged_weight(), cache.cache().weight());
+    for k in 1_000_000..1_100_000u64 {
+        let _ = scanner.insert(k, k).unwrap();
+        // Read more often than adoption counted the objects as used.
+        for _ in 0..8 {
+            scanner.get(&k).unwrap();
+        }
+    }
+    let adopted_kept = (0..500)
+        .filter(|k| cache.cache().contains_key(&Scoped::shared(*k)))
+        .count();
+    assert_eq!(adopted_kept, 500);
+    assert_eq!(reader.get(&7).unwrap(), Some(7), "the value is unchanged");
+}
+
+/// Resident weight is split into shared and private parts.
+#[test]
+fn resident_weight_is_split_into_shared_and_private() {
+    let cache = weighted_cache(10_000);
+    let a = cache.register_agent("a", AgentConfig::new()).unwrap();
+    a.insert(1, vec![0; 30]).unwrap().unwrap();
+    a.insert_private(2, vec![0; 12]).unwrap().unwrap();
+    let s = &cache.agents(AgentSort::Name)[0];
+    assert_eq!(
+        (s.resident, s.resident_shared, s.resident_private()),
+        (42, 30, 12)
+    );
+    a.remove(&1).unwrap();
+    let s = &cache.agents(AgentSort::Name)[0];
+    assert_eq!(
+        (s.resident, s.resident_shared, s.resident_private()),
+        (12, 0, 12)
+    );
+}
