@@ -389,6 +389,11 @@ where
         self.capacity
     }
 
+    /// The weigher.
+    pub fn weigher(&self) -> &W {
+        &self.weigher
+    }
+
     /// Number of shards.
     pub fn shards(&self) -> usize {
         self.shards.len()

@@ -152,7 +152,27 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
         mut self,
         listener: impl Fn(&K, &V, RemovalCause) + Send + Sync + 'static,
     ) -> Self {
+        self.on_removal = Some(Box::new(move |k, v, cause, _| listener(k, v, cause)));
+        self
+    }
+
+    /// Like [`removal_listener`](Self::removal_listener), also told the
+    /// weight the entry was charged at (for exact accounting on top).
+    pub(crate) fn weighed_removal_listener(
+        mut self,
+        listener: impl Fn(&K, &V, RemovalCause, u64) + Send + Sync + 'static,
+    ) -> Self {
         self.on_removal = Some(Box::new(listener));
+        self
+    }
+
+    /// Like [`insert_listener`](Self::insert_listener), also told the
+    /// weight the entry is charged at.
+    pub(crate) fn weighed_insert_listener(
+        mut self,
+        listener: impl Fn(&K, &V, u64) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_insert = Some(Box::new(listener));
         self
     }
 
@@ -161,7 +181,7 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
     /// [`removal_listener`](Self::removal_listener); for one key it is
     /// always called before the entry's removal is reported.
     pub fn insert_listener(mut self, listener: impl Fn(&K, &V) + Send + Sync + 'static) -> Self {
-        self.on_insert = Some(Box::new(listener));
+        self.on_insert = Some(Box::new(move |k, v, _| listener(k, v)));
         self
     }
 

@@ -24,10 +24,10 @@ pub enum RemovalCause {
     Cleared,
 }
 
-/// Called for each entry stored.
-pub(crate) type OnInsert<K, V> = Box<dyn Fn(&K, &V) + Send + Sync>;
-/// Called for each entry that leaves.
-pub(crate) type OnRemoval<K, V> = Box<dyn Fn(&K, &V, RemovalCause) + Send + Sync>;
+/// Called for each entry stored, with the weight the cache charged for it.
+pub(crate) type OnInsert<K, V> = Box<dyn Fn(&K, &V, u64) + Send + Sync>;
+/// Called for each entry that leaves, with the weight it was charged at.
+pub(crate) type OnRemoval<K, V> = Box<dyn Fn(&K, &V, RemovalCause, u64) + Send + Sync>;
 
 /// The listeners as stored: shared by every shard.
 pub(crate) struct ListenerSet<K, V> {

@@ -177,7 +177,12 @@ where
         let too_heavy = weight > self.capacity || weight > u64::from(u32::MAX);
         if too_heavy {
             if let Some((pos, index)) = existing {
-                self.notify(writer, index, RemovalCause::Replaced);
+                self.notify(
+                    writer,
+                    index,
+                    policy.weight_of(index),
+                    RemovalCause::Replaced,
+                );
                 invalidate(hot, index);
                 self.map.remove_at(writer, &guard, pos);
                 policy.remove(index);
@@ -199,7 +204,7 @@ where
                 // longer live. (If the replacement then fails for lack of
                 // slot indices, 16.7 million live entries in one shard, the
                 // listener has heard of a departure that did not happen.)
-                self.notify(writer, old, RemovalCause::Replaced);
+                self.notify(writer, old, policy.weight_of(old), RemovalCause::Replaced);
                 invalidate(hot, old);
                 self.map
                     .replace(writer, &guard, pos, (key, value))
@@ -239,7 +244,9 @@ where
     ) {
         if let Some(listeners) = &self.listener {
             if let Some(on_insert) = &listeners.on_insert {
-                self.map.with_entry(writer, index, |(k, v)| on_insert(k, v));
+                let weight = u64::from(policy.weight_of(index));
+                self.map
+                    .with_entry(writer, index, |(k, v)| on_insert(k, v, weight));
             }
         }
         self.evict(writer, policy, victims, hot, guard);
@@ -281,7 +288,7 @@ where
         if weight > self.capacity || weight > u64::from(u32::MAX) {
             return false;
         }
-        self.notify(writer, old, RemovalCause::Replaced);
+        self.notify(writer, old, policy.weight_of(old), RemovalCause::Replaced);
         invalidate(hot, old);
         match self.map.replace(writer, &guard, pos, (key, value)) {
             Ok(new) => {
@@ -309,7 +316,7 @@ where
             None => policy.evict(victims, |_| Retention::Normal),
         }
         for victim in victims.drain(..) {
-            self.notify(writer, victim.index, RemovalCause::Evicted);
+            self.notify(writer, victim.index, victim.weight, RemovalCause::Evicted);
             invalidate(hot, victim.index);
             let unlinked =
                 self.map
@@ -320,10 +327,11 @@ where
 
     /// Tells the listener, if any, that the entry at `index` leaves.
     #[inline]
-    fn notify(&self, writer: &Writer, index: u32, cause: RemovalCause) {
+    fn notify(&self, writer: &Writer, index: u32, weight: u32, cause: RemovalCause) {
         if let Some(on_removal) = self.listener.as_ref().and_then(|l| l.on_removal.as_ref()) {
+            let weight = u64::from(weight);
             self.map
-                .with_entry(writer, index, |(k, v)| on_removal(k, v, cause));
+                .with_entry(writer, index, |(k, v)| on_removal(k, v, cause, weight));
         }
     }
 
@@ -351,7 +359,12 @@ where
         } = &mut *state;
         Self::drain_reads(&self.reads, policy, hot);
         let (pos, index) = self.map.find(writer, &guard, hash, key)?;
-        self.notify(writer, index, RemovalCause::Removed);
+        self.notify(
+            writer,
+            index,
+            policy.weight_of(index),
+            RemovalCause::Removed,
+        );
         invalidate(hot, index);
         let value = self.map.with_entry(writer, index, |(_, v)| v.clone());
         self.map.remove_at(writer, &guard, pos);
@@ -400,10 +413,21 @@ where
         if let Some(hot) = hot {
             hot.invalidate_all();
         }
-        if let Some(on_removal) = self.listener.as_ref().and_then(|l| l.on_removal.as_ref()) {
-            self.map.for_each_live(writer, &guard, |(k, v)| {
-                on_removal(k, v, RemovalCause::Cleared);
-            });
+        if self
+            .listener
+            .as_ref()
+            .is_some_and(|l| l.on_removal.is_some())
+        {
+            let mut indices = Vec::with_capacity(policy.len());
+            policy.resident_indices(&mut indices);
+            for index in indices {
+                self.notify(
+                    writer,
+                    index,
+                    policy.weight_of(index),
+                    RemovalCause::Cleared,
+                );
+            }
         }
         self.map.clear(writer, &guard);
         policy.clear();

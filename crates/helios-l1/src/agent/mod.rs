@@ -72,10 +72,10 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Instant;
 
+use registry::{slot_offset, Counter, Registry, Slot, OVER_SHARE_FACTOR};
 pub use registry::{
     AgentConfig, AgentError, AgentEvent, AgentId, AgentSort, AgentState, AgentStats, MAX_AGENTS,
 };
-use registry::{Counter, Registry, Slot, OVER_SHARE_FACTOR};
 
 use crate::error::{BuildError, RefusalReason, Refused};
 
@@ -85,19 +85,41 @@ use crate::Cache;
 /// A key of an [`AgentCache`]: shared, or private to one agent.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Scoped<K> {
-    owner: Option<AgentId>,
+    /// [`SHARED`], or the private owner's [`AgentId::to_bits`]: one word,
+    /// so that a `Scoped<u64>` takes 16 bytes (an `Option<AgentId>` would
+    /// take 12 and pad the key to 24).
+    namespace: u64,
     key: K,
 }
+
+/// The namespace of shared keys (no agent id packs to it: slot indices are
+/// below 2^32 - 1).
+const SHARED: u64 = u64::MAX;
 
 impl<K> Scoped<K> {
     /// A key in the shared namespace.
     pub fn shared(key: K) -> Self {
-        Self { owner: None, key }
+        Self {
+            namespace: SHARED,
+            key,
+        }
+    }
+
+    fn private(owner: AgentId, key: K) -> Self {
+        Self {
+            namespace: owner.to_bits(),
+            key,
+        }
     }
 
     /// The agent whose private key this is, if any.
     pub fn owner(&self) -> Option<AgentId> {
-        self.owner
+        (self.namespace != SHARED).then(|| AgentId::from_bits(self.namespace))
+    }
+
+    /// Whether the key is in the shared namespace.
+    pub fn is_shared(&self) -> bool {
+        self.namespace == SHARED
     }
 
     /// The key within its namespace.
@@ -106,11 +128,12 @@ impl<K> Scoped<K> {
     }
 }
 
-/// A value of an [`AgentCache`] as stored: with its owner and weight.
+/// A value of an [`AgentCache`] as stored: with the agent charged for it.
+/// (Its weight is the policy's record, handed to the cache's listeners, so
+/// it is not stored twice.)
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Owned<V> {
     owner: AgentId,
-    weight: u64,
     value: V,
 }
 
@@ -120,30 +143,26 @@ impl<V> Owned<V> {
         self.owner
     }
 
-    /// The entry's weight.
-    pub fn weight(&self) -> u64 {
-        self.weight
-    }
-
     /// The value.
     pub fn value(&self) -> &V {
         &self.value
     }
 }
 
-/// Reads the weight an [`AgentCache`] computed when the value was stored.
+/// Weighs an [`AgentCache`]'s entries with the user's weigher, on the key
+/// within its namespace and the value without its owner.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct OwnedWeigher;
+pub struct AgentWeigher<W>(W);
 
-impl<K, V> Weigher<K, Owned<V>> for OwnedWeigher {
+impl<K, V, W: Weigher<K, V>> Weigher<Scoped<K>, Owned<V>> for AgentWeigher<W> {
     #[inline(always)]
-    fn weigh(&self, _key: &K, value: &Owned<V>) -> u64 {
-        value.weight
+    fn weigh(&self, key: &Scoped<K>, value: &Owned<V>) -> u64 {
+        self.0.weigh(&key.key, &value.value)
     }
 }
 
 /// The cache an [`AgentCache`] stores into.
-pub type AgentStore<K, V> = Cache<Scoped<K>, Owned<V>, OwnedWeigher>;
+pub type AgentStore<K, V, W = UnitWeigher> = Cache<Scoped<K>, Owned<V>, AgentWeigher<W>>;
 
 thread_local! {
     /// The agent whose insert is running on this thread, with its
@@ -188,9 +207,8 @@ fn as_inserter<R>(address: usize, id: AgentId, f: impl FnOnce() -> R) -> R {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct AgentCache<K, V, W = UnitWeigher> {
-    cache: AgentStore<K, V>,
+    cache: AgentStore<K, V, W>,
     registry: Arc<Registry<K>>,
-    weigher: W,
 }
 
 impl<K, V> AgentCache<K, V>
@@ -221,23 +239,19 @@ where
         );
         let cache = Cache::builder()
             .capacity(capacity)
-            .weigher(OwnedWeigher)
-            .insert_listener(move |k: &Scoped<K>, v: &Owned<V>| {
-                arrivals.arrive(v.owner, v.weight, k.owner.is_none());
+            .weigher(AgentWeigher(weigher))
+            .weighed_insert_listener(move |k: &Scoped<K>, v: &Owned<V>, weight| {
+                arrivals.arrive(v.owner, weight, k.is_shared());
             })
-            .removal_listener(move |k: &Scoped<K>, v: &Owned<V>, cause| {
+            .weighed_removal_listener(move |k: &Scoped<K>, v: &Owned<V>, cause, weight| {
                 let by = inserting(address);
-                departures.depart(v.owner, v.weight, k.owner.is_none(), cause, by);
+                departures.depart(v.owner, weight, k.is_shared(), cause, by);
             })
             .retention(move |_: &Scoped<K>, v: &Owned<V>| {
                 judge.retention(v.owner, capacity, inserting(address))
             })
             .build()?;
-        Ok(Arc::new(Self {
-            cache,
-            registry,
-            weigher,
-        }))
+        Ok(Arc::new(Self { cache, registry }))
     }
 
     /// Registers an agent named `name` (unique among live agents).
@@ -249,6 +263,7 @@ where
         let id = self.registry.register(name, config)?;
         Ok(AgentHandle {
             cache: Arc::clone(self),
+            slots: Arc::clone(self.registry.chunk(id.index())),
             id,
             config,
         })
@@ -278,7 +293,7 @@ where
     }
 
     /// The underlying cache (for its statistics and capacity).
-    pub fn cache(&self) -> &AgentStore<K, V> {
+    pub fn cache(&self) -> &AgentStore<K, V, W> {
         &self.cache
     }
 }
@@ -288,6 +303,9 @@ where
 /// terminated.
 pub struct AgentHandle<K, V, W = UnitWeigher> {
     cache: Arc<AgentCache<K, V, W>>,
+    /// The registry chunk holding this agent's slot, so that every call
+    /// reaches the slot with one bounds-checked index.
+    slots: Arc<[Slot<K>]>,
     id: AgentId,
     /// The agent's configuration (fixed for its life).
     config: AgentConfig,
@@ -297,6 +315,7 @@ impl<K, V, W> Clone for AgentHandle<K, V, W> {
     fn clone(&self) -> Self {
         Self {
             cache: Arc::clone(&self.cache),
+            slots: Arc::clone(&self.slots),
             id: self.id,
             config: self.config,
         }
@@ -318,8 +337,9 @@ where
         self.id
     }
 
+    #[inline]
     fn slot(&self) -> &Slot<K> {
-        self.cache.registry.slot(self.id.index())
+        &self.slots[slot_offset(self.id.index())]
     }
 
     /// Whether the agent is active or suspended.
@@ -343,11 +363,12 @@ where
             .fair_share(self.cache.cache.capacity(), &self.config))
     }
 
+    fn weigh(&self, key: &K, value: &V) -> u64 {
+        self.cache.cache.weigher().0.weigh(key, value)
+    }
+
     fn private_key(&self, key: K) -> Scoped<K> {
-        Scoped {
-            owner: Some(self.id),
-            key,
-        }
+        Scoped::private(self.id, key)
     }
 
     fn read(&self, key: &Scoped<K>) -> Result<Option<V>, AgentError> {
@@ -412,7 +433,7 @@ where
     /// causes are counted as caused by this agent.
     fn store(&self, key: Scoped<K>, value: V) -> Stored<K, V> {
         self.slot().count(Counter::Inserts);
-        let weight = self.cache.weigher.weigh(&key.key, &value);
+        let weight = self.weigh(&key.key, &value);
         if let Some(reason) = self.admission(weight) {
             let (resident, limit) = match reason {
                 RefusalReason::AgentCap { resident, cap } => (resident, cap),
@@ -427,7 +448,6 @@ where
         self.cache.registry.relieve(self.id);
         let owned = Owned {
             owner: self.id,
-            weight,
             value,
         };
         let registry = Arc::as_ptr(&self.cache.registry) as usize;
@@ -508,7 +528,6 @@ where
             return Ok(value);
         }
         let mut loaded = false;
-        let weigher = &self.cache.weigher;
         let registry = Arc::as_ptr(&self.cache.registry) as usize;
         let owned = as_inserter(registry, self.id, || {
             self.cache
@@ -520,7 +539,6 @@ where
                     self.slot().add_load_time(start.elapsed());
                     Owned {
                         owner: self.id,
-                        weight: weigher.weigh(&key, &value),
                         value,
                     }
                 })
@@ -551,12 +569,12 @@ where
                 if owned.owner == id {
                     return None;
                 }
-                if cap.is_some_and(|cap| slot.resident().saturating_add(owned.weight) > cap) {
+                let weight = self.weigh(key, &owned.value);
+                if cap.is_some_and(|cap| slot.resident().saturating_add(weight) > cap) {
                     return None;
                 }
                 Some(Owned {
                     owner: id,
-                    weight: owned.weight,
                     value: owned.value.clone(),
                 })
             });

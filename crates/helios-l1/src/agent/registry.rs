@@ -22,6 +22,11 @@ use crate::sync::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Mutex, Ordering, Rw
 /// streams through ten times the cache should.
 pub(crate) const OVER_SHARE_FACTOR: u64 = 2;
 
+/// Where slot `index` is within its chunk.
+pub(crate) fn slot_offset(index: u32) -> usize {
+    index as usize % CHUNK_SLOTS
+}
+
 /// Most agents registered at once.
 pub const MAX_AGENTS: usize = CHUNKS * CHUNK_SLOTS;
 /// Slots are allocated 256 at a time and never move, so a handle reaches its
@@ -121,6 +126,18 @@ pub struct AgentId {
 }
 
 impl AgentId {
+    /// One word: the slot index above the generation.
+    pub(crate) fn to_bits(self) -> u64 {
+        (u64::from(self.index) << 32) | u64::from(self.generation)
+    }
+
+    pub(crate) fn from_bits(bits: u64) -> Self {
+        Self {
+            index: (bits >> 32) as u32,
+            generation: bits as u32,
+        }
+    }
+
     /// The slot number (reused after termination).
     pub fn index(&self) -> u32 {
         self.index
@@ -451,7 +468,9 @@ struct Names {
 }
 
 /// `CHUNK_SLOTS` slots, allocated on first use.
-type Chunk<K> = OnceLock<Box<[Slot<K>]>>;
+/// Reference counted so that a handle can hold its agent's chunk and reach
+/// its slot without the table lookup (a read does that on every call).
+type Chunk<K> = OnceLock<Arc<[Slot<K>]>>;
 
 /// Shards of the private-key index (by agent slot number).
 const PRIVATE_SHARDS: usize = 64;
@@ -499,10 +518,14 @@ fn name_hash(name: &str) -> u64 {
 impl<K: Hash + Eq> Registry<K> {
     /// The slot of `index` (allocated, since indices come from `register`).
     pub(crate) fn slot(&self, index: u32) -> &Slot<K> {
-        let index = index as usize;
-        let chunk = self.chunks[index / CHUNK_SLOTS]
-            .get_or_init(|| (0..CHUNK_SLOTS).map(|_| Slot::new()).collect());
-        &chunk[index % CHUNK_SLOTS]
+        &self.chunk(index)[index as usize % CHUNK_SLOTS]
+    }
+
+    /// The chunk holding slot `index`; the slot is at `index % CHUNK_SLOTS`
+    /// within it (see [`slot_offset`]).
+    pub(crate) fn chunk(&self, index: u32) -> &Arc<[Slot<K>]> {
+        self.chunks[index as usize / CHUNK_SLOTS]
+            .get_or_init(|| (0..CHUNK_SLOTS).map(|_| Slot::new()).collect())
     }
 
     /// Registers an agent; returns its id and slot.

@@ -113,11 +113,12 @@ const EMPTY_DEQUE: Deque = Deque {
     len: 0,
 };
 
-/// An entry evicted by the policy: its slab index and hash.
+/// An entry evicted by the policy: its slab index, hash and weight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Victim {
     pub(crate) index: u32,
     pub(crate) hash: u32,
+    pub(crate) weight: u32,
 }
 
 #[derive(Debug)]
@@ -399,9 +400,11 @@ impl Policy {
         self.climber.mark_warm();
         self.unlink(index);
         self.len -= 1;
+        let node = &self.nodes[index as usize];
         out.push(Victim {
             index,
-            hash: self.nodes[index as usize].hash,
+            hash: node.hash,
+            weight: node.weight,
         });
     }
 

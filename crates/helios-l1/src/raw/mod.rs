@@ -300,13 +300,6 @@ where
         }
     }
 
-    /// Runs `f` on every live entry (writer only).
-    pub(crate) fn for_each_live(&self, w: &Writer, guard: &Guard, mut f: impl FnMut(&(K, V))) {
-        for index in self.table(guard).live() {
-            self.with_entry(w, index, &mut f);
-        }
-    }
-
     /// Removes every entry.
     pub(crate) fn clear(&self, w: &mut Writer, guard: &Guard) {
         let old = self.table(guard);
