@@ -117,8 +117,9 @@ fn agents() {
     let after = LIVE.load(Ordering::SeqCst);
     // The handles vector is the caller's, not per-agent bookkeeping.
     let handles_vec = (handles.capacity() * std::mem::size_of_val(&handles[0])) as isize;
+    let handle = std::mem::size_of_val(&handles[0]);
     println!(
-        "agents       {:>7.1} bytes per registered agent, handle included ({AGENTS} agents); registered in {:.1} ms",
+        "agents       {:>7.1} bytes per registered agent, plus its {handle}-byte handle ({AGENTS} agents); registered in {:.1} ms",
         (after - before - handles_vec) as f64 / AGENTS as f64,
         took.as_secs_f64() * 1e3
     );
@@ -137,5 +138,27 @@ fn agents() {
     println!(
         "terminate    {:.2} ms to release {released} private entries",
         start.elapsed().as_secs_f64() * 1e3
+    );
+
+    // Suspension demotes the agent's entries: one pass over the cache.
+    let cache = helios_l1::AgentCache::<u64, u64>::new(100_000).expect("valid capacity");
+    let sleeper = cache
+        .register_agent("sleeper", helios_l1::AgentConfig::new())
+        .expect("registers");
+    let other = cache
+        .register_agent("other", helios_l1::AgentConfig::new())
+        .expect("registers");
+    for k in 0..50_000 {
+        let _ = sleeper.insert(k, k);
+        let _ = other.insert(1_000_000 + k, k);
+    }
+    let entries = cache.cache().len();
+    let start = std::time::Instant::now();
+    sleeper.suspend().expect("alive");
+    let took = start.elapsed().as_secs_f64();
+    println!(
+        "suspend      {:.2} ms over {entries} entries ({:.1} ns per entry)",
+        took * 1e3,
+        took * 1e9 / entries as f64
     );
 }

@@ -11,8 +11,9 @@
 //! in percentage points over the measured half of the run), its median,
 //! 90th percentile and worst, and the scanner's own hit ratio.
 //!
-//! Systems: `helios_agents` (an `AgentCache`: every agent, the scanner
-//! included, reads through its own handle with default configs, so fair
+//! Systems: `helios_reserved` (an `AgentCache` in which every victim
+//! reserves half of its 100 entries; the scanner has the default config),
+//! `helios_agents` (the same with default configs everywhere, so only fair
 //! shares apply), `helios` (the plain cache: one global policy),
 //! `quick_cache`, `moka`.
 
@@ -75,14 +76,26 @@ impl Agents for Handles {
     }
 }
 
+/// Entries each victim reserves in `helios_reserved`: half of its share,
+/// so that the other half and the unreserved pool still adapt to demand.
+const RESERVED_PER_AGENT: u64 = ENTRIES_PER_AGENT / 2;
+
 fn make(name: &str, capacity: u64, agents: usize) -> Result<Box<dyn Agents>, CliError> {
     let usage = |e: &dyn std::fmt::Display| CliError::Usage(e.to_string());
-    if name == "helios_agents" {
+    if name == "helios_agents" || name == "helios_reserved" {
+        let reserved = if name == "helios_reserved" {
+            RESERVED_PER_AGENT
+        } else {
+            0
+        };
         let cache = helios_l1::AgentCache::<u64, u64>::new(capacity).map_err(|e| usage(&e))?;
         let handles = (0..=agents)
             .map(|i| {
+                // The last agent is the scanner: no reservation.
+                let config =
+                    helios_l1::AgentConfig::new().reserved(if i < agents { reserved } else { 0 });
                 cache
-                    .register_agent(&format!("agent-{i}"), helios_l1::AgentConfig::new())
+                    .register_agent(&format!("agent-{i}"), config)
                     .map_err(|e| usage(&e))
             })
             .collect::<Result<_, _>>()?;
@@ -183,7 +196,7 @@ pub(crate) fn run_bench(args: &NoisyArgs) -> Result<(), CliError> {
             SCAN_FACTOR * capacity
         );
         println!(
-            "{:<12} {:>12} {:>14} {:>12} {:>12} {:>12} {:>12}",
+            "{:<16} {:>12} {:>14} {:>12} {:>12} {:>12} {:>12}",
             "system",
             "median alone",
             "median scanned",
@@ -193,7 +206,13 @@ pub(crate) fn run_bench(args: &NoisyArgs) -> Result<(), CliError> {
             "scanner hit"
         );
     }
-    for name in ["helios_agents", "helios", "quick_cache", "moka"] {
+    for name in [
+        "helios_reserved",
+        "helios_agents",
+        "helios",
+        "quick_cache",
+        "moka",
+    ] {
         let (alone, _) = run(&*make(name, capacity, args.agents)?, &streams, None);
         let scan = Some(SCAN_FACTOR * capacity);
         let (scanned, scanner) = run(&*make(name, capacity, args.agents)?, &streams, scan);
@@ -222,7 +241,7 @@ pub(crate) fn run_bench(args: &NoisyArgs) -> Result<(), CliError> {
             );
         } else {
             println!(
-                "{name:<12} {:>12.2} {:>14.2} {median:>12.2} {p90:>12.2} {worst:>12.2} {scanner:>12.2}",
+                "{name:<16} {:>12.2} {:>14.2} {median:>12.2} {p90:>12.2} {worst:>12.2} {scanner:>12.2}",
                 percentile(&alone_sorted, 0.5),
                 percentile(&scanned_sorted, 0.5),
             );

@@ -88,7 +88,16 @@ fn bench_noisy_neighbour_json_has_one_row_per_system() {
     ]);
     let rows = json_rows(&out);
     let systems: Vec<&str> = rows.iter().filter_map(|r| r["system"].as_str()).collect();
-    assert_eq!(systems, ["helios_agents", "helios", "quick_cache", "moka"]);
+    assert_eq!(
+        systems,
+        [
+            "helios_reserved",
+            "helios_agents",
+            "helios",
+            "quick_cache",
+            "moka"
+        ]
+    );
     for r in &rows {
         assert_eq!(r["agents"], 20);
         let (median, p90, worst) = (

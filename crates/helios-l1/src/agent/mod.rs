@@ -265,7 +265,6 @@ where
             cache: Arc::clone(self),
             slots: Arc::clone(self.registry.chunk(id.index())),
             id,
-            config,
         })
     }
 
@@ -307,9 +306,12 @@ pub struct AgentHandle<K, V, W = UnitWeigher> {
     /// reaches the slot with one bounds-checked index.
     slots: Arc<[Slot<K>]>,
     id: AgentId,
-    /// The agent's configuration (fixed for its life).
-    config: AgentConfig,
 }
+
+// A handle is part of what each agent costs (BENCHMARKS.md adds it to the
+// registry's bytes per agent): the configuration stays in the slot.
+#[cfg(not(loom))]
+const _: () = assert!(std::mem::size_of::<AgentHandle<u64, u64>>() <= 32);
 
 impl<K, V, W> Clone for AgentHandle<K, V, W> {
     fn clone(&self) -> Self {
@@ -317,7 +319,6 @@ impl<K, V, W> Clone for AgentHandle<K, V, W> {
             cache: Arc::clone(&self.cache),
             slots: Arc::clone(&self.slots),
             id: self.id,
-            config: self.config,
         }
     }
 }
@@ -360,7 +361,7 @@ where
         Ok(self
             .cache
             .registry
-            .fair_share(self.cache.cache.capacity(), &self.config))
+            .fair_share(self.cache.cache.capacity(), &self.slot().config()))
     }
 
     fn weigh(&self, key: &K, value: &V) -> u64 {
@@ -410,7 +411,8 @@ where
     /// behave alike practically never).
     fn admission(&self, weight: u64) -> Option<RefusalReason> {
         let resident = self.slot().resident();
-        if let Some(cap) = self.config.cap_weight() {
+        let config = self.slot().config();
+        if let Some(cap) = config.cap_weight() {
             if resident.saturating_add(weight) > cap {
                 return Some(RefusalReason::AgentCap { resident, cap });
             }
@@ -418,10 +420,10 @@ where
         let cache = &self.cache.cache;
         let capacity = cache.capacity();
         if cache.weight().saturating_add(weight) > capacity {
-            let share = self.cache.registry.fair_share(capacity, &self.config);
+            let share = self.cache.registry.fair_share(capacity, &config);
             let allowed = share
                 .saturating_mul(OVER_SHARE_FACTOR)
-                .max(self.config.reserved_weight());
+                .max(config.reserved_weight());
             if resident.saturating_add(weight) > allowed {
                 return Some(RefusalReason::AgentOverShare { resident, share });
             }
@@ -560,7 +562,7 @@ where
     pub fn adopt(&self, key: &K) -> Result<bool, AgentError> {
         self.slot().check(self.id)?;
         let id = self.id;
-        let cap = self.config.cap_weight();
+        let cap = self.slot().config().cap_weight();
         let slot = self.slot();
         let adopted = self
             .cache
