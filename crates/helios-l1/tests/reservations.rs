@@ -339,3 +339,49 @@ fn resident_weight_is_split_into_shared_and_private() {
         (12, 0, 12)
     );
 }
+
+/// Four agents scan concurrently while the reserved agent reads its working
+/// set: every read of it hits, and all of it is resident at the end.
+#[test]
+fn reservations_hold_under_concurrent_scans() {
+    let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(20_000).unwrap();
+    let worker = cache
+        .register_agent("worker", AgentConfig::new().reserved(3_000))
+        .unwrap();
+    for k in 0..3_000 {
+        worker.insert(k, k * 7).unwrap().unwrap();
+    }
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let cache = Arc::clone(&cache);
+            s.spawn(move || {
+                let scanner = cache
+                    .register_agent(&format!("scanner{t}"), AgentConfig::new().priority(4))
+                    .unwrap();
+                for k in 0..50_000u64 {
+                    let key = 1_000_000 * (t + 1) + k;
+                    let _ = scanner.insert(key, key).unwrap();
+                    scanner.get(&key).unwrap();
+                    scanner.get(&key).unwrap();
+                }
+            });
+        }
+        s.spawn(|| {
+            for round in 0..20 {
+                for k in 0..3_000u64 {
+                    assert_eq!(
+                        worker.get(&k).unwrap(),
+                        Some(k * 7),
+                        "round {round}: reserved key {k} missing"
+                    );
+                }
+            }
+        });
+    });
+    let kept = (0..3_000)
+        .filter(|k| cache.cache().contains_key(&Scoped::shared(*k)))
+        .count();
+    assert_eq!(kept, 3_000);
+    assert_eq!(cache.charged_weight(), cache.cache().weight());
+    cache.cache().validate().unwrap();
+}

@@ -69,36 +69,55 @@ impl FrequencySketch {
         self.sample_size
     }
 
-    /// Counter positions `(word, shift)` of `hash`.
-    #[inline]
-    fn positions(&self, hash: u32) -> [(usize, u32); 4] {
+    /// The 8-word block of `hash` and the 16-bit hash choosing its four
+    /// counters within it (one cache line per lookup).
+    #[inline(always)]
+    fn block(&self, hash: u32) -> (usize, u32) {
         let block_hash = spread(hash);
         let counter_hash = rehash(block_hash);
-        let block = ((block_hash & self.block_mask) << 3) as usize;
-        std::array::from_fn(|i| {
-            let h = counter_hash >> (i << 3);
-            let index = (h >> 1) & 15;
-            let offset = (h & 1) as usize;
-            (block + offset + (i << 1), index << 2)
-        })
+        (((block_hash & self.block_mask) << 3) as usize, counter_hash)
+    }
+
+    /// Counter `i` (0..4) of `counter_hash`: a word within the block (row
+    /// `i` owns words `2i` and `2i + 1`) and a bit shift within the word.
+    #[inline(always)]
+    fn counter(counter_hash: u32, i: u32) -> (usize, u32) {
+        let h = counter_hash >> (i << 3);
+        let index = (h >> 1) & 15;
+        let offset = (h & 1) as usize;
+        (offset + ((i as usize) << 1), index << 2)
     }
 
     /// Estimated recent frequency of `hash`, 0..=15.
+    #[inline]
     pub(crate) fn frequency(&self, hash: u32) -> u8 {
-        self.positions(hash)
-            .iter()
-            .map(|&(word, shift)| ((self.table[word] >> shift) & 0xf) as u8)
-            .min()
-            .unwrap_or(0)
+        let (start, counter_hash) = self.block(hash);
+        // A fixed-size view: indices below 8 need no bounds checks.
+        let Some(block) = self.table.get(start..start + 8) else {
+            return 0;
+        };
+        let mut min = 15;
+        for i in 0..4 {
+            let (word, shift) = Self::counter(counter_hash, i);
+            min = min.min((block[word & 7] >> shift) & 0xf);
+        }
+        min as u8
     }
 
     /// Records one occurrence of `hash`.
+    #[inline]
     pub(crate) fn increment(&mut self, hash: u32) {
+        let (start, counter_hash) = self.block(hash);
+        let Some(block) = self.table.get_mut(start..start + 8) else {
+            return;
+        };
         let mut added = false;
-        for (word, shift) in self.positions(hash) {
+        for i in 0..4 {
+            let (word, shift) = Self::counter(counter_hash, i);
+            let word = &mut block[word & 7];
             let mask = 0xf << shift;
-            if self.table[word] & mask != mask {
-                self.table[word] += 1 << shift;
+            if *word & mask != mask {
+                *word += 1 << shift;
                 added = true;
             }
         }
