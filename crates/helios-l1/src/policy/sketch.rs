@@ -15,6 +15,16 @@
 const WORDS_SHIFT: u32 = 1;
 /// Increments between two halvings, per tracked entry (Caffeine: 10).
 const SAMPLE_FACTOR: u64 = 10;
+/// Smallest table: 512 words (4 KiB, 64 blocks), the table of a 1,024-entry
+/// cache. Caffeine sizes the table to the capacity, which leaves a small
+/// cache only a few blocks (4 at 64 entries), and count-min collisions then
+/// swamp the estimates. Measured over the shared traces (4 to 3 runs each,
+/// BENCHMARKS.md "Sketch floor"): no floor 4.97 pp mean gap to Bélády, 35.8
+/// sizes trailing the best peer; 256 words 4.78 / 34.3; 512 words 4.72 /
+/// 32.7; 1,024 words 4.84 / 31.5; 4,096 words 5.58 / 28.5 (larger floors help
+/// small recency-biased caches further but cost loops and zigzags up to 27
+/// pp). Only caches below 1,024 entries per shard are affected.
+const MIN_WORDS: usize = 512;
 const RESET_MASK: u64 = 0x7777_7777_7777_7777;
 const ONE_MASK: u64 = 0x1111_1111_1111_1111;
 
@@ -48,8 +58,7 @@ impl FrequencySketch {
     /// A sketch sized for about `entries` distinct hot entries.
     pub(crate) fn new(entries: usize) -> Self {
         let capacity = entries.max(1).next_power_of_two();
-        // At least one 8-word block.
-        let words = (capacity >> WORDS_SHIFT).max(8);
+        let words = (capacity >> WORDS_SHIFT).max(MIN_WORDS);
         Self {
             table: vec![0; words].into_boxed_slice(),
             block_mask: ((words >> 3) - 1) as u32,
