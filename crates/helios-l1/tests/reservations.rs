@@ -385,3 +385,33 @@ fn reservations_hold_under_concurrent_scans() {
     assert_eq!(cache.charged_weight(), cache.cache().weight());
     cache.cache().validate().unwrap();
 }
+
+/// Reservations cannot promise more than the capacity: registration refuses
+/// the one that would, and a terminated agent's reservation is free again.
+#[test]
+fn reservations_cannot_overcommit_the_capacity() {
+    use helios_l1::AgentError;
+    let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(1_000).unwrap();
+    let a = cache
+        .register_agent("a", AgentConfig::new().reserved(600))
+        .unwrap();
+    let b = cache
+        .register_agent("b", AgentConfig::new().reserved(400))
+        .unwrap();
+    b.suspend().unwrap(); // a suspended agent keeps its reservation committed
+    let err = cache
+        .register_agent("c", AgentConfig::new().reserved(1))
+        .unwrap_err();
+    assert!(
+        matches!(&err, AgentError::InvalidConfig(why) if why.contains("capacity of 1000")),
+        "{err}"
+    );
+    assert!(
+        cache.register_agent("d", AgentConfig::new()).is_ok(),
+        "no reservation: fine"
+    );
+    a.terminate().unwrap();
+    assert!(cache
+        .register_agent("c", AgentConfig::new().reserved(600))
+        .is_ok());
+}

@@ -1,68 +1,7 @@
 //! Agent awareness: registered agents that read and write through handles,
-//! with private namespaces, ownership charging, per-agent statistics and
-//! lifecycle events.
-//!
-//! An [`AgentCache`] stores into a [`Cache`] whose keys are [`Scoped`]: a key
-//! in the shared namespace, or a key private to one agent (tagged with its
-//! [`AgentId`], generation included). A handle can only name its own private
-//! keys, so another agent reading the same key gets its own namespace's
-//! answer, never the value; a terminated agent's private entries are
-//! removed, and its slot's next agent has a different generation, so any
-//! leftover is unreachable.
-//!
-//! # Ownership and charging
-//! Every value is stored as [`Owned`]: with the agent that stored it and its
-//! weight. Content stored once and read by many agents is charged to the
-//! agent that stored it (first touch), and to the next agent that replaces
-//! it. The cache's insert and removal listeners run under the entry's shard
-//! lock, so each entry is charged exactly once when stored and credited once
-//! when it leaves, whatever the interleaving: the charges of live agents
-//! plus the weight of entries whose owner was terminated always add up to
-//! the cache's weight ([`AgentCache::charged_weight`]). An eviction is
-//! counted as suffered by the entry's owner and caused by the agent whose
-//! insert triggered it.
-//!
-//! # Caps, shares and reservations
-//! An agent's *fair share* is its reservation plus its priority's part of
-//! the capacity no active agent has reserved (Memshare's reserved-plus-pool
-//! split). Three rules use it:
-//! - **Caps are hard.** An insert that would take the agent's resident
-//!   weight above its cap is refused ([`RefusalReason::AgentCap`]).
-//! - **Admission.** While the cache is full, an agent holding more than
-//!   twice its fair share (and more than its reservation) has its inserts
-//!   refused ([`RefusalReason::AgentOverShare`]): a scan stops displacing
-//!   other agents' entries after a few hundred of its own.
-//! - **Eviction** asks about each entry it considers ([`Retention`]):
-//!   - an entry whose owner is *within its reservation* (resident weight at
-//!     most the reservation) is **pinned** against every other agent's
-//!     inserts: the policy passes over it. Its owner's own inserts may
-//!     still evict it (an agent chooses among its own entries by the
-//!     policy's judgement). So an agent within its reservation never loses
-//!     a resident entry to another agent, whatever the other does. The one
-//!     exception is a shard holding nothing but pinned entries, when the
-//!     capacity bound wins; it cannot happen while the reservations of
-//!     live agents sum to less than one shard's capacity, and is unlikely
-//!     below the whole capacity (keys spread evenly over shards).
-//!   - an entry whose owner is **suspended**, or holds more than twice its
-//!     fair share, is **expendable**: it loses every admission duel against
-//!     other entries, whatever its frequency. Suspension also moves the
-//!     agent's entries to the front of the eviction order, so they go
-//!     first.
-//!   - every other entry is left to W-TinyLFU, so agents that behave alike
-//!     see the plain cache's hit ratio (BENCHMARKS.md measures it).
-//!
-//! A reservation is not carved out of the cache: until its agent uses it,
-//! other agents' entries fill the space (it is lent), and the agent's own
-//! inserts take it back on demand by evicting unpinned entries. Suspended
-//! agents lend their reservation to the pool (their fair share drops to 0
-//! and others' rise).
-//!
-//! A shared object is charged to the agent that stored it and protected
-//! while that agent is within its reservation. Other agents reading it do
-//! not protect it: doing so would need a per-object list of readers, or a
-//! write on every hit. An agent that depends on shared content it did not
-//! store can [`adopt`](AgentHandle::adopt) it: the charge moves to it, and
-//! its reservation protects the object from then on.
+//! with private namespaces, ownership charging, fair eviction, per-agent
+//! statistics and lifecycle events. The design is documented on
+//! [`AgentCache`], where users of the crate see it.
 
 mod registry;
 
@@ -193,7 +132,75 @@ fn as_inserter<R>(address: usize, id: AgentId, f: impl FnOnce() -> R) -> R {
     result
 }
 
-/// A cache shared by registered agents; see the [module docs](self).
+/// A cache shared by registered agents, which read and write through
+/// handles, with private namespaces, ownership charging, fair eviction,
+/// per-agent statistics and lifecycle events.
+///
+/// It stores into a [`Cache`] whose keys are [`Scoped`]: a key
+/// in the shared namespace, or a key private to one agent (tagged with its
+/// [`AgentId`], generation included). A handle can only name its own private
+/// keys, so another agent reading the same key gets its own namespace's
+/// answer, never the value; a terminated agent's private entries are
+/// removed, and its slot's next agent has a different generation, so any
+/// leftover is unreachable.
+///
+/// # Ownership and charging
+/// Every value is stored as [`Owned`]: with the agent that stored it (its
+/// weight is the cache's own record, told to the listeners). Content stored once and read by many agents is charged to the
+/// agent that stored it (first touch), and to the next agent that replaces
+/// it. The cache's insert and removal listeners run under the entry's shard
+/// lock, so each entry is charged exactly once when stored and credited once
+/// when it leaves, whatever the interleaving: the charges of live agents
+/// plus the weight of entries whose owner was terminated always add up to
+/// the cache's weight ([`AgentCache::charged_weight`]). An eviction is
+/// counted as suffered by the entry's owner and caused by the agent whose
+/// insert triggered it.
+///
+/// # Caps, shares and reservations
+/// An agent's *fair share* is its reservation plus its priority's part of
+/// the capacity no active agent has reserved (Memshare's reserved-plus-pool
+/// split). Three rules use it:
+/// - **Caps are hard.** An insert that would take the agent's resident
+///   weight above its cap is refused ([`RefusalReason::AgentCap`]).
+/// - **Admission.** While the cache is full, an agent holding more than
+///   twice its fair share (and more than its reservation) has its inserts
+///   refused ([`RefusalReason::AgentOverShare`]): a scan stops displacing
+///   other agents' entries after a few hundred of its own.
+/// - **Eviction** asks about each entry it considers ([`Retention`](crate::Retention)):
+///   - an entry whose owner is *within its reservation* (resident weight at
+///     most the reservation) is **pinned** against every other agent's
+///     inserts: the policy passes over it. Its owner's own inserts may
+///     still evict it (an agent chooses among its own entries by the
+///     policy's judgement). So an agent within its reservation never loses
+///     a resident entry to another agent, whatever the other does. The one
+///     exception is a shard holding nothing but pinned entries, when the
+///     capacity bound wins; it cannot happen while the reservations of
+///     live agents sum to less than one shard's capacity, and is unlikely
+///     below the whole capacity (keys spread evenly over shards).
+///     Registration refuses a reservation that would take the live agents'
+///     reservations above the capacity ([`AgentError::InvalidConfig`]).
+///   - an entry whose owner is **suspended**, or holds more than twice its
+///     fair share, is **expendable**: it loses every admission duel against
+///     other entries, whatever its frequency. Suspension also moves the
+///     agent's entries to the front of the eviction order, so they go
+///     first.
+///   - every other entry is left to W-TinyLFU, so agents that behave alike
+///     see the plain cache's hit ratio (BENCHMARKS.md measures it).
+///
+/// A reservation is not carved out of the cache: until its agent uses it,
+/// other agents' entries fill the space (it is lent), and the agent's own
+/// inserts take it back on demand by evicting unpinned entries. Suspended
+/// agents lend their reservation to the pool (their fair share drops to 0
+/// and others' rise).
+///
+/// A shared object is charged to the agent that stored it and protected
+/// while that agent is within its reservation. Other agents reading it do
+/// not protect it: doing so would need a per-object list of readers, or a
+/// write on every hit. An agent that depends on shared content it did not
+/// store can [`adopt`](AgentHandle::adopt) it: the charge moves to it, and
+/// its reservation protects the object from then on.
+///
+/// # Example
 ///
 /// ```
 /// use helios_l1::{AgentCache, AgentConfig};
@@ -260,7 +267,9 @@ where
         name: &str,
         config: AgentConfig,
     ) -> Result<AgentHandle<K, V, W>, AgentError> {
-        let id = self.registry.register(name, config)?;
+        let id = self
+            .registry
+            .register(name, config, self.cache.capacity())?;
         Ok(AgentHandle {
             cache: Arc::clone(self),
             slots: Arc::clone(self.registry.chunk(id.index())),

@@ -483,6 +483,10 @@ pub(crate) struct Registry<K> {
     chunks: Box<[Chunk<K>]>,
     /// Sum of the reservations of active agents (suspended ones lend theirs).
     reserved: AtomicU64,
+    /// Sum of the reservations of live agents, suspended ones included (they
+    /// take theirs back on resume): never above the capacity. Changed under
+    /// the `names` lock.
+    committed: AtomicU64,
     /// Sum of the priorities of active agents.
     priorities: AtomicU64,
     /// Each agent's private keys (some may have been evicted since), so that
@@ -500,6 +504,7 @@ impl<K> Default for Registry<K> {
         Self {
             chunks: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
             reserved: AtomicU64::new(0),
+            committed: AtomicU64::new(0),
             priorities: AtomicU64::new(0),
             private: (0..PRIVATE_SHARDS)
                 .map(|_| Mutex::new(HashMap::new()))
@@ -528,12 +533,26 @@ impl<K: Hash + Eq> Registry<K> {
             .get_or_init(|| (0..CHUNK_SLOTS).map(|_| Slot::new()).collect())
     }
 
-    /// Registers an agent; returns its id and slot.
-    pub(crate) fn register(&self, name: &str, config: AgentConfig) -> Result<AgentId, AgentError> {
+    /// Registers an agent in a cache of `capacity`; returns its id.
+    pub(crate) fn register(
+        &self,
+        name: &str,
+        config: AgentConfig,
+        capacity: u64,
+    ) -> Result<AgentId, AgentError> {
         config.validate()?;
         let hash = name_hash(name);
         let id = {
             let mut names = self.names.lock();
+            let committed = self.committed.load(Ordering::Acquire);
+            if committed.saturating_add(config.reserved) > capacity {
+                return Err(AgentError::InvalidConfig(format!(
+                    "reserving {} would commit {} of a capacity of {capacity} (live agents \
+                     already reserve {committed})",
+                    config.reserved,
+                    committed.saturating_add(config.reserved)
+                )));
+            }
             let taken = names.by_hash.get(&hash).is_some_and(|indices| {
                 indices
                     .iter()
@@ -571,6 +590,7 @@ impl<K: Hash + Eq> Registry<K> {
             slot.state.store(ACTIVE, Ordering::Release);
             names.by_hash.entry(hash).or_default().push(index);
             names.live += 1;
+            self.committed.fetch_add(config.reserved, Ordering::AcqRel);
             self.join_pool(config, true);
             AgentId {
                 index,
@@ -624,8 +644,10 @@ impl<K: Hash + Eq> Registry<K> {
             let charged = slot.counters.charged.swap(0, Ordering::AcqRel);
             slot.counters.charged_shared.store(0, Ordering::Release);
             self.orphaned.fetch_add(charged, Ordering::AcqRel);
+            let config = slot.config();
+            self.committed.fetch_sub(config.reserved, Ordering::AcqRel);
             if state_before == ACTIVE {
-                self.join_pool(slot.config(), false);
+                self.join_pool(config, false);
             }
             let mut name = slot.name.lock();
             if let Some(name) = name.take() {
