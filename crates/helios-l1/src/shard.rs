@@ -143,6 +143,20 @@ where
         }
     }
 
+    /// Locks the shard and replays its buffered hits, as every write does
+    /// first, so that the policy has seen them before it changes.
+    fn lock_for_write(&self) -> MutexGuard<'_, State<K, V>> {
+        let mut state = self.write_side.state.lock();
+        let State { policy, hot, .. } = &mut *state;
+        Self::drain_reads(&self.reads, policy, hot);
+        state
+    }
+
+    /// Whether an entry of `weight` can never fit in this shard.
+    fn too_heavy(&self, weight: u64) -> bool {
+        weight > self.capacity || weight > u64::from(u32::MAX)
+    }
+
     /// Replays buffered hits into the policy (and the hot tier's summary).
     fn drain_reads(reads: &ReadBuffer, policy: &mut Policy, hot: &mut Option<ShardHot<K, V>>) {
         reads.drain(|record| {
@@ -164,18 +178,16 @@ where
         weight: u64,
     ) -> Result<(), Refused<K, V>> {
         let guard = pin();
-        let mut state = self.write_side.state.lock();
+        let mut state = self.lock_for_write();
         let State {
             writer,
             policy,
             victims,
             hot,
         } = &mut *state;
-        Self::drain_reads(&self.reads, policy, hot);
         let existing = self.map.find(writer, &guard, hash, &key);
 
-        let too_heavy = weight > self.capacity || weight > u64::from(u32::MAX);
-        if too_heavy {
+        if self.too_heavy(weight) {
             if let Some((pos, index)) = existing {
                 self.notify(
                     writer,
@@ -269,14 +281,13 @@ where
         Q: Eq + ?Sized,
     {
         let guard = pin();
-        let mut state = self.write_side.state.lock();
+        let mut state = self.lock_for_write();
         let State {
             writer,
             policy,
             victims,
             hot,
         } = &mut *state;
-        Self::drain_reads(&self.reads, policy, hot);
         let Some((pos, old)) = self.map.find(writer, &guard, hash, key) else {
             return false;
         };
@@ -285,7 +296,7 @@ where
         }) else {
             return false;
         };
-        if weight > self.capacity || weight > u64::from(u32::MAX) {
+        if self.too_heavy(weight) {
             return false;
         }
         self.notify(writer, old, policy.weight_of(old), RemovalCause::Replaced);
@@ -350,14 +361,13 @@ where
         V: Clone,
     {
         let guard = pin();
-        let mut state = self.write_side.state.lock();
+        let mut state = self.lock_for_write();
         let State {
             writer,
             policy,
             hot,
             ..
         } = &mut *state;
-        Self::drain_reads(&self.reads, policy, hot);
         let (pos, index) = self.map.find(writer, &guard, hash, key)?;
         self.notify(
             writer,
@@ -380,14 +390,8 @@ where
     /// eviction order; returns how many. Holds the lock for one pass over
     /// the shard's entries.
     pub(crate) fn demote_where(&self, pred: &dyn Fn(&K, &V) -> bool) -> usize {
-        let mut state = self.write_side.state.lock();
-        let State {
-            writer,
-            policy,
-            hot,
-            ..
-        } = &mut *state;
-        Self::drain_reads(&self.reads, policy, hot);
+        let mut state = self.lock_for_write();
+        let State { writer, policy, .. } = &mut *state;
         let mut indices = Vec::with_capacity(policy.len());
         policy.resident_indices(&mut indices);
         let mut demoted = 0;
@@ -402,14 +406,13 @@ where
 
     pub(crate) fn clear(&self) {
         let guard = pin();
-        let mut state = self.write_side.state.lock();
+        let mut state = self.lock_for_write();
         let State {
             writer,
             policy,
             hot,
             ..
         } = &mut *state;
-        Self::drain_reads(&self.reads, policy, hot);
         if let Some(hot) = hot {
             hot.invalidate_all();
         }

@@ -146,9 +146,9 @@ fn as_inserter<R>(address: usize, id: AgentId, f: impl FnOnce() -> R) -> R {
 ///
 /// # Ownership and charging
 /// Every value is stored as [`Owned`]: with the agent that stored it (its
-/// weight is the cache's own record, told to the listeners). Content stored once and read by many agents is charged to the
-/// agent that stored it (first touch), and to the next agent that replaces
-/// it. The cache's insert and removal listeners run under the entry's shard
+/// weight is the cache's own record, told to the listeners). Content stored
+/// once and read by many agents is charged to the agent that stored it
+/// (first touch), and to the next agent that replaces it. The cache's insert and removal listeners run under the entry's shard
 /// lock, so each entry is charged exactly once when stored and credited once
 /// when it leaves, whatever the interleaving: the charges of live agents
 /// plus the weight of entries whose owner was terminated always add up to
@@ -166,7 +166,8 @@ fn as_inserter<R>(address: usize, id: AgentId, f: impl FnOnce() -> R) -> R {
 ///   twice its fair share (and more than its reservation) has its inserts
 ///   refused ([`RefusalReason::AgentOverShare`]): a scan stops displacing
 ///   other agents' entries after a few hundred of its own.
-/// - **Eviction** asks about each entry it considers ([`Retention`](crate::Retention)):
+/// - **Eviction** asks about each entry it considers
+///   ([`Retention`](crate::Retention)):
 ///   - an entry whose owner is *within its reservation* (resident weight at
 ///     most the reservation) is **pinned** against every other agent's
 ///     inserts: the policy passes over it. Its owner's own inserts may
