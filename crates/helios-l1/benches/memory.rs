@@ -78,6 +78,19 @@ fn main() {
         let n = c.len() as u64;
         (Box::new(c), n)
     });
+    // An agent cache's entries carry their namespace and charged agent in
+    // the key (one more word than the plain cache's).
+    measure("helios_agents", || {
+        let c = helios_l1::AgentCache::<u64, u64>::new(ENTRIES).expect("valid capacity");
+        let agent = c
+            .register_agent("filler", helios_l1::AgentConfig::new())
+            .expect("registers");
+        for k in 0..ENTRIES {
+            let _ = agent.insert(k, k);
+        }
+        let n = c.cache().len() as u64;
+        (Box::new((c, agent)), n)
+    });
     measure("quick_cache", || {
         let c = quick_cache::sync::Cache::<u64, u64>::new(ENTRIES as usize);
         for k in 0..ENTRIES {

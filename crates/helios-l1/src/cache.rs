@@ -265,12 +265,25 @@ where
         K: Borrow<Q> + Clone,
         Q: Hash + Eq + ?Sized,
     {
+        self.update_entry(key, |k, v| Some((k.clone(), f(v)?)))
+    }
+
+    /// Like [`update`](Self::update), replacing the stored key too: `f`
+    /// returns a key equal to the stored one (`Eq`) that may differ in
+    /// what equality ignores, such as the agent a [`Scoped`](crate::Scoped)
+    /// key charges.
+    pub(crate) fn update_entry<Q>(&self, key: &Q, f: impl FnOnce(&K, &V) -> Option<(K, V)>) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = self.hash(key);
         let weigher = &self.weigher;
         let updated = self.shard(hash).update(hash, key, |k, v| {
-            let value = f(v)?;
-            let weight = weigher.weigh(k, &value);
-            Some((value, weight))
+            let (new_key, value) = f(k, v)?;
+            debug_assert!(new_key == *k, "update_entry must keep the key's identity");
+            let weight = weigher.weigh(&new_key, &value);
+            Some((new_key, value, weight))
         });
         self.after_write();
         updated

@@ -85,7 +85,7 @@ mod weigher;
 
 pub use agent::{
     AgentCache, AgentConfig, AgentError, AgentEvent, AgentHandle, AgentId, AgentSort, AgentState,
-    AgentStats, AgentStore, AgentWeigher, Owned, Scoped, Stored, MAX_AGENTS,
+    AgentStats, AgentStore, AgentWeigher, Scoped, Stored, MAX_AGENTS,
 };
 pub use cache::{Cache, SlotStats};
 pub use error::{BuildError, RefusalReason, Refused};

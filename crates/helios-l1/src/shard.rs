@@ -265,19 +265,19 @@ where
         self.publish_counts(policy);
     }
 
-    /// Replaces the value of `key`, if present, by what `f` makes of the
-    /// current one (a value and its weight), atomically: no write to the
-    /// key can come between `f`'s read and the replacement. Returns whether
-    /// it replaced; `f` returning None, or a weight too heavy for the
-    /// shard, leaves the entry as it was.
+    /// Replaces the entry of `key`, if present, by what `f` makes of the
+    /// current one (a key equal to the stored one, a value and its weight),
+    /// atomically: no write to the key can come between `f`'s read and the
+    /// replacement. Returns whether it replaced; `f` returning None, or a
+    /// weight too heavy for the shard, leaves the entry as it was.
     pub(crate) fn update<Q>(
         &self,
         hash: u64,
         key: &Q,
-        f: impl FnOnce(&K, &V) -> Option<(V, u64)>,
+        f: impl FnOnce(&K, &V) -> Option<(K, V, u64)>,
     ) -> bool
     where
-        K: Borrow<Q> + Clone,
+        K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
         let guard = pin();
@@ -291,9 +291,7 @@ where
         let Some((pos, old)) = self.map.find(writer, &guard, hash, key) else {
             return false;
         };
-        let Some((key, value, weight)) = self.map.with_entry(writer, old, |(k, v)| {
-            f(k, v).map(|(nv, w)| (k.clone(), nv, w))
-        }) else {
+        let Some((key, value, weight)) = self.map.with_entry(writer, old, |(k, v)| f(k, v)) else {
             return false;
         };
         if self.too_heavy(weight) {

@@ -405,3 +405,48 @@ fn reservations_cannot_overcommit_the_capacity() {
         .register_agent("c", AgentConfig::new().reserved(600))
         .is_ok());
 }
+
+/// A shared key names the agent charged for it, but identity ignores that:
+/// any agent's lookup finds the entry, and an entry stored through the
+/// underlying cache directly is charged to nobody (orphaned), not to an
+/// agent, and never panics.
+#[test]
+fn shared_keys_are_one_key_whoever_is_charged() {
+    use std::collections::hash_map::DefaultHasher;
+    use std::hash::{Hash, Hasher};
+    let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(1_000).unwrap();
+    let a = cache.register_agent("a", AgentConfig::new()).unwrap();
+    let b = cache.register_agent("b", AgentConfig::new()).unwrap();
+    a.insert(1, 10).unwrap().unwrap();
+    assert_eq!(b.get(&1).unwrap(), Some(10));
+    b.insert(1, 11).unwrap().unwrap(); // replaces a's entry; now b's
+    assert_eq!(cache.cache().len(), 1);
+    let resident = |name: &str| {
+        cache
+            .agents(AgentSort::Name)
+            .into_iter()
+            .find(|s| &*s.name == name)
+            .map_or(0, |s| s.resident)
+    };
+    assert_eq!((resident("a"), resident("b")), (0, 1));
+
+    let hash = |k: &Scoped<u64>| {
+        let mut h = DefaultHasher::new();
+        k.hash(&mut h);
+        h.finish()
+    };
+    assert_eq!(Scoped::shared(1u64), Scoped::shared(1u64));
+    assert_eq!(hash(&Scoped::shared(1)), hash(&Scoped::shared(1)));
+    assert_ne!(Scoped::shared(1u64), Scoped::shared(2u64));
+
+    cache.cache().insert(Scoped::shared(2), 20).unwrap();
+    assert_eq!(a.get(&2).unwrap(), Some(20));
+    assert_eq!(cache.charged_weight(), cache.cache().weight());
+    assert_eq!(
+        resident("a") + resident("b"),
+        1,
+        "nobody is charged for key 2"
+    );
+    cache.cache().remove(&Scoped::shared(2));
+    assert_eq!(cache.charged_weight(), cache.cache().weight());
+}

@@ -21,25 +21,40 @@ use crate::error::{BuildError, RefusalReason, Refused};
 use crate::weigher::{UnitWeigher, Weigher};
 use crate::Cache;
 
-/// A key of an [`AgentCache`]: shared, or private to one agent.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// A key of an [`AgentCache`]: shared, or private to one agent. A stored
+/// key also names the agent charged for its entry, so that entries need no
+/// owner field beside the value.
+#[derive(Clone, Debug)]
 pub struct Scoped<K> {
-    /// [`SHARED`], or the private owner's [`AgentId::to_bits`]: one word,
-    /// so that a `Scoped<u64>` takes 16 bytes (an `Option<AgentId>` would
-    /// take 12 and pad the key to 24).
+    /// A private key: its agent's [`AgentId::to_bits`] (bit 63 clear). A
+    /// shared key: [`SHARED_BIT`] plus the bits of the agent charged for
+    /// the entry ([`NOBODY`] in a key built for a lookup). One word, so
+    /// that a `Scoped<u64>` takes 16 bytes; identity (`Eq`, `Hash`) ignores
+    /// the charged agent of a shared key.
     namespace: u64,
     key: K,
 }
 
-/// The namespace of shared keys (no agent id packs to it: slot indices are
-/// below 2^32 - 1).
-const SHARED: u64 = u64::MAX;
+/// Bit 63 of a namespace: the key is shared. No agent id sets it (slot
+/// indices are below 2^31).
+const SHARED_BIT: u64 = 1 << 63;
+/// The charged agent of a shared key that no agent stored: an id whose slot
+/// index is beyond [`MAX_AGENTS`], so it is charged to nobody (orphaned).
+const NOBODY: u64 = SHARED_BIT - 1;
 
 impl<K> Scoped<K> {
     /// A key in the shared namespace.
     pub fn shared(key: K) -> Self {
         Self {
-            namespace: SHARED,
+            namespace: SHARED_BIT | NOBODY,
+            key,
+        }
+    }
+
+    /// A shared key as `owner` stores it: charged to `owner`.
+    fn shared_by(owner: AgentId, key: K) -> Self {
+        Self {
+            namespace: SHARED_BIT | owner.to_bits(),
             key,
         }
     }
@@ -51,14 +66,28 @@ impl<K> Scoped<K> {
         }
     }
 
+    /// The namespace as identity sees it: all shared keys alike.
+    /// Branch-free: an arithmetic shift spreads bit 63 over the word.
+    #[inline(always)]
+    fn identity(&self) -> u64 {
+        self.namespace | ((self.namespace as i64 >> 63) as u64)
+    }
+
     /// The agent whose private key this is, if any.
     pub fn owner(&self) -> Option<AgentId> {
-        (self.namespace != SHARED).then(|| AgentId::from_bits(self.namespace))
+        (!self.is_shared()).then(|| AgentId::from_bits(self.namespace))
     }
 
     /// Whether the key is in the shared namespace.
     pub fn is_shared(&self) -> bool {
-        self.namespace == SHARED
+        self.namespace & SHARED_BIT != 0
+    }
+
+    /// The agent charged for the entry stored under this key: the private
+    /// key's agent, or the agent that stored the shared entry (an id beyond
+    /// [`MAX_AGENTS`] if none did).
+    fn charged_to(&self) -> AgentId {
+        AgentId::from_bits(self.namespace & !SHARED_BIT)
     }
 
     /// The key within its namespace.
@@ -67,41 +96,37 @@ impl<K> Scoped<K> {
     }
 }
 
-/// A value of an [`AgentCache`] as stored: with the agent charged for it.
-/// (Its weight is the policy's record, handed to the cache's listeners, so
-/// it is not stored twice.)
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Owned<V> {
-    owner: AgentId,
-    value: V,
+impl<K: PartialEq> PartialEq for Scoped<K> {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.identity() == other.identity() && self.key == other.key
+    }
 }
 
-impl<V> Owned<V> {
-    /// The agent charged for the entry.
-    pub fn owner(&self) -> AgentId {
-        self.owner
-    }
+impl<K: Eq> Eq for Scoped<K> {}
 
-    /// The value.
-    pub fn value(&self) -> &V {
-        &self.value
+impl<K: Hash> Hash for Scoped<K> {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.identity());
+        self.key.hash(state);
     }
 }
 
 /// Weighs an [`AgentCache`]'s entries with the user's weigher, on the key
-/// within its namespace and the value without its owner.
+/// within its namespace.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AgentWeigher<W>(W);
 
-impl<K, V, W: Weigher<K, V>> Weigher<Scoped<K>, Owned<V>> for AgentWeigher<W> {
+impl<K, V, W: Weigher<K, V>> Weigher<Scoped<K>, V> for AgentWeigher<W> {
     #[inline(always)]
-    fn weigh(&self, key: &Scoped<K>, value: &Owned<V>) -> u64 {
-        self.0.weigh(&key.key, &value.value)
+    fn weigh(&self, key: &Scoped<K>, value: &V) -> u64 {
+        self.0.weigh(&key.key, value)
     }
 }
 
 /// The cache an [`AgentCache`] stores into.
-pub type AgentStore<K, V, W = UnitWeigher> = Cache<Scoped<K>, Owned<V>, AgentWeigher<W>>;
+pub type AgentStore<K, V, W = UnitWeigher> = Cache<Scoped<K>, V, AgentWeigher<W>>;
 
 thread_local! {
     /// The agent whose insert is running on this thread, with its
@@ -145,7 +170,7 @@ fn as_inserter<R>(address: usize, id: AgentId, f: impl FnOnce() -> R) -> R {
 /// leftover is unreachable.
 ///
 /// # Ownership and charging
-/// Every value is stored as [`Owned`]: with the agent that stored it (its
+/// Every entry's key names the agent charged for it ([`Scoped`]; its
 /// weight is the cache's own record, told to the listeners). Content stored
 /// once and read by many agents is charged to the agent that stored it
 /// (first touch), and to the next agent that replaces it. The cache's insert and removal listeners run under the entry's shard
@@ -248,15 +273,15 @@ where
         let cache = Cache::builder()
             .capacity(capacity)
             .weigher(AgentWeigher(weigher))
-            .weighed_insert_listener(move |k: &Scoped<K>, v: &Owned<V>, weight| {
-                arrivals.arrive(v.owner, weight, k.is_shared());
+            .weighed_insert_listener(move |k: &Scoped<K>, _: &V, weight| {
+                arrivals.arrive(k.charged_to(), weight, k.is_shared());
             })
-            .weighed_removal_listener(move |k: &Scoped<K>, v: &Owned<V>, cause, weight| {
+            .weighed_removal_listener(move |k: &Scoped<K>, _: &V, cause, weight| {
                 let by = inserting(address);
-                departures.depart(v.owner, weight, k.is_shared(), cause, by);
+                departures.depart(k.charged_to(), weight, k.is_shared(), cause, by);
             })
-            .retention(move |_: &Scoped<K>, v: &Owned<V>| {
-                judge.retention(v.owner, capacity, inserting(address))
+            .retention(move |k: &Scoped<K>, _: &V| {
+                judge.retention(k.charged_to(), capacity, inserting(address))
             })
             .build()?;
         Ok(Arc::new(Self { cache, registry }))
@@ -386,7 +411,7 @@ where
         // One slot lookup for the check and the count.
         let slot = self.slot();
         slot.check(self.id)?;
-        let value = self.cache.cache.with(key, |owned| owned.value.clone());
+        let value = self.cache.cache.get(key);
         slot.count(if value.is_some() {
             Counter::Hits
         } else {
@@ -458,23 +483,14 @@ where
             return Err(Refused { key, value, reason });
         }
         self.cache.registry.relieve(self.id);
-        let owned = Owned {
-            owner: self.id,
-            value,
-        };
         let registry = Arc::as_ptr(&self.cache.registry) as usize;
-        let result = as_inserter(registry, self.id, || self.cache.cache.insert(key, owned));
-        result.map_err(|refused| Refused {
-            key: refused.key,
-            value: refused.value.value,
-            reason: refused.reason,
-        })
+        as_inserter(registry, self.id, || self.cache.cache.insert(key, value))
     }
 
     /// Inserts into the shared namespace.
     pub fn insert(&self, key: K, value: V) -> Result<Stored<K, V>, AgentError> {
         self.slot().check(self.id)?;
-        Ok(self.store(Scoped::shared(key), value))
+        Ok(self.store(Scoped::shared_by(self.id, key), value))
     }
 
     /// Inserts into this agent's private namespace.
@@ -495,8 +511,7 @@ where
     /// Removes `key` from the shared namespace.
     pub fn remove(&self, key: &K) -> Result<Option<V>, AgentError> {
         self.slot().check(self.id)?;
-        let removed = self.cache.cache.remove(&Scoped::shared(key.clone()));
-        Ok(removed.map(|owned| owned.value))
+        Ok(self.cache.cache.remove(&Scoped::shared(key.clone())))
     }
 
     /// Removes `key` from this agent's private namespace.
@@ -505,8 +520,7 @@ where
         self.cache
             .registry
             .with_private(self.id.index(), |private| private.remove(key));
-        let removed = self.cache.cache.remove(&self.private_key(key.clone()));
-        Ok(removed.map(|owned| owned.value))
+        Ok(self.cache.cache.remove(&self.private_key(key.clone())))
     }
 
     /// Publishes this agent's private value of `key` in the shared namespace
@@ -515,10 +529,12 @@ where
     pub fn share(&self, key: &K) -> Result<bool, AgentError> {
         self.slot().check(self.id)?;
         let private = self.private_key(key.clone());
-        let Some(value) = self.cache.cache.with(&private, |o| o.value.clone()) else {
+        let Some(value) = self.cache.cache.get(&private) else {
             return Ok(false);
         };
-        Ok(self.store(Scoped::shared(key.clone()), value).is_ok())
+        Ok(self
+            .store(Scoped::shared_by(self.id, key.clone()), value)
+            .is_ok())
     }
 
     /// The shared value of `key`, loaded with `load` on a miss (single
@@ -541,18 +557,17 @@ where
         }
         let mut loaded = false;
         let registry = Arc::as_ptr(&self.cache.registry) as usize;
-        let owned = as_inserter(registry, self.id, || {
+        // The key names this agent: if its loader runs, its key is stored,
+        // so the entry is charged to the agent that loaded it.
+        let value = as_inserter(registry, self.id, || {
             self.cache
                 .cache
-                .get_or_insert_with(Scoped::shared(key.clone()), || {
+                .get_or_insert_with(Scoped::shared_by(self.id, key), || {
                     loaded = true;
                     let start = Instant::now();
                     let value = load();
                     self.slot().add_load_time(start.elapsed());
-                    Owned {
-                        owner: self.id,
-                        value,
-                    }
+                    value
                 })
         });
         if loaded {
@@ -562,7 +577,7 @@ where
         } else {
             self.slot().count(Counter::Hits);
         }
-        Ok(owned.value)
+        Ok(value)
     }
 
     /// Takes over the charge for the shared object `key` (see the module
@@ -574,28 +589,22 @@ where
         let id = self.id;
         let cap = self.slot().config().cap_weight();
         let slot = self.slot();
-        let adopted = self
-            .cache
-            .cache
-            .update(&Scoped::shared(key.clone()), |owned| {
-                if owned.owner == id {
-                    return None;
-                }
-                let weight = self.weigh(key, &owned.value);
-                if cap.is_some_and(|cap| slot.resident().saturating_add(weight) > cap) {
-                    return None;
-                }
-                Some(Owned {
-                    owner: id,
-                    value: owned.value.clone(),
-                })
-            });
-        Ok(adopted
-            || self
+        let mut already = false;
+        let adopted =
+            self.cache
                 .cache
-                .cache
-                .with(&Scoped::shared(key.clone()), |o| o.owner == id)
-                .unwrap_or(false))
+                .update_entry(&Scoped::shared(key.clone()), |stored, value| {
+                    if stored.charged_to() == id {
+                        already = true;
+                        return None;
+                    }
+                    let weight = self.weigh(key, value);
+                    if cap.is_some_and(|cap| slot.resident().saturating_add(weight) > cap) {
+                        return None;
+                    }
+                    Some((Scoped::shared_by(id, key.clone()), value.clone()))
+                });
+        Ok(adopted || already)
     }
 
     /// Suspends the agent (returns false if it already was): its
@@ -611,7 +620,7 @@ where
         if suspended {
             self.cache
                 .cache
-                .demote_where(|_, owned| owned.owner == self.id);
+                .demote_where(|key, _| key.charged_to() == self.id);
         }
         Ok(suspended)
     }

@@ -526,6 +526,16 @@ impl<K: Hash + Eq> Registry<K> {
         &self.chunk(index)[index as usize % CHUNK_SLOTS]
     }
 
+    /// The slot of `id` if that agent is still registered (its slot holds
+    /// the same generation). None for a terminated agent, and for ids that
+    /// name no slot at all (such as the "nobody" of a shared key that no
+    /// agent stored).
+    fn live_slot(&self, id: AgentId) -> Option<&Slot<K>> {
+        let chunk = self.chunks.get(id.index as usize / CHUNK_SLOTS)?.get()?;
+        let slot = &chunk[id.index as usize % CHUNK_SLOTS];
+        (slot.generation.load(Ordering::Acquire) == id.generation).then_some(slot)
+    }
+
     /// The chunk holding slot `index`; the slot is at `index % CHUNK_SLOTS`
     /// within it (see [`slot_offset`]).
     pub(crate) fn chunk(&self, index: u32) -> &Arc<[Slot<K>]> {
@@ -754,11 +764,10 @@ impl<K: Hash + Eq> Registry<K> {
         capacity: u64,
         by: Option<AgentId>,
     ) -> Retention {
-        let slot = self.slot(owner.index);
-        if slot.generation.load(Ordering::Acquire) != owner.generation {
+        let Some(slot) = self.live_slot(owner) else {
             // Its owner was terminated: shared content nobody is charged for.
             return Retention::Normal;
-        }
+        };
         match slot.state.load(Ordering::Acquire) {
             SUSPENDED => return Retention::Expendable,
             ACTIVE => {}
@@ -790,8 +799,7 @@ impl<K: Hash + Eq> Registry<K> {
     /// shared namespace if `shared`.
     pub(crate) fn arrive(&self, owner: AgentId, weight: u64, shared: bool) {
         let weight = i64::try_from(weight).unwrap_or(i64::MAX);
-        let slot = self.slot(owner.index);
-        if slot.generation.load(Ordering::Acquire) == owner.generation {
+        if let Some(slot) = self.live_slot(owner) {
             slot.counters.charged.fetch_add(weight, Ordering::AcqRel);
             if shared {
                 slot.counters
@@ -814,9 +822,8 @@ impl<K: Hash + Eq> Registry<K> {
         by: Option<AgentId>,
     ) {
         let weight = i64::try_from(weight).unwrap_or(i64::MAX);
-        let slot = self.slot(owner.index);
-        let live = slot.generation.load(Ordering::Acquire) == owner.generation;
-        if live {
+        let slot = self.live_slot(owner);
+        if let Some(slot) = slot {
             slot.counters.charged.fetch_sub(weight, Ordering::AcqRel);
             if shared {
                 slot.counters
@@ -827,14 +834,11 @@ impl<K: Hash + Eq> Registry<K> {
             self.orphaned.fetch_sub(weight, Ordering::AcqRel);
         }
         if cause == RemovalCause::Evicted {
-            if live {
+            if let Some(slot) = slot {
                 slot.count(Counter::EvictionsSuffered);
             }
-            if let Some(by) = by {
-                let causer = self.slot(by.index);
-                if causer.generation.load(Ordering::Acquire) == by.generation {
-                    causer.count(Counter::EvictionsCaused);
-                }
+            if let Some(causer) = by.and_then(|by| self.live_slot(by)) {
+                causer.count(Counter::EvictionsCaused);
             }
         }
     }
