@@ -34,6 +34,11 @@
 //!   hill-climbed window (Caffeine's policy); see `src/policy/mod.rs`.
 //! - **Single-flight loading.** [`Cache::get_or_insert_with`] runs one loader
 //!   per key at a time; errors reach every waiter, panics wedge nobody.
+//! - **Reservations hold.** In an [`AgentCache`], an agent within its
+//!   reservation never loses an entry to another agent's inserts: eviction
+//!   passes over its entries ([`Retention::Pinned`]). Caps are hard, and an
+//!   agent streaming through far more than its fair share has its inserts
+//!   refused; see [`AgentCache`] for the rules and their one exception.
 //!
 //! ## Consistency
 //! Every operation on one key is linearizable: a `get` that starts after an
