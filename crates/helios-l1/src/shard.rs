@@ -393,7 +393,10 @@ where
         let mut indices = Vec::with_capacity(policy.len());
         policy.resident_indices(&mut indices);
         let mut demoted = 0;
-        for index in indices {
+        // Each demotion goes to the front, so walk from the most valuable
+        // (protected, most recent) to the least: the least valuable ends up
+        // first in line.
+        for index in indices.into_iter().rev() {
             if self.map.with_entry(writer, index, |(k, v)| pred(k, v)) {
                 policy.demote(index);
                 demoted += 1;

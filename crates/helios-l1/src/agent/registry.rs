@@ -617,17 +617,26 @@ impl<K: Hash + Eq> Registry<K> {
     /// Moves a live agent between active and suspended.
     pub(crate) fn set_state(&self, id: AgentId, state: AgentState) -> Result<bool, AgentError> {
         let slot = self.slot(id.index);
-        slot.check(id)?;
         let (from, to) = match state {
             AgentState::Active => (SUSPENDED, ACTIVE),
             AgentState::Suspended => (ACTIVE, SUSPENDED),
         };
-        let changed = slot
-            .state
-            .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok();
+        let changed = {
+            // Under the lock that registration and termination hold, so the
+            // slot cannot pass to another agent between the check and the
+            // change (an old handle must never suspend its slot's next agent).
+            let _names = self.names.lock();
+            slot.check(id)?;
+            let changed = slot
+                .state
+                .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+            if changed {
+                self.join_pool(slot.config(), state == AgentState::Active);
+            }
+            changed
+        };
         if changed {
-            self.join_pool(slot.config(), state == AgentState::Active);
             self.emit(&match state {
                 AgentState::Active => AgentEvent::Resumed { id },
                 AgentState::Suspended => AgentEvent::Suspended { id },

@@ -354,7 +354,8 @@ impl Policy {
         }
     }
 
-    /// Appends the slab index of every resident entry to `out`.
+    /// Appends the slab index of every resident entry to `out`: window,
+    /// probation, then protected, each from least to most recent.
     pub(crate) fn resident_indices(&self, out: &mut Vec<u32>) {
         for queue in [Queue::Window, Queue::Probation, Queue::Protected] {
             let mut node = self.queues[queue as usize].head;
@@ -384,9 +385,10 @@ impl Policy {
         mut retention: impl FnMut(u32) -> Retention,
     ) {
         let candidates = self.evict_from_window();
-        // A pinned entry is met at most twice per round (as a candidate,
-        // then again as a victim after it moved to probation's MRU end):
-        // enough to reach every unpinned entry, bounded when all are pinned.
+        // Each queue's victims may pass over at most the queue's length of
+        // pinned entries, and each candidate is spared at most once, so
+        // twice the entry count reaches every unpinned entry; it also
+        // bounds the work when all are pinned.
         let mut spares = 2 * self.len;
         self.evict_from_main(candidates, out, &mut retention, &mut spares);
         if self.weight() > self.capacity {
@@ -408,22 +410,25 @@ impl Policy {
         });
     }
 
-    /// Evicts the entry at `index`, unless it is pinned and may still be
-    /// spared this round: then it moves to the most-recent end of its
-    /// queue instead, out of the way of the next victims.
+    /// Evicts the entry at `index`, judged `verdict`, unless it is pinned
+    /// and may still be spared this round: then it moves to the
+    /// most-recent end of its queue instead, out of the way of the next
+    /// victims. Returns whether it was spared.
     fn evict_or_spare(
         &mut self,
         index: u32,
+        verdict: Retention,
         out: &mut Vec<Victim>,
-        retention: &mut impl FnMut(u32) -> Retention,
         spares: &mut usize,
-    ) {
-        if *spares > 0 && retention(index) == Retention::Pinned {
+    ) -> bool {
+        if *spares > 0 && verdict == Retention::Pinned {
             *spares -= 1;
             let queue = self.nodes[index as usize].queue();
             self.move_to_tail(index, queue);
+            true
         } else {
             self.evict_node(index, out);
+            false
         }
     }
 
@@ -446,10 +451,16 @@ impl Policy {
     /// window LRU end) against victims (probation, then protected, then
     /// window LRU ends) until the weight fits. With retention hints, a
     /// pinned victim is passed over before any duel, a pinned candidate
-    /// that loses stays, and an expendable entry loses to any other.
+    /// that loses stays, and an expendable entry loses to any other. Each
+    /// entry is judged once per visit, so an answer that changes meanwhile
+    /// (another shard moved its owner's charge) cannot mix two verdicts.
     ///
     /// Every pointer moves past a node before that node is evicted or
     /// spared, so `victim` and `candidate` always name linked nodes or NIL.
+    /// A spared victim moves behind the others in its queue, so `victim`
+    /// would meet it again: `passes` (the queue's length when `victim`
+    /// entered it) bounds how many it may pass over before moving on to the
+    /// next queue, where unpinned victims may be.
     fn evict_from_main(
         &mut self,
         mut candidates: i64,
@@ -459,45 +470,45 @@ impl Policy {
     ) {
         let mut victim_queue = Queue::Probation;
         let mut victim = self.queues[Queue::Probation as usize].head;
+        let mut passes = self.queues[Queue::Probation as usize].len;
         let mut candidate = self.queues[Queue::Probation as usize].tail;
         while self.weight() > self.capacity {
             if candidates == 0 {
                 candidate = self.queues[Queue::Window as usize].head;
             }
             if candidate == NIL && victim == NIL {
-                match victim_queue {
-                    Queue::Probation => {
-                        victim = self.queues[Queue::Protected as usize].head;
-                        victim_queue = Queue::Protected;
-                        continue;
-                    }
-                    Queue::Protected => {
-                        victim = self.queues[Queue::Window as usize].head;
-                        victim_queue = Queue::Window;
-                        continue;
-                    }
+                victim_queue = match victim_queue {
+                    Queue::Probation => Queue::Protected,
+                    Queue::Protected => Queue::Window,
                     _ => break,
-                }
+                };
+                victim = self.queues[victim_queue as usize].head;
+                passes = self.queues[victim_queue as usize].len;
+                continue;
             }
             if victim == NIL {
                 let evict = candidate;
                 candidate = self.prev(candidate);
                 candidates -= 1;
-                self.evict_or_spare(evict, out, retention, spares);
+                let verdict = retention(evict);
+                self.evict_or_spare(evict, verdict, out, spares);
                 continue;
             }
-            if candidate == NIL {
+            // Judged once per visit: as the victim, and below as the duel's.
+            let victim_retention = retention(victim);
+            if candidate == NIL || candidate == victim {
                 let evict = victim;
                 victim = self.next(victim);
-                self.evict_or_spare(evict, out, retention, spares);
-                continue;
-            }
-            if candidate == victim {
-                victim = self.next(victim);
-                let evict = candidate;
-                candidates -= 1;
-                candidate = NIL;
-                self.evict_or_spare(evict, out, retention, spares);
+                if candidate == evict {
+                    candidates -= 1;
+                    candidate = NIL;
+                }
+                if self.evict_or_spare(evict, victim_retention, out, spares) {
+                    passes = passes.saturating_sub(1);
+                    if passes == 0 {
+                        victim = NIL;
+                    }
+                }
                 continue;
             }
             if u64::from(self.nodes[candidate as usize].weight) > self.capacity {
@@ -508,12 +519,15 @@ impl Policy {
                 self.evict_node(evict, out);
                 continue;
             }
-            let victim_retention = retention(victim);
             if victim_retention == Retention::Pinned && *spares > 0 {
                 // Pass over it; the candidate meets the next victim.
                 let spared = victim;
                 victim = self.next(victim);
-                self.evict_or_spare(spared, out, retention, spares);
+                self.evict_or_spare(spared, victim_retention, out, spares);
+                passes = passes.saturating_sub(1);
+                if passes == 0 {
+                    victim = NIL;
+                }
                 continue;
             }
             candidates -= 1;
@@ -525,15 +539,16 @@ impl Policy {
                 _ => self.admit(candidate, victim),
             };
             if admit {
-                // Not spared: pinned victims were passed over above.
+                // Evicted, not spared: a pinned victim was passed over above
+                // unless no spares are left.
                 let evict = victim;
                 victim = self.next(victim);
-                self.evict_or_spare(evict, out, retention, spares);
+                self.evict_or_spare(evict, victim_retention, out, spares);
                 candidate = self.prev(candidate);
             } else {
                 let evict = candidate;
                 candidate = self.prev(candidate);
-                self.evict_or_spare(evict, out, retention, spares);
+                self.evict_or_spare(evict, candidate_retention, out, spares);
             }
         }
     }
@@ -772,6 +787,45 @@ mod tests {
         }
         for i in 0..10 {
             assert!(p.is_resident(i));
+        }
+    }
+
+    proptest::proptest! {
+        /// A pinned entry is evicted only when nothing unpinned is left to
+        /// evict (the capacity bound then wins), whatever the mix of
+        /// inserts, hits and weights.
+        #[test]
+        fn pinned_entries_go_only_when_nothing_else_can(
+            ops in proptest::collection::vec((0..64u32, 0..4u8, 1..4u32), 1..400),
+        ) {
+            let mut p = Policy::new(24);
+            let pinned = |i: u32| if i % 4 == 0 { Retention::Pinned } else { Retention::Normal };
+            let hash = |i: u32| i.wrapping_mul(2_654_435_761);
+            let mut victims = Vec::new();
+            for (key, op, weight) in ops {
+                if p.is_resident(key) {
+                    // Hits: op 0..4 times.
+                    for _ in 0..op {
+                        p.access(key, hash(key));
+                    }
+                    continue;
+                }
+                p.insert(key, hash(key), weight);
+                p.evict(&mut victims, pinned);
+                p.validate().map_err(proptest::test_runner::TestCaseError::fail)?;
+                proptest::prop_assert!(p.weight() <= p.capacity());
+                if victims.iter().any(|v| pinned(v.index) == Retention::Pinned) {
+                    let mut resident = Vec::new();
+                    p.resident_indices(&mut resident);
+                    proptest::prop_assert!(
+                        resident.iter().all(|&i| pinned(i) == Retention::Pinned),
+                        "evicted {:?} while unpinned {:?} stayed",
+                        victims,
+                        resident.iter().filter(|&&i| pinned(i) != Retention::Pinned).collect::<Vec<_>>()
+                    );
+                }
+                victims.clear();
+            }
         }
     }
 
