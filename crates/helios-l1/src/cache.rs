@@ -162,6 +162,18 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        self.with_entry(key, |_, value| f(value))
+    }
+
+    /// Like [`with`](Self::with), also showing `f` the stored key (which
+    /// may differ from `key` in what equality ignores, such as the agent a
+    /// [`Scoped`](crate::Scoped) key charges).
+    #[inline]
+    pub(crate) fn with_entry<Q, R>(&self, key: &Q, f: impl FnOnce(&K, &V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = self.hash(key);
         let Some(hot) = self.hot.as_ref().filter(|hot| hot.may_contain(hash)) else {
             return self.shard(hash).get(hash, key, f);
@@ -170,8 +182,8 @@ where
             // Every SAMPLE-th call of a thread takes the main path, so the
             // policy keeps hearing of hot entries (see `crate::hot`).
             if let Some(reader) = reader.filter(|r| r.tick() % SAMPLE != 0) {
-                if let Some(value) = hot.get(reader, hash, key) {
-                    return Some(f(value));
+                if let Some((stored, value)) = hot.get(reader, hash, key) {
+                    return Some(f(stored, value));
                 }
             }
             self.shard(hash).get(hash, key, f)
@@ -353,7 +365,7 @@ where
                     };
                     // A previous leader may have stored the value between our
                     // miss and our joining: it inserts before it unregisters.
-                    if let Some(value) = self.shard(hash).get(hash, &key, V::clone) {
+                    if let Some(value) = self.shard(hash).get(hash, &key, |_, v| v.clone()) {
                         leader.finish(Outcome::Loaded(value.clone()));
                         return Ok(value);
                     }

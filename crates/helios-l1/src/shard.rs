@@ -101,20 +101,21 @@ where
         self.write_side.weight.load(Ordering::Relaxed)
     }
 
-    /// Runs `f` on the value of `key`, recording the hit. Lock-free.
+    /// Runs `f` on the stored key and value of `key`, recording the hit.
+    /// Lock-free.
     #[inline]
-    pub(crate) fn get<Q, R>(&self, hash: u64, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
+    pub(crate) fn get<Q, R>(&self, hash: u64, key: &Q, f: impl FnOnce(&K, &V) -> R) -> Option<R>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
         let guard = pin();
-        self.map.get(&guard, hash, key, |index, value| {
+        self.map.get(&guard, hash, key, |index, stored, value| {
             let record = read_buffer::encode(index, hash as u32);
             if !self.reads.record(record) && self.exact_hit_recording {
                 self.record_exactly(record);
             }
-            f(value)
+            f(stored, value)
         })
     }
 
@@ -125,7 +126,7 @@ where
         Q: Eq + ?Sized,
     {
         let guard = pin();
-        self.map.get(&guard, hash, key, |_, _| ()).is_some()
+        self.map.get(&guard, hash, key, |_, _, _| ()).is_some()
     }
 
     /// Drains the read buffer under the lock until `record` fits (only for

@@ -450,3 +450,53 @@ fn shared_keys_are_one_key_whoever_is_charged() {
     cache.cache().remove(&Scoped::shared(2));
     assert_eq!(cache.charged_weight(), cache.cache().weight());
 }
+
+/// An agent with a reservation that reads shared objects nobody protects
+/// takes them over while it has room: they survive a scan, and readers
+/// without a reservation move nothing.
+#[test]
+fn reading_a_shared_object_protects_it_for_a_reserved_reader() {
+    let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(10_000).unwrap();
+    let loader = cache.register_agent("loader", AgentConfig::new()).unwrap();
+    let plain = cache.register_agent("plain", AgentConfig::new()).unwrap();
+    let reader = cache
+        .register_agent("reader", AgentConfig::new().reserved(300))
+        .unwrap();
+    let scanner = cache
+        .register_agent("scanner", AgentConfig::new().priority(8))
+        .unwrap();
+    for k in 0..1_000 {
+        loader.insert(k, k).unwrap().unwrap();
+    }
+    for k in 0..1_000 {
+        assert_eq!(plain.get(&k).unwrap(), Some(k));
+    }
+    let resident = |name: &str| {
+        cache
+            .agents(AgentSort::Name)
+            .into_iter()
+            .find(|s| &*s.name == name)
+            .map_or(0, |s| s.resident)
+    };
+    assert_eq!(resident("loader"), 1_000, "a plain reader moves nothing");
+    for k in 0..500 {
+        assert_eq!(reader.get(&k).unwrap(), Some(k));
+    }
+    // Only as much as fits its reservation.
+    assert_eq!(resident("reader"), 300);
+    assert_eq!(resident("loader"), 700);
+    assert_eq!(cache.charged_weight(), cache.cache().weight());
+    for k in 1_000_000..1_100_000u64 {
+        let _ = scanner.insert(k, k).unwrap();
+        for _ in 0..8 {
+            scanner.get(&k).unwrap();
+        }
+    }
+    let kept = (0..300)
+        .filter(|k| cache.cache().contains_key(&Scoped::shared(*k)))
+        .count();
+    assert_eq!(
+        kept, 300,
+        "the objects the reader took over survive the scan"
+    );
+}

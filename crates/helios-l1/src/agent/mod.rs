@@ -220,11 +220,15 @@ fn as_inserter<R>(address: usize, id: AgentId, f: impl FnOnce() -> R) -> R {
 /// and others' rise).
 ///
 /// A shared object is charged to the agent that stored it and protected
-/// while that agent is within its reservation. Other agents reading it do
-/// not protect it: doing so would need a per-object list of readers, or a
-/// write on every hit. An agent that depends on shared content it did not
-/// store can [`adopt`](AgentHandle::adopt) it: the charge moves to it, and
-/// its reservation protects the object from then on.
+/// while that agent is within its reservation. When an agent with a
+/// reservation reads a shared object whose charged agent does not protect
+/// it (no reservation, above it, suspended or gone) while the reader has
+/// room within its own reservation, the charge moves to the reader
+/// ([`adopt`](AgentHandle::adopt), which callers may also use directly):
+/// so a shared object stays protected while any reserved agent that uses it
+/// can protect it, at the cost of one write per object taken over, not a
+/// write per hit or a list of readers per object. Agents without a
+/// reservation read through the plain path.
 ///
 /// # Example
 ///
@@ -407,11 +411,17 @@ where
         Scoped::private(self.id, key)
     }
 
+    #[inline]
     fn read(&self, key: &Scoped<K>) -> Result<Option<V>, AgentError> {
         // One slot lookup for the check and the count.
         let slot = self.slot();
         slot.check(self.id)?;
-        let value = self.cache.cache.get(key);
+        let reserved = slot.reserved_weight();
+        let value = if reserved == 0 || !key.is_shared() {
+            self.cache.cache.get(key)
+        } else {
+            self.read_protecting(key, slot, reserved)
+        };
         slot.count(if value.is_some() {
             Counter::Hits
         } else {
@@ -420,7 +430,30 @@ where
         Ok(value)
     }
 
+    /// A read by an agent with a reservation: a shared object whose charged
+    /// agent does not protect it is taken over (adopted) while this agent
+    /// is within its reservation, so a shared object stays protected while
+    /// any reserved agent that reads it can. Costs a write only when the
+    /// charge moves, once per object.
+    #[cold]
+    #[inline(never)]
+    fn read_protecting(&self, key: &Scoped<K>, slot: &Slot<K>, reserved: u64) -> Option<V> {
+        let (value, charged) = self
+            .cache
+            .cache
+            .with_entry(key, |stored, value| (value.clone(), stored.charged_to()))?;
+        if charged != self.id && !self.cache.registry.protects(charged) {
+            let weight = self.weigh(key.key(), &value);
+            if slot.resident().saturating_add(weight) <= reserved {
+                // Refused (cap) or raced: the object just stays as it was.
+                let _ = self.adopt(key.key());
+            }
+        }
+        Some(value)
+    }
+
     /// A clone of the shared value of `key`.
+    #[inline]
     pub fn get<Q>(&self, key: &Q) -> Result<Option<V>, AgentError>
     where
         K: Borrow<Q>,

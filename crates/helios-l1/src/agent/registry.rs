@@ -354,6 +354,12 @@ impl<K> Slot<K> {
             .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
     }
 
+    /// The slot's reservation (one load; read on every agent read).
+    #[inline]
+    pub(crate) fn reserved_weight(&self) -> u64 {
+        self.reserved.load(Ordering::Relaxed)
+    }
+
     /// The configuration of the slot's agent.
     pub(crate) fn config(&self) -> AgentConfig {
         AgentConfig {
@@ -796,6 +802,17 @@ impl<K: Hash + Eq> Registry<K> {
             return Retention::Pinned;
         }
         Retention::Normal
+    }
+
+    /// Whether `owner`'s reservation protects its entries now: it is live,
+    /// active, has a reservation and is within it.
+    pub(crate) fn protects(&self, owner: AgentId) -> bool {
+        self.live_slot(owner).is_some_and(|slot| {
+            let reserved = slot.reserved_weight();
+            slot.state.load(Ordering::Acquire) == ACTIVE
+                && reserved > 0
+                && slot.resident() <= reserved
+        })
     }
 
     /// Runs `f` on the private-key set of the agent in slot `index`.

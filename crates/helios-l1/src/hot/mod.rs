@@ -286,14 +286,20 @@ impl<K, V> HotTier<K, V> {
         self.filter[word].load(Ordering::Relaxed) & mask != 0
     }
 
-    /// The value of `key` if it is in the hot tier and valid. No stores.
+    /// The stored key and value of `key` if it is in the hot tier and
+    /// valid. No stores.
     #[inline(always)]
-    pub(crate) fn get<'r, Q>(&'r self, reader: &'r Reader, hash: u64, key: &Q) -> Option<&'r V>
+    pub(crate) fn get<'r, Q>(
+        &'r self,
+        reader: &'r Reader,
+        hash: u64,
+        key: &Q,
+    ) -> Option<(&'r K, &'r V)>
     where
         K: std::borrow::Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        self.ptr.load(reader).get(hash, key)
+        self.ptr.load(reader).get_entry(hash, key)
     }
 
     /// Whether a refresh is due (one clock read).

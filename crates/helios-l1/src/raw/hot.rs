@@ -105,7 +105,17 @@ impl<K, V> HotTable<K, V> {
 
     /// The value of `key` if it is here and still valid. Loads only.
     #[inline(always)]
+    #[cfg(any(test, loom))]
     pub(crate) fn get<Q>(&self, hash: u64, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        self.get_entry(hash, key).map(|(_, v)| v)
+    }
+
+    /// Like [`get`](Self::get), with the stored key.
+    pub(crate) fn get_entry<Q>(&self, hash: u64, key: &Q) -> Option<(&K, &V)>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
@@ -117,7 +127,7 @@ impl<K, V> HotTable<K, V> {
         if !slot.valid.load(Ordering::Acquire) {
             return None;
         }
-        slot.entry.as_ref().map(|(_, v)| v)
+        slot.entry.as_ref().map(|(k, v)| (k, v))
     }
 
     /// Clears the slot at `pos` (from [`HotTableBuilder::push`]); readers

@@ -30,8 +30,8 @@ fn loom_reader_sees_nothing_or_a_whole_published_value() {
             let map = Arc::clone(&map);
             thread::spawn(move || {
                 let guard = pin();
-                let first = map.get(&guard, h(1), &1, |_, v| *v);
-                let second = map.get(&guard, h(1), &1, |_, v| *v);
+                let first = map.get(&guard, h(1), &1, |_, _, v| *v);
+                let second = map.get(&guard, h(1), &1, |_, _, v| *v);
                 // Values are written whole: both halves agree.
                 for v in [first, second].into_iter().flatten() {
                     assert!(
@@ -71,16 +71,16 @@ fn loom_reader_sees_removal_only_as_absence() {
             let map = Arc::clone(&map);
             thread::spawn(move || {
                 let guard = pin();
-                let one = map.get(&guard, h(1), &1, |_, v| *v);
+                let one = map.get(&guard, h(1), &1, |_, _, v| *v);
                 assert!(one.is_none() || one == Some(11));
                 // Key 2 is never removed: a tombstone must not hide it.
-                assert_eq!(map.get(&guard, h(2), &2, |_, v| *v), Some(22));
+                assert_eq!(map.get(&guard, h(2), &2, |_, _, v| *v), Some(22));
             })
         };
         let (pos, _) = map.find(&writer, &guard, h(1), &1).expect("present");
         map.remove_at(&mut writer, &guard, pos);
         reader.join().expect("reader");
-        assert_eq!(map.get(&guard, h(1), &1, |_, v| *v), None);
+        assert_eq!(map.get(&guard, h(1), &1, |_, _, v| *v), None);
     });
 }
 
@@ -100,7 +100,7 @@ fn loom_rebuild_keeps_every_key_visible() {
             let map = Arc::clone(&map);
             thread::spawn(move || {
                 let guard = pin();
-                assert_eq!(map.get(&guard, h(3), &3, |_, v| *v), Some(3));
+                assert_eq!(map.get(&guard, h(3), &3, |_, _, v| *v), Some(3));
             })
         };
         // Slab indices equal the keys here (fresh slots in order).

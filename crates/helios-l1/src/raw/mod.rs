@@ -134,7 +134,7 @@ where
         guard: &Guard,
         hash: u64,
         key: &Q,
-        f: impl FnOnce(u32, &V) -> R,
+        f: impl FnOnce(u32, &K, &V) -> R,
     ) -> Option<R>
     where
         K: Borrow<Q>,
@@ -160,7 +160,7 @@ where
             let found = unsafe {
                 self.slab.with(index, |(k, v)| {
                     if k.borrow() == key {
-                        f.take().map(|f| f(index, v))
+                        f.take().map(|f| f(index, k, v))
                     } else {
                         None
                     }
