@@ -434,8 +434,8 @@ where
     /// agent does not protect it is taken over (adopted) while this agent
     /// is within its reservation, so a shared object stays protected while
     /// any reserved agent that reads it can. Costs a write only when the
-    /// charge moves, once per object.
-    #[cold]
+    /// charge moves, once per object. Not inlined: it keeps the plain path
+    /// of agents without a reservation small.
     #[inline(never)]
     fn read_protecting(&self, key: &Scoped<K>, slot: &Slot<K>, reserved: u64) -> Option<V> {
         let (value, charged) = self
