@@ -212,16 +212,8 @@ where
         let weight32 = weight as u32;
 
         let stored = match existing {
-            Some((pos, old)) => {
-                // Told before the replacement: afterwards the old slot is no
-                // longer live. (If the replacement then fails for lack of
-                // slot indices, 16.7 million live entries in one shard, the
-                // listener has heard of a departure that did not happen.)
-                self.notify(writer, old, policy.weight_of(old), RemovalCause::Replaced);
-                invalidate(hot, old);
-                self.map
-                    .replace(writer, &guard, pos, (key, value))
-                    .inspect(|&new| policy.replace(old, new, weight32))
+            Some(found) => {
+                self.replace_found(writer, policy, hot, &guard, found, (key, value), weight32)
             }
             None => self
                 .map
@@ -242,6 +234,31 @@ where
         };
         self.stored(writer, policy, victims, hot, &guard, index);
         Ok(())
+    }
+
+    /// Replaces the entry `found` (table position, slab index) with
+    /// `entry` weighing `weight`; returns the new slab index.
+    // The caller has the shard state split into its parts already.
+    #[allow(clippy::too_many_arguments)]
+    fn replace_found(
+        &self,
+        writer: &mut Writer,
+        policy: &mut Policy,
+        hot: &mut Option<ShardHot<K, V>>,
+        guard: &Guard,
+        (pos, old): (usize, u32),
+        entry: (K, V),
+        weight: u32,
+    ) -> Result<u32, (K, V)> {
+        // Told before the replacement: afterwards the old slot is no longer
+        // live. (If the replacement then fails for lack of slot indices,
+        // 16.7 million live entries in one shard, the listener has heard of
+        // a departure that did not happen.)
+        self.notify(writer, old, policy.weight_of(old), RemovalCause::Replaced);
+        invalidate(hot, old);
+        self.map
+            .replace(writer, guard, pos, entry)
+            .inspect(|&new| policy.replace(old, new, weight))
     }
 
     /// After an entry was stored at `index`: tells the listener, evicts
@@ -289,21 +306,27 @@ where
             victims,
             hot,
         } = &mut *state;
-        let Some((pos, old)) = self.map.find(writer, &guard, hash, key) else {
+        let Some(found) = self.map.find(writer, &guard, hash, key) else {
             return false;
         };
-        let Some((key, value, weight)) = self.map.with_entry(writer, old, |(k, v)| f(k, v)) else {
+        let Some((key, value, weight)) = self.map.with_entry(writer, found.1, |(k, v)| f(k, v))
+        else {
             return false;
         };
         if self.too_heavy(weight) {
             return false;
         }
-        self.notify(writer, old, policy.weight_of(old), RemovalCause::Replaced);
-        invalidate(hot, old);
-        match self.map.replace(writer, &guard, pos, (key, value)) {
+        // Fits in u32: checked above.
+        match self.replace_found(
+            writer,
+            policy,
+            hot,
+            &guard,
+            found,
+            (key, value),
+            weight as u32,
+        ) {
             Ok(new) => {
-                // Fits in u32: checked above.
-                policy.replace(old, new, weight as u32);
                 self.stored(writer, policy, victims, hot, &guard, new);
                 true
             }

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use helios_l1::{AgentCache, AgentConfig, AgentSort, Scoped};
+use helios_l1::{AgentCache, AgentConfig, AgentHandle, AgentSort, Scoped};
 use proptest::prelude::*;
 
 type Bytes = Vec<u8>;
@@ -17,6 +17,43 @@ fn weighted_cache(capacity: u64) -> Arc<AgentCache<u64, Bytes, ByLength>> {
         v.len() as u64
     }
     AgentCache::with_weigher(capacity, weigh as ByLength).unwrap()
+}
+
+/// The resident weight charged to the live agent named `name` (0 if none).
+fn resident<K, V, W>(cache: &AgentCache<K, V, W>, name: &str) -> u64
+where
+    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    W: helios_l1::Weigher<K, V>,
+{
+    cache
+        .agents(AgentSort::Name)
+        .into_iter()
+        .find(|s| &*s.name == name)
+        .map_or(0, |s| s.resident)
+}
+
+/// How many of the shared `keys` are resident (without counting a read).
+fn resident_keys<V, W>(cache: &AgentCache<u64, V, W>, keys: impl IntoIterator<Item = u64>) -> usize
+where
+    V: Clone + Send + Sync + 'static,
+    W: helios_l1::Weigher<u64, V>,
+{
+    keys.into_iter()
+        .filter(|k| cache.cache().contains_key(&Scoped::shared(*k)))
+        .count()
+}
+
+/// `scanner` streams 100,000 fresh keys (ten times the caches used here),
+/// reading each `reads` times after inserting it, so plain TinyLFU would
+/// rate them above entries read less often.
+fn scan(scanner: &AgentHandle<u64, u64>, reads: usize) {
+    for k in 1_000_000..1_100_000u64 {
+        let _ = scanner.insert(k, k).unwrap();
+        for _ in 0..reads {
+            scanner.get(&k).unwrap();
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -68,13 +105,6 @@ proptest! {
                 cache.register_agent(&format!("other{i}"), config).unwrap()
             })
             .collect();
-        let resident_of_r = || {
-            cache
-                .agents(AgentSort::Name)
-                .into_iter()
-                .find(|s| &*s.name == "reserved")
-                .map_or(0, |s| s.resident)
-        };
         let mut r_keys: HashSet<u64> = HashSet::new();
         for op in ops {
             match op {
@@ -91,7 +121,7 @@ proptest! {
                 }
                 Op::OtherInsert { agent, key, weight } => {
                     let key = (agent as u64 + 1) * 10_000_000 + key;
-                    let within = resident_of_r() <= reserved;
+                    let within = resident(&cache, "reserved") <= reserved;
                     let before: Vec<u64> = r_keys
                         .iter()
                         .copied()
@@ -113,12 +143,7 @@ proptest! {
             }
             prop_assert!(cache.cache().weight() <= capacity);
             prop_assert_eq!(cache.charged_weight(), cache.cache().weight());
-            let capped = cache
-                .agents(AgentSort::Name)
-                .into_iter()
-                .find(|s| &*s.name == "other0")
-                .map_or(0, |s| s.resident);
-            prop_assert!(capped <= cap);
+            prop_assert!(resident(&cache, "other0") <= cap);
         }
         cache.cache().validate().map_err(TestCaseError::fail)?;
     }
@@ -139,15 +164,9 @@ fn worker_entries_left_after_a_scan(reserved: u64) -> usize {
     for k in 0..2_000 {
         worker.insert(k, k).unwrap().unwrap();
     }
-    for k in 1_000_000..1_100_000u64 {
-        let _ = scanner.insert(k, k).unwrap();
-        scanner.get(&k).unwrap();
-        scanner.get(&k).unwrap();
-    }
+    scan(&scanner, 2);
     cache.cache().validate().unwrap();
-    (0..2_000)
-        .filter(|k| cache.cache().contains_key(&Scoped::shared(*k)))
-        .count()
+    resident_keys(&cache, 0..2_000)
 }
 
 /// An agent that stored a working set within its reservation keeps all of
@@ -235,12 +254,8 @@ fn a_suspended_agents_entries_are_evicted_first() {
     for k in 20_000..21_000 {
         worker.insert(k, k).unwrap().unwrap();
     }
-    let sleeper_kept = (0..3_000)
-        .filter(|k| cache.cache().contains_key(&Scoped::shared(*k)))
-        .count();
-    let worker_kept = (10_000..17_000)
-        .filter(|k| cache.cache().contains_key(&Scoped::shared(*k)))
-        .count();
+    let sleeper_kept = resident_keys(&cache, 0..3_000);
+    let worker_kept = resident_keys(&cache, 10_000..17_000);
     assert!(
         sleeper_kept <= 2_000 + 50,
         "only {} of the sleeper's entries were evicted",
@@ -296,17 +311,9 @@ fn an_adopted_shared_object_is_protected_by_the_adopters_reservation() {
     assert_eq!(by_name("reader").resident_private(), 0);
     assert_eq!(by_name("loader").resident, 500);
     assert_eq!(cache.charged_weight(), cache.cache().weight());
-    for k in 1_000_000..1_100_000u64 {
-        let _ = scanner.insert(k, k).unwrap();
-        // Read more often than adoption counted the objects as used.
-        for _ in 0..8 {
-            scanner.get(&k).unwrap();
-        }
-    }
-    let adopted_kept = (0..500)
-        .filter(|k| cache.cache().contains_key(&Scoped::shared(*k)))
-        .count();
-    assert_eq!(adopted_kept, 500);
+    // Read more often than adoption counted the objects as used.
+    scan(&scanner, 8);
+    assert_eq!(resident_keys(&cache, 0..500), 500);
     assert_eq!(reader.get(&7).unwrap(), Some(7), "the value is unchanged");
 }
 
@@ -368,9 +375,7 @@ fn reservations_hold_under_concurrent_scans() {
             }
         });
     });
-    let kept = (0..3_000)
-        .filter(|k| cache.cache().contains_key(&Scoped::shared(*k)))
-        .count();
+    let kept = resident_keys(&cache, 0..3_000);
     assert_eq!(kept, 3_000);
     assert_eq!(cache.charged_weight(), cache.cache().weight());
     cache.cache().validate().unwrap();
@@ -421,14 +426,7 @@ fn shared_keys_are_one_key_whoever_is_charged() {
     assert_eq!(b.get(&1).unwrap(), Some(10));
     b.insert(1, 11).unwrap().unwrap(); // replaces a's entry; now b's
     assert_eq!(cache.cache().len(), 1);
-    let resident = |name: &str| {
-        cache
-            .agents(AgentSort::Name)
-            .into_iter()
-            .find(|s| &*s.name == name)
-            .map_or(0, |s| s.resident)
-    };
-    assert_eq!((resident("a"), resident("b")), (0, 1));
+    assert_eq!((resident(&cache, "a"), resident(&cache, "b")), (0, 1));
 
     let hash = |k: &Scoped<u64>| {
         let mut h = DefaultHasher::new();
@@ -443,7 +441,7 @@ fn shared_keys_are_one_key_whoever_is_charged() {
     assert_eq!(a.get(&2).unwrap(), Some(20));
     assert_eq!(cache.charged_weight(), cache.cache().weight());
     assert_eq!(
-        resident("a") + resident("b"),
+        resident(&cache, "a") + resident(&cache, "b"),
         1,
         "nobody is charged for key 2"
     );
@@ -471,30 +469,20 @@ fn reading_a_shared_object_protects_it_for_a_reserved_reader() {
     for k in 0..1_000 {
         assert_eq!(plain.get(&k).unwrap(), Some(k));
     }
-    let resident = |name: &str| {
-        cache
-            .agents(AgentSort::Name)
-            .into_iter()
-            .find(|s| &*s.name == name)
-            .map_or(0, |s| s.resident)
-    };
-    assert_eq!(resident("loader"), 1_000, "a plain reader moves nothing");
+    assert_eq!(
+        resident(&cache, "loader"),
+        1_000,
+        "a plain reader moves nothing"
+    );
     for k in 0..500 {
         assert_eq!(reader.get(&k).unwrap(), Some(k));
     }
     // Only as much as fits its reservation.
-    assert_eq!(resident("reader"), 300);
-    assert_eq!(resident("loader"), 700);
+    assert_eq!(resident(&cache, "reader"), 300);
+    assert_eq!(resident(&cache, "loader"), 700);
     assert_eq!(cache.charged_weight(), cache.cache().weight());
-    for k in 1_000_000..1_100_000u64 {
-        let _ = scanner.insert(k, k).unwrap();
-        for _ in 0..8 {
-            scanner.get(&k).unwrap();
-        }
-    }
-    let kept = (0..300)
-        .filter(|k| cache.cache().contains_key(&Scoped::shared(*k)))
-        .count();
+    scan(&scanner, 8);
+    let kept = resident_keys(&cache, 0..300);
     assert_eq!(
         kept, 300,
         "the objects the reader took over survive the scan"

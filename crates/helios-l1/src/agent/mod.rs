@@ -620,8 +620,8 @@ where
     pub fn adopt(&self, key: &K) -> Result<bool, AgentError> {
         self.slot().check(self.id)?;
         let id = self.id;
-        let cap = self.slot().config().cap_weight();
         let slot = self.slot();
+        let cap = slot.config().cap_weight();
         let mut already = false;
         let adopted =
             self.cache

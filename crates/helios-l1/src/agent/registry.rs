@@ -825,15 +825,24 @@ impl<K: Hash + Eq> Registry<K> {
     /// shared namespace if `shared`.
     pub(crate) fn arrive(&self, owner: AgentId, weight: u64, shared: bool) {
         let weight = i64::try_from(weight).unwrap_or(i64::MAX);
-        if let Some(slot) = self.live_slot(owner) {
-            slot.counters.charged.fetch_add(weight, Ordering::AcqRel);
-            if shared {
-                slot.counters
-                    .charged_shared
-                    .fetch_add(weight, Ordering::Relaxed);
+        self.charge(self.live_slot(owner), weight, shared);
+    }
+
+    /// Adds `delta` to the charge of `slot`'s agent (and its shared part),
+    /// or, with no live agent, to the orphaned weight.
+    fn charge(&self, slot: Option<&Slot<K>>, delta: i64, shared: bool) {
+        match slot {
+            Some(slot) => {
+                slot.counters.charged.fetch_add(delta, Ordering::AcqRel);
+                if shared {
+                    slot.counters
+                        .charged_shared
+                        .fetch_add(delta, Ordering::Relaxed);
+                }
             }
-        } else {
-            self.orphaned.fetch_add(weight, Ordering::AcqRel);
+            None => {
+                self.orphaned.fetch_add(delta, Ordering::AcqRel);
+            }
         }
     }
 
@@ -849,16 +858,7 @@ impl<K: Hash + Eq> Registry<K> {
     ) {
         let weight = i64::try_from(weight).unwrap_or(i64::MAX);
         let slot = self.live_slot(owner);
-        if let Some(slot) = slot {
-            slot.counters.charged.fetch_sub(weight, Ordering::AcqRel);
-            if shared {
-                slot.counters
-                    .charged_shared
-                    .fetch_sub(weight, Ordering::Relaxed);
-            }
-        } else {
-            self.orphaned.fetch_sub(weight, Ordering::AcqRel);
-        }
+        self.charge(slot, -weight, shared);
         if cause == RemovalCause::Evicted {
             if let Some(slot) = slot {
                 slot.count(Counter::EvictionsSuffered);

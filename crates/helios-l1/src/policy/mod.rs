@@ -496,7 +496,10 @@ impl Policy {
             }
             // Judged once per visit: as the victim, and below as the duel's.
             let victim_retention = retention(victim);
-            if candidate == NIL || candidate == victim {
+            // No duel: no candidate, the candidate is the victim, or a pinned
+            // victim is passed over (the candidate meets the next victim).
+            let pass_pinned = victim_retention == Retention::Pinned && *spares > 0;
+            if candidate == NIL || candidate == victim || pass_pinned {
                 let evict = victim;
                 victim = self.next(victim);
                 if candidate == evict {
@@ -517,17 +520,6 @@ impl Policy {
                 candidate = self.prev(candidate);
                 candidates -= 1;
                 self.evict_node(evict, out);
-                continue;
-            }
-            if victim_retention == Retention::Pinned && *spares > 0 {
-                // Pass over it; the candidate meets the next victim.
-                let spared = victim;
-                victim = self.next(victim);
-                self.evict_or_spare(spared, victim_retention, out, spares);
-                passes = passes.saturating_sub(1);
-                if passes == 0 {
-                    victim = NIL;
-                }
                 continue;
             }
             candidates -= 1;
