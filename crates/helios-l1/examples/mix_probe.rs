@@ -7,6 +7,8 @@
 //! cargo build --release -p helios-l1 --example mix_probe
 //! valgrind --tool=callgrind --toggle-collect='mix_probe::helios_mix' target/release/examples/mix_probe
 //! valgrind --tool=callgrind --toggle-collect='mix_probe::quick_cache_mix' target/release/examples/mix_probe
+//! # helios with the hot tier off:
+//! valgrind --tool=callgrind --toggle-collect='mix_probe::helios_mix' target/release/examples/mix_probe --no-hot-tier
 //! ```
 
 use rand::prelude::*;
@@ -68,8 +70,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // callgrind (~50x slower) that would be ~50x more refreshes per
     // operation than in a real run, so refresh once after the warm-up
     // instead (a real run refreshes about 30 times per 2,000,000 ops).
+    let hot_tier_entries = if std::env::args().any(|a| a == "--no-hot-tier") {
+        0
+    } else {
+        helios_l1::DEFAULT_HOT_TIER_ENTRIES
+    };
     let helios: helios_l1::Cache<u64, u64> = helios_l1::Cache::builder()
         .capacity(CAPACITY)
+        .hot_tier_entries(hot_tier_entries)
         .hot_tier_refresh(std::time::Duration::from_secs(3600))
         .build()?;
     let qc = quick_cache::sync::Cache::<u64, u64>::new(CAPACITY as usize);
