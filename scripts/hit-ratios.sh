@@ -32,4 +32,4 @@ cache2k/orm-night.trace.xz cache2k 865,4300,8650,21600
 corda/trace_vaultservice.gz corda 900,4500,9000,22600
 address/gcc.trace.gz address 350,1750,3500,8750
 LIST
-python3 "$root/scripts/hit_ratio_table.py" "$out"
+cp "$out" "${SAVE_JSON:-/dev/null}"; python3 "$root/scripts/hit_ratio_table.py" "$out"

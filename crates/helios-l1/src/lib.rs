@@ -31,7 +31,7 @@
 //!   across shards; each shard evicts before its write returns. An entry
 //!   heavier than one shard's share is refused and handed back.
 //! - **Scan-resistant, adaptive eviction.** Each shard runs W-TinyLFU with a
-//!   hill-climbed window (Caffeine's policy); see `src/policy/mod.rs`.
+//!   window sized from ghosts of recent evictions; see `src/policy/mod.rs`.
 //! - **Single-flight loading.** [`Cache::get_or_insert_with`] runs one loader
 //!   per key at a time; errors reach every waiter, panics wedge nobody.
 //! - **Reservations hold.** In an [`AgentCache`], an agent within its
@@ -57,7 +57,7 @@
 //! | `shard` | one shard: map + read buffer + policy under a lock |
 //! | `raw` | the lock-free core: slab, index table, read buffer, hot tables and their read sections (all `unsafe`) |
 //! | `reclaim` | epoch-based deferred reclamation (crossbeam-epoch) |
-//! | `policy` | adaptive W-TinyLFU: queues, frequency sketch, hill climber |
+//! | `policy` | adaptive W-TinyLFU: queues, frequency sketch, ghost-guided window climber |
 //! | `hot` | the hot tier: most-hit entries readable with no shared store |
 //! | `flight` | single-flight loading |
 //! | `pool` | [`BufferPool`]: reusable value buffers in size classes |

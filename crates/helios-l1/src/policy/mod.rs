@@ -6,26 +6,30 @@
 //! admitted only if the frequency sketch says it is more popular than the
 //! probation victim it would displace; otherwise the candidate goes. A hit in
 //! probation promotes to protected, and protected overflow is demoted back.
-//! The window's share adapts by hill climbing (`climber.rs`).
+//! The window's share adapts to what recent misses say a larger window or a
+//! larger main space would have hit (`climber.rs`, with `ghost.rs`).
 //!
 //! # Why W-TinyLFU and not S3-FIFO
 //! Both are scan resistant. S3-FIFO's main queue is FIFO with reinsertion: on
 //! a loop longer than the cache (`loop`, `zigzag`, `scan` traces) every entry
 //! is evicted before it is reused and the hit ratio falls to LRU's (near 0),
 //! while TinyLFU's admission keeps a stable resident set and approaches
-//! Bélády there. With hill climbing W-TinyLFU also follows recency-biased
+//! Bélády there. With its adaptive window W-TinyLFU also follows recency-biased
 //! traces (`sprite`, `multi*`) where a fixed 1% window (moka) loses.
 //! BENCHMARKS.md has the per-trace numbers.
 //!
 //! This is a port of Caffeine's `BoundedLocalCache` eviction (Ben Manes,
-//! Apache-2.0), including its handling of weighted entries. Everything here
+//! Apache-2.0), including its handling of weighted entries, except for how
+//! the window is sized: Caffeine hill-climbs on sampled hit rates, which
+//! measured worse here (`climber.rs`). Everything here
 //! is safe code over slab indices; the caller holds the shard lock.
 
 mod climber;
+mod ghost;
 mod sketch;
 
 use crate::retention::Retention;
-use climber::HillClimber;
+use climber::{HitIn, Shape, WindowClimber};
 use sketch::FrequencySketch;
 
 /// "No node": also the largest value a link can hold (30 bits).
@@ -113,6 +117,14 @@ const EMPTY_DEQUE: Deque = Deque {
     len: 0,
 };
 
+/// Which side of an admission duel an evicted entry was on: a candidate
+/// that came from the window, or a victim from the main space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    Candidate,
+    Victim,
+}
+
 /// An entry evicted by the policy: its slab index, hash and weight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Victim {
@@ -131,7 +143,7 @@ pub(crate) struct Policy {
     window_max: u64,
     protected_max: u64,
     sketch: FrequencySketch,
-    climber: HillClimber,
+    climber: WindowClimber,
     /// xorshift state for the hash-flooding defence.
     rng: u64,
     len: usize,
@@ -141,14 +153,15 @@ impl Policy {
     pub(crate) fn new(capacity: u64) -> Self {
         let main = (capacity as f64 * PERCENT_MAIN) as u64;
         let window_max = capacity - main;
+        let sketch = FrequencySketch::new(INITIAL_SKETCH_ENTRIES.min(capacity as usize));
         Self {
             nodes: Vec::new(),
             queues: [EMPTY_DEQUE; 4],
             capacity,
             window_max,
             protected_max: (main as f64 * PERCENT_MAIN_PROTECTED) as u64,
-            sketch: FrequencySketch::new(INITIAL_SKETCH_ENTRIES.min(capacity as usize)),
-            climber: HillClimber::new(capacity),
+            climber: WindowClimber::new(sketch.capacity(), WindowClimber::step(capacity)),
+            sketch,
             rng: 0x9e37_79b9_7f4a_7c15 ^ capacity,
             len: 0,
         }
@@ -271,15 +284,19 @@ impl Policy {
         self.len += 1;
         if self.len > self.sketch.capacity() {
             // Lazily size the sketch to the entry count (Caffeine sizes it to
-            // `mappingCount` for weighted caches); resizing forgets counts.
+            // `mappingCount` for weighted caches); resizing forgets counts,
+            // and the ghosts, sized alike, are rebuilt with it.
             self.sketch = FrequencySketch::new(self.len);
+            self.climber.resize(self.sketch.capacity());
         }
         self.sketch.increment(hash);
-        self.climber.record_miss();
-        // Caffeine: an entry too heavy for the window or protected space goes
-        // to the window's LRU end, so it is a candidate at once.
-        let w = u64::from(weight);
-        if w > self.window_max || w > self.protected_max {
+        self.climber.record_miss(hash);
+        // Caffeine: an entry too heavy for the window goes to the window's
+        // LRU end, so it is a candidate at once. (Not also when it is heavier
+        // than the protected space, as this port first had it: once the
+        // window had taken all of protected, every new entry skipped the
+        // window, and `orm-night` at 865 fell from 67% to 12%.)
+        if u64::from(weight) > self.window_max {
             self.push_head(Queue::Window, index);
         } else {
             self.push_tail(Queue::Window, index);
@@ -294,7 +311,12 @@ impl Policy {
             return false;
         }
         self.sketch.increment(hash);
-        self.climber.record_hit();
+        self.climber
+            .record_hit(match self.nodes[index as usize].queue() {
+                Queue::Window => HitIn::Window,
+                Queue::Probation => HitIn::Probation,
+                _ => HitIn::Protected,
+            });
         self.reorder(index);
         true
     }
@@ -399,7 +421,6 @@ impl Policy {
     }
 
     fn evict_node(&mut self, index: u32, out: &mut Vec<Victim>) {
-        self.climber.mark_warm();
         self.unlink(index);
         self.len -= 1;
         let node = &self.nodes[index as usize];
@@ -420,6 +441,7 @@ impl Policy {
         verdict: Retention,
         out: &mut Vec<Victim>,
         spares: &mut usize,
+        side: Side,
     ) -> bool {
         if *spares > 0 && verdict == Retention::Pinned {
             *spares -= 1;
@@ -427,9 +449,19 @@ impl Policy {
             self.move_to_tail(index, queue);
             true
         } else {
-            self.evict_node(index, out);
+            self.evict_from(index, side, out);
             false
         }
+    }
+
+    /// Evicts the entry at `index`, remembering it as a ghost of `side`.
+    fn evict_from(&mut self, index: u32, side: Side, out: &mut Vec<Victim>) {
+        let hash = self.nodes[index as usize].hash;
+        match side {
+            Side::Candidate => self.climber.candidate_left(hash),
+            Side::Victim => self.climber.victim_left(hash),
+        }
+        self.evict_node(index, out);
     }
 
     /// Moves window overflow to probation's MRU end; returns how many moved.
@@ -491,7 +523,7 @@ impl Policy {
                 candidate = self.prev(candidate);
                 candidates -= 1;
                 let verdict = retention(evict);
-                self.evict_or_spare(evict, verdict, out, spares);
+                self.evict_or_spare(evict, verdict, out, spares, Side::Candidate);
                 continue;
             }
             // Judged once per visit: as the victim, and below as the duel's.
@@ -502,11 +534,14 @@ impl Policy {
             if candidate == NIL || candidate == victim || pass_pinned {
                 let evict = victim;
                 victim = self.next(victim);
-                if candidate == evict {
+                let side = if candidate == evict {
                     candidates -= 1;
                     candidate = NIL;
-                }
-                if self.evict_or_spare(evict, victim_retention, out, spares) {
+                    Side::Candidate
+                } else {
+                    Side::Victim
+                };
+                if self.evict_or_spare(evict, victim_retention, out, spares, side) {
                     passes = passes.saturating_sub(1);
                     if passes == 0 {
                         victim = NIL;
@@ -519,7 +554,7 @@ impl Policy {
                 let evict = candidate;
                 candidate = self.prev(candidate);
                 candidates -= 1;
-                self.evict_node(evict, out);
+                self.evict_from(evict, Side::Candidate, out);
                 continue;
             }
             candidates -= 1;
@@ -535,12 +570,12 @@ impl Policy {
                 // unless no spares are left.
                 let evict = victim;
                 victim = self.next(victim);
-                self.evict_or_spare(evict, victim_retention, out, spares);
+                self.evict_or_spare(evict, victim_retention, out, spares, Side::Victim);
                 candidate = self.prev(candidate);
             } else {
                 let evict = candidate;
                 candidate = self.prev(candidate);
-                self.evict_or_spare(evict, candidate_retention, out, spares);
+                self.evict_or_spare(evict, candidate_retention, out, spares, Side::Candidate);
             }
         }
     }
@@ -563,10 +598,15 @@ impl Policy {
     // ---- adaptation ---------------------------------------------------------
 
     fn climb(&mut self) {
-        self.climber
-            .determine(self.sketch.sample_size(), self.capacity);
+        let shape = Shape {
+            window: self.queues[Queue::Window as usize].weight,
+            probation: self.queues[Queue::Probation as usize].weight,
+            len: self.len,
+            weight: self.weight(),
+            step: WindowClimber::step(self.capacity),
+        };
+        let amount = self.climber.adjustment(self.sketch.capacity(), shape);
         self.demote_from_protected();
-        let amount = self.climber.adjustment;
         if amount > 0 {
             self.increase_window(amount as u64);
         } else if amount < 0 {
@@ -612,7 +652,6 @@ impl Policy {
         }
         self.protected_max += quota;
         self.window_max -= quota;
-        self.climber.adjustment = quota as i64;
     }
 
     fn decrease_window(&mut self, amount: u64) {
@@ -636,14 +675,15 @@ impl Policy {
         }
         self.protected_max -= quota;
         self.window_max += quota;
-        self.climber.adjustment = -(quota as i64);
     }
 
     // ---- introspection ------------------------------------------------------
 
     /// Heap bytes of the policy's metadata.
     pub(crate) fn bytes(&self) -> usize {
-        self.nodes.capacity() * std::mem::size_of::<Node>() + self.sketch.bytes()
+        self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.sketch.bytes()
+            + self.climber.bytes()
     }
 
     /// Recomputes queue lengths, weights and links from scratch.

@@ -73,7 +73,8 @@ impl FrequencySketch {
         self.capacity
     }
 
-    /// Increments between halvings; also the hill climber's sample length.
+    /// Increments between halvings.
+    #[cfg(test)]
     pub(crate) fn sample_size(&self) -> u64 {
         self.sample_size
     }
