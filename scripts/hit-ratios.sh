@@ -5,6 +5,7 @@
 # target checks of BENCHMARKS.md.
 #
 # Usage: scripts/hit-ratios.sh [TRACES_DIR]   (default ../shared/traces)
+# SAVE_JSON=FILE also keeps the raw `--json` rows in FILE.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 traces=${1:-$root/../shared/traces}

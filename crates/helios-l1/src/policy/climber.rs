@@ -162,10 +162,16 @@ impl WindowClimber {
         self.main_ghosts.record(hash);
     }
 
-    /// At the end of a period of `3 × entries` requests, the weight to move
-    /// into (positive) or out of (negative) the window; otherwise 0.
+    /// Whether a period of `3 × entries` requests is over.
+    pub(crate) fn period_ended(&self, entries: usize) -> bool {
+        self.requests >= PERIOD_FACTOR * entries as u64
+    }
+
+    /// At the end of a period (see [`period_ended`](Self::period_ended)),
+    /// the weight to move into (positive) or out of (negative) the window;
+    /// otherwise 0.
     pub(crate) fn adjustment(&mut self, entries: usize, policy: Shape) -> i64 {
-        if self.requests < PERIOD_FACTOR * entries as u64 {
+        if !self.period_ended(entries) {
             return 0;
         }
         let Shape {

@@ -598,6 +598,11 @@ impl Policy {
     // ---- adaptation ---------------------------------------------------------
 
     fn climb(&mut self) {
+        if !self.climber.period_ended(self.sketch.capacity()) {
+            // Most calls: only the queues' shape is kept.
+            self.demote_from_protected();
+            return;
+        }
         let shape = Shape {
             window: self.queues[Queue::Window as usize].weight,
             probation: self.queues[Queue::Probation as usize].weight,
