@@ -2,6 +2,8 @@
 //! [`Shard`]s.
 
 use std::borrow::Borrow;
+
+use crate::equivalent::Equivalent;
 use std::convert::Infallible;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
@@ -171,8 +173,7 @@ where
     #[inline]
     pub(crate) fn with_entry<Q, R>(&self, key: &Q, f: impl FnOnce(&K, &V) -> R) -> Option<R>
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         let hash = self.hash(key);
         let Some(hot) = self.hot.as_ref().filter(|hot| hot.may_contain(hash)) else {
@@ -286,8 +287,7 @@ where
     /// key charges.
     pub(crate) fn update_entry<Q>(&self, key: &Q, f: impl FnOnce(&K, &V) -> Option<(K, V)>) -> bool
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         let hash = self.hash(key);
         let weigher = &self.weigher;

@@ -63,6 +63,7 @@
 //! | `pool` | [`BufferPool`]: reusable value buffers in size classes |
 //! | `counter` | striped, cache-padded statistics counters |
 //! | `hash`, `weigher` | pluggable hashing and weighing |
+//! | `equivalent` | finding a stored key by a borrowed form of it |
 //! | `removal` | [`RemovalCause`] and the removal listener |
 //! | `retention` | [`Retention`]: per-entry hints that pin or expend entries at eviction |
 //! | `error` | errors at the boundaries |
@@ -73,6 +74,7 @@
 mod agent;
 mod cache;
 mod counter;
+mod equivalent;
 mod error;
 mod flight;
 mod hash;

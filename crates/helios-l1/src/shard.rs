@@ -7,7 +7,7 @@
 //! entries in the table and in the policy is the same whenever the lock is
 //! free (checked by [`Shard::validate`]).
 
-use std::borrow::Borrow;
+use crate::equivalent::Equivalent;
 
 use crate::error::{RefusalReason, Refused};
 use crate::hot::{Hitter, LockedShard, ShardHot};
@@ -106,8 +106,7 @@ where
     #[inline]
     pub(crate) fn get<Q, R>(&self, hash: u64, key: &Q, f: impl FnOnce(&K, &V) -> R) -> Option<R>
     where
-        K: Borrow<Q>,
-        Q: Eq + ?Sized,
+        Q: Equivalent<K> + ?Sized,
     {
         let guard = pin();
         self.map.get(&guard, hash, key, |index, stored, value| {
@@ -122,8 +121,7 @@ where
     /// Whether `key` is present, without counting as an access.
     pub(crate) fn contains<Q>(&self, hash: u64, key: &Q) -> bool
     where
-        K: Borrow<Q>,
-        Q: Eq + ?Sized,
+        Q: Equivalent<K> + ?Sized,
     {
         let guard = pin();
         self.map.get(&guard, hash, key, |_, _, _| ()).is_some()
@@ -295,8 +293,7 @@ where
         f: impl FnOnce(&K, &V) -> Option<(K, V, u64)>,
     ) -> bool
     where
-        K: Borrow<Q>,
-        Q: Eq + ?Sized,
+        Q: Equivalent<K> + ?Sized,
     {
         let guard = pin();
         let mut state = self.lock_for_write();
@@ -378,8 +375,7 @@ where
     /// Removes `key`, returning a clone of its value.
     pub(crate) fn remove<Q>(&self, hash: u64, key: &Q) -> Option<V>
     where
-        K: Borrow<Q>,
-        Q: Eq + ?Sized,
+        Q: Equivalent<K> + ?Sized,
         V: Clone,
     {
         let guard = pin();

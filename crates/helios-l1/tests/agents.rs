@@ -48,6 +48,10 @@ fn private_keys_are_invisible_to_other_agents_until_shared() {
     assert_eq!(b.get_private(&7).unwrap(), None, "b's namespace is its own");
     assert_eq!(b.get(&7).unwrap(), None, "not in the shared namespace");
     assert_eq!(a.get(&7).unwrap(), None);
+    // The borrowed reads keep the same namespaces.
+    assert_eq!(a.with_private(&7, |v| v.len()).unwrap(), Some(14));
+    assert_eq!(b.with_private(&7, |v| v.len()).unwrap(), None);
+    assert_eq!(b.with(&7, |v| v.len()).unwrap(), None);
 
     b.insert_private(7, "b's checkpoint".into())
         .unwrap()

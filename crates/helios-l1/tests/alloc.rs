@@ -168,6 +168,60 @@ fn hot_tier_hits_allocate_nothing() {
 }
 
 #[test]
+fn agent_reads_of_string_keys_allocate_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Agent reads (`get`, `get_private`, `with`, `with_private`) look keys
+    // up by reference: reading a `String` key through `&str` must not build
+    // a `String` (it used to, once per read).
+    let cache = helios_l1::AgentCache::<String, u64>::new(4 * KEYS).unwrap();
+    let reader = cache
+        .register_agent("reader", helios_l1::AgentConfig::new())
+        .unwrap();
+    let reserved = cache
+        .register_agent("reserved", helios_l1::AgentConfig::new().reserved(KEYS))
+        .unwrap();
+    let names: Vec<String> = (0..KEYS).map(|k| format!("object-{k}")).collect();
+    for (k, name) in names.iter().enumerate() {
+        reader.insert(name.clone(), k as u64).unwrap().ok();
+        reader
+            .insert_private(name.clone(), k as u64 + 1)
+            .unwrap()
+            .ok();
+    }
+    let read = |handle: &helios_l1::AgentHandle<String, u64>, i: usize| {
+        let name = names[(i * 7919) % names.len()].as_str();
+        let k = ((i * 7919) % names.len()) as u64;
+        u64::from(handle.get(name).unwrap() == Some(k))
+            + u64::from(handle.get_private(name).unwrap() == Some(k + 1))
+            // The borrowed reads: counted as misses if they disagree.
+            - u64::from(handle.with(name, |v| *v).unwrap() != Some(k))
+            - u64::from(handle.with_private(name, |v| *v).unwrap() != Some(k + 1))
+    };
+    // Warm up (epoch registration, collector bags, first adoptions by the
+    // reserved reader, which clone the key once per object).
+    for i in 0..200_000 {
+        read(&reader, i);
+        reserved.get(names[i % names.len()].as_str()).unwrap();
+    }
+    let (found, allocations) = counted(|| {
+        (0..HITS as usize / 2)
+            .map(|i| read(&reader, i))
+            .sum::<u64>()
+    });
+    assert_eq!((found, allocations), (HITS, 0), "(hits, allocations)");
+    // A reserved agent reads shared keys through the protecting path.
+    let (found, allocations) = counted(|| {
+        (0..HITS as usize)
+            .filter(|&i| {
+                let k = (i * 7919) % names.len();
+                reserved.get(names[k].as_str()).unwrap() == Some(k as u64)
+            })
+            .count()
+    });
+    assert_eq!((found as u64, allocations), (HITS, 0), "reserved reader");
+}
+
+#[test]
 fn steady_state_inserts_reuse_slots() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // After warm-up, replacing and evicting entries recycles slab slots,

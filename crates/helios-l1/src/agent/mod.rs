@@ -16,6 +16,7 @@ pub use registry::{
     AgentConfig, AgentError, AgentEvent, AgentId, AgentSort, AgentState, AgentStats, MAX_AGENTS,
 };
 
+use crate::equivalent::Equivalent;
 use crate::error::{BuildError, RefusalReason, Refused};
 
 use crate::weigher::{UnitWeigher, Weigher};
@@ -66,11 +67,9 @@ impl<K> Scoped<K> {
         }
     }
 
-    /// The namespace as identity sees it: all shared keys alike.
-    /// Branch-free: an arithmetic shift spreads bit 63 over the word.
     #[inline(always)]
     fn identity(&self) -> u64 {
-        self.namespace | ((self.namespace as i64 >> 63) as u64)
+        identity(self.namespace)
     }
 
     /// The agent whose private key this is, if any.
@@ -110,6 +109,57 @@ impl<K: Hash> Hash for Scoped<K> {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         state.write_u64(self.identity());
         self.key.hash(state);
+    }
+}
+
+/// A namespace as identity sees it: all shared keys alike. Branch-free: an
+/// arithmetic shift spreads bit 63 over the word.
+#[inline(always)]
+fn identity(namespace: u64) -> u64 {
+    namespace | ((namespace as i64 >> 63) as u64)
+}
+
+/// A lookup key borrowed from the caller: the namespace of a [`Scoped`]
+/// with a `&Q` in place of its `K`, so that reading a `String` key does not
+/// build a `String`. Hashes exactly as the `Scoped<K>` it finds (same
+/// identity word, then `Q`'s hash, which `K: Borrow<Q>` makes `K`'s).
+struct ScopedRef<'a, Q: ?Sized> {
+    namespace: u64,
+    key: &'a Q,
+}
+
+impl<'a, Q: ?Sized> ScopedRef<'a, Q> {
+    fn shared(key: &'a Q) -> Self {
+        Self {
+            namespace: SHARED_BIT | NOBODY,
+            key,
+        }
+    }
+
+    fn private(owner: AgentId, key: &'a Q) -> Self {
+        Self {
+            namespace: owner.to_bits(),
+            key,
+        }
+    }
+
+    fn is_shared(&self) -> bool {
+        self.namespace & SHARED_BIT != 0
+    }
+}
+
+impl<Q: Hash + ?Sized> Hash for ScopedRef<'_, Q> {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(identity(self.namespace));
+        self.key.hash(state);
+    }
+}
+
+impl<K: Borrow<Q>, Q: Eq + ?Sized> Equivalent<Scoped<K>> for ScopedRef<'_, Q> {
+    #[inline]
+    fn equivalent(&self, stored: &Scoped<K>) -> bool {
+        identity(self.namespace) == stored.identity() && *self.key == *stored.key.borrow()
     }
 }
 
@@ -412,15 +462,23 @@ where
     }
 
     #[inline]
-    fn read(&self, key: &Scoped<K>) -> Result<Option<V>, AgentError> {
+    fn read<Q, R>(
+        &self,
+        key: &ScopedRef<'_, Q>,
+        f: impl FnOnce(&V) -> R,
+    ) -> Result<Option<R>, AgentError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         // One slot lookup for the check and the count.
         let slot = self.slot();
         slot.check(self.id)?;
         let reserved = slot.reserved_weight();
         let value = if reserved == 0 || !key.is_shared() {
-            self.cache.cache.get(key)
+            self.cache.cache.with_entry(key, |_, value| f(value))
         } else {
-            self.read_protecting(key, slot, reserved)
+            self.read_protecting(key, slot, reserved, f)
         };
         slot.count(if value.is_some() {
             Counter::Hits
@@ -437,38 +495,85 @@ where
     /// charge moves, once per object. Not inlined: it keeps the plain path
     /// of agents without a reservation small.
     #[inline(never)]
-    fn read_protecting(&self, key: &Scoped<K>, slot: &Slot<K>, reserved: u64) -> Option<V> {
-        let (value, charged) = self
-            .cache
-            .cache
-            .with_entry(key, |stored, value| (value.clone(), stored.charged_to()))?;
-        if charged != self.id && !self.cache.registry.protects(charged) {
-            let weight = self.weigh(key.key(), &value);
+    fn read_protecting<Q, R>(
+        &self,
+        key: &ScopedRef<'_, Q>,
+        slot: &Slot<K>,
+        reserved: u64,
+        f: impl FnOnce(&V) -> R,
+    ) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let (value, adoptable) = self.cache.cache.with_entry(key, |stored, value| {
+            let charged = stored.charged_to();
+            // The key is cloned only for an adoption, once per object.
+            let adoptable = (charged != self.id && !self.cache.registry.protects(charged))
+                .then(|| (stored.key().clone(), self.weigh(stored.key(), value)));
+            (f(value), adoptable)
+        })?;
+        if let Some((key, weight)) = adoptable {
             if slot.resident().saturating_add(weight) <= reserved {
                 // Refused (cap) or raced: the object just stays as it was.
-                let _ = self.adopt(key.key());
+                let _ = self.adopt(&key);
             }
         }
         Some(value)
     }
 
-    /// A clone of the shared value of `key`.
+    /// A clone of the shared value of `key`. Allocates nothing beyond what
+    /// `V::clone` does (the key is looked up by reference).
     #[inline]
     pub fn get<Q>(&self, key: &Q) -> Result<Option<V>, AgentError>
     where
         K: Borrow<Q>,
-        Q: ToOwned<Owned = K> + ?Sized,
+        Q: Hash + Eq + ?Sized,
     {
-        self.read(&Scoped::shared(key.to_owned()))
+        self.read(&ScopedRef::shared(key), V::clone)
     }
 
     /// A clone of this agent's private value of `key`.
     pub fn get_private<Q>(&self, key: &Q) -> Result<Option<V>, AgentError>
     where
         K: Borrow<Q>,
-        Q: ToOwned<Owned = K> + ?Sized,
+        Q: Hash + Eq + ?Sized,
     {
-        self.read(&self.private_key(key.to_owned()))
+        self.read(&ScopedRef::private(self.id, key), V::clone)
+    }
+
+    /// Runs `f` on the shared value of `key` without cloning it (see
+    /// [`Cache::with`]: `f` runs under an epoch guard, so keep it short)
+    /// and returns what `f` returns, or `None` on a miss. Counts as a read,
+    /// like [`get`](Self::get).
+    ///
+    /// ```
+    /// use helios_l1::{AgentCache, AgentConfig};
+    /// let cache = AgentCache::<String, Vec<u8>>::new(1 << 20)?;
+    /// let agent = cache.register_agent("reader", AgentConfig::new())?;
+    /// agent.insert("weights".to_string(), vec![0; 4096])?.ok();
+    /// assert_eq!(agent.with("weights", |bytes| bytes.len())?, Some(4096));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Result<Option<R>, AgentError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.read(&ScopedRef::shared(key), f)
+    }
+
+    /// Like [`with`](Self::with), on this agent's private value of `key`.
+    pub fn with_private<Q, R>(
+        &self,
+        key: &Q,
+        f: impl FnOnce(&V) -> R,
+    ) -> Result<Option<R>, AgentError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.read(&ScopedRef::private(self.id, key), f)
     }
 
     /// Why an insert of `weight` by this agent must be refused, if it must:
@@ -579,7 +684,7 @@ where
         if self.admission(1).is_some() {
             // Over its cap or share: serve the value without caching it
             // (and without single flight).
-            if let Some(value) = self.read(&Scoped::shared(key.clone()))? {
+            if let Some(value) = self.read(&ScopedRef::shared(&key), V::clone)? {
                 return Ok(value);
             }
             let start = Instant::now();

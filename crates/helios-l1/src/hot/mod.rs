@@ -41,6 +41,7 @@
 
 mod heavy_hitters;
 
+use crate::equivalent::Equivalent;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -296,8 +297,7 @@ impl<K, V> HotTier<K, V> {
         key: &Q,
     ) -> Option<(&'r K, &'r V)>
     where
-        K: std::borrow::Borrow<Q>,
-        Q: Eq + ?Sized,
+        Q: Equivalent<K> + ?Sized,
     {
         self.ptr.load(reader).get_entry(hash, key)
     }

@@ -22,7 +22,7 @@
 //! - Values in invalidated slots stay alive (owned by the table) until the
 //!   table is reclaimed; they are never returned.
 
-use std::borrow::Borrow;
+use crate::equivalent::Equivalent;
 
 use super::sections::{Domain, Reader};
 use crate::sync::{Arc, AtomicBool, AtomicPtr, Mutex, Ordering};
@@ -89,15 +89,14 @@ impl<K, V> HotTable<K, V> {
     #[inline(always)]
     fn position<Q>(&self, hash: u64, key: &Q) -> Option<usize>
     where
-        K: Borrow<Q>,
-        Q: Eq + ?Sized,
+        Q: Equivalent<K> + ?Sized,
     {
         let mut pos = self.home(hash);
         loop {
             let slot = &self.slots[pos];
             match &slot.entry {
                 None => return None,
-                Some((k, _)) if slot.hash == hash && k.borrow() == key => return Some(pos),
+                Some((k, _)) if slot.hash == hash && key.equivalent(k) => return Some(pos),
                 Some(_) => pos = (pos + 1) & self.mask,
             }
         }
@@ -108,8 +107,7 @@ impl<K, V> HotTable<K, V> {
     #[cfg(any(test, loom))]
     pub(crate) fn get<Q>(&self, hash: u64, key: &Q) -> Option<&V>
     where
-        K: Borrow<Q>,
-        Q: Eq + ?Sized,
+        Q: Equivalent<K> + ?Sized,
     {
         self.get_entry(hash, key).map(|(_, v)| v)
     }
@@ -117,8 +115,7 @@ impl<K, V> HotTable<K, V> {
     /// Like [`get`](Self::get), with the stored key.
     pub(crate) fn get_entry<Q>(&self, hash: u64, key: &Q) -> Option<(&K, &V)>
     where
-        K: Borrow<Q>,
-        Q: Eq + ?Sized,
+        Q: Equivalent<K> + ?Sized,
     {
         let slot = &self.slots[self.position(hash, key)?];
         // Acquire pairs with nothing stronger than the table's publication

@@ -36,7 +36,7 @@ pub(crate) mod sections;
 mod slab;
 mod table;
 
-use std::borrow::Borrow;
+use crate::equivalent::Equivalent;
 
 use crate::reclaim::{publish, retire, Guard};
 use crate::sync::{Arc, AtomicPtr, Ordering};
@@ -137,8 +137,7 @@ where
         f: impl FnOnce(u32, &K, &V) -> R,
     ) -> Option<R>
     where
-        K: Borrow<Q>,
-        Q: Eq + ?Sized,
+        Q: Equivalent<K> + ?Sized,
     {
         let table = self.table(guard);
         let tag = tag(hash);
@@ -159,7 +158,7 @@ where
             // released only by retirements issued after unlinking).
             let found = unsafe {
                 self.slab.with(index, |(k, v)| {
-                    if k.borrow() == key {
+                    if key.equivalent(k) {
                         f.take().map(|f| f(index, k, v))
                     } else {
                         None
@@ -182,8 +181,7 @@ where
         key: &Q,
     ) -> Option<(usize, u32)>
     where
-        K: Borrow<Q>,
-        Q: Eq + ?Sized,
+        Q: Equivalent<K> + ?Sized,
     {
         let table = self.table(guard);
         let tag = tag(hash);
@@ -198,7 +196,7 @@ where
             let index = word & INDEX_MASK;
             // SAFETY: the writer sees live indices only, and only the writer
             // releases slots, so the slot is occupied.
-            if unsafe { self.slab.with(index, |(k, _)| k.borrow() == key) } {
+            if unsafe { self.slab.with(index, |(k, _)| key.equivalent(k)) } {
                 return Some((pos, index));
             }
         }
