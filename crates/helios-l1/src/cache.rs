@@ -2,8 +2,6 @@
 //! [`Shard`]s.
 
 use std::borrow::Borrow;
-
-use crate::equivalent::Equivalent;
 use std::convert::Infallible;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
@@ -11,6 +9,7 @@ use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
+use crate::equivalent::Equivalent;
 use crate::error::{BuildError, Refused};
 use crate::flight::{Flights, LeaderGuard, Outcome, Role};
 use crate::hash::DefaultHashBuilder;

@@ -141,15 +141,19 @@ fn evicted_hot_entries_leave_the_hot_tier() {
     promote(&c, &hot);
     let promoted = c.hot_tier_stats();
     assert!(promoted.valid > 0);
-    // A new working set larger than the cache, read over and over while the
-    // hot keys are not: the sketch's halvings age the hot keys' counts, the
-    // new keys' counts grow, and some hot key is evicted from the main
-    // table. (New keys read once each would not do it: TinyLFU rightly
-    // keeps the old keys against a stream of one-off keys.)
+    // A new working set a little larger than what the hot keys leave of the
+    // cache (310 + 16 > 320, so evictions go on), read over and over
+    // while the hot keys are not: the new keys are admitted (the sketch's
+    // halvings age the hot keys' counts), hit again in probation and
+    // promoted, until protected overflows and demotes its least recent
+    // entries, the hot keys, which are then evicted. (A stream of one-off
+    // keys would not do it: TinyLFU keeps the old keys against those, as it
+    // should; nor would a loop longer than probation, whose keys are
+    // evicted before their next hit could promote them.)
     let mut rounds = 0;
     while hot.iter().all(|k| c.contains_key(k)) {
         assert!(rounds < 1000, "no hot key was ever evicted");
-        for k in 1000..1400 {
+        for k in 1000..1310 {
             if c.get(&k).is_none() {
                 c.insert(k, k).ok();
             }

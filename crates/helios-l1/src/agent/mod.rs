@@ -506,24 +506,30 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let (value, adoptable) = self.cache.cache.with_entry(key, |stored, value| {
+        // Inside the read (an epoch guard or hot-tier read section): a few
+        // atomic loads and, only for an unprotected object, the user's
+        // weigher, which must stay cheap anyway.
+        let (value, adopt) = self.cache.cache.with_entry(key, |stored, value| {
             let charged = stored.charged_to();
-            // The key is cloned only for an adoption, once per object.
-            let adoptable = (charged != self.id && !self.cache.registry.protects(charged))
-                .then(|| (stored.key().clone(), self.weigh(stored.key(), value)));
-            (f(value), adoptable)
+            let adopt = charged != self.id
+                && !self.cache.registry.protects(charged)
+                && slot
+                    .resident()
+                    .saturating_add(self.weigh(stored.key(), value))
+                    <= reserved;
+            (f(value), adopt)
         })?;
-        if let Some((key, weight)) = adoptable {
-            if slot.resident().saturating_add(weight) <= reserved {
-                // Refused (cap) or raced: the object just stays as it was.
-                let _ = self.adopt(&key);
-            }
+        if adopt {
+            // Refused (cap) or raced: the object just stays as it was.
+            let _ = self.adopt(key.key);
         }
         Some(value)
     }
 
     /// A clone of the shared value of `key`. Allocates nothing beyond what
-    /// `V::clone` does (the key is looked up by reference).
+    /// `V::clone` does: the key is looked up by reference (a reserved
+    /// agent's read that adopts the object clones the key once, for the
+    /// re-charged entry).
     #[inline]
     pub fn get<Q>(&self, key: &Q) -> Result<Option<V>, AgentError>
     where
@@ -722,26 +728,32 @@ where
     /// docs): it is then protected by this agent's reservation. Returns
     /// whether the object is cached and now charged to this agent. Refused
     /// (false) when it would take the agent above its cap.
-    pub fn adopt(&self, key: &K) -> Result<bool, AgentError> {
+    pub fn adopt<Q>(&self, key: &Q) -> Result<bool, AgentError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.slot().check(self.id)?;
         let id = self.id;
         let slot = self.slot();
         let cap = slot.config().cap_weight();
         let mut already = false;
-        let adopted =
-            self.cache
-                .cache
-                .update_entry(&Scoped::shared(key.clone()), |stored, value| {
-                    if stored.charged_to() == id {
-                        already = true;
-                        return None;
-                    }
-                    let weight = self.weigh(key, value);
-                    if cap.is_some_and(|cap| slot.resident().saturating_add(weight) > cap) {
-                        return None;
-                    }
-                    Some((Scoped::shared_by(id, key.clone()), value.clone()))
-                });
+        let adopted = self
+            .cache
+            .cache
+            .update_entry(&ScopedRef::shared(key), |stored, value| {
+                if stored.charged_to() == id {
+                    already = true;
+                    return None;
+                }
+                let weight = self.weigh(stored.key(), value);
+                if cap.is_some_and(|cap| slot.resident().saturating_add(weight) > cap) {
+                    return None;
+                }
+                // The stored key is rebuilt with the new charge: one clone
+                // per adoption.
+                Some((Scoped::shared_by(id, stored.key().clone()), value.clone()))
+            });
         Ok(adopted || already)
     }
 

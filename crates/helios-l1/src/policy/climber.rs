@@ -13,14 +13,16 @@
 //! policy saw during the last period:
 //! - **Growing the window** keeps each candidate that lost its admission
 //!   duel `step` longer in the window. *Gain*: misses on keys that lost a
-//!   duel at most `step` departures ago (the window ghosts, `ghost.rs`).
+//!   duel at most `step` window departures ago, counting every entry that
+//!   left the window, admitted or not (the window ghosts, `ghost.rs`).
 //!   *Loss*: the main space shrinks by `step`, losing the hits its
 //!   `step` oldest entries would have taken; we estimate them as probation's
 //!   hits (where main evicts from) times `step / probation weight`, which
 //!   assumes hits spread evenly over probation.
 //! - **Shrinking the window** keeps each main victim `step` longer. *Gain*:
-//!   misses on keys evicted from main at most `step` departures ago (the
-//!   main ghosts). *Loss*: the window's hits times `step / window weight`.
+//!   misses on keys evicted from main at most `step` main evictions ago
+//!   (the main ghosts). *Loss*: the window's hits times `step / window
+//!   weight`.
 //!
 //! At the end of each period the climber takes the move with the larger
 //! positive net gain, or stays. Both gains need a key to come back soon
@@ -50,22 +52,27 @@ pub(crate) struct Shape {
     pub(crate) window: u64,
     /// Probation's weight.
     pub(crate) probation: u64,
-    /// Resident entries and their total weight.
+    /// Resident entries.
     pub(crate) len: usize,
+    /// Their total weight.
     pub(crate) weight: u64,
     /// The step, in weight units.
     pub(crate) step: u64,
 }
 
 impl Shape {
-    fn step_entries(&self) -> u64 {
-        if self.weight == 0 {
-            return self.step.clamp(1, MAX_STEP);
+    /// The step in entries (its weight over the mean entry weight), capped
+    /// at what the ghosts can answer for, and the share of the step that
+    /// cap leaves (1.0 unless capped).
+    fn step_entries(&self) -> (u64, f64) {
+        let entries = if self.weight == 0 || self.len == 0 {
+            u128::from(self.step)
+        } else {
+            u128::from(self.step) * self.len as u128 / u128::from(self.weight)
         }
-        let entries = u128::from(self.step) * self.len as u128 / u128::from(self.weight);
-        u64::try_from(entries)
-            .unwrap_or(MAX_STEP)
-            .clamp(1, MAX_STEP)
+        .max(1);
+        let capped = entries.min(u128::from(MAX_STEP));
+        (capped as u64, capped as f64 / entries as f64)
     }
 }
 
@@ -98,12 +105,13 @@ pub(crate) struct WindowClimber {
 }
 
 impl WindowClimber {
-    /// A climber for a policy that tracks about `entries` entries, with
-    /// a step of `step_entries` entries until the first period ends.
-    pub(crate) fn new(entries: usize, step_entries: u64) -> Self {
+    /// A climber for a policy that tracks about `entries` entries. Until
+    /// the first period ends (and the mean entry weight is known), a step
+    /// is 6.25% of those entries.
+    pub(crate) fn new(entries: usize) -> Self {
         let ghosts = Self::ghost_entries(entries);
         Self {
-            step_entries: step_entries.clamp(1, MAX_STEP),
+            step_entries: ((entries as f64 * STEP_FRACTION) as u64).clamp(1, MAX_STEP),
             window_ghosts: Ghosts::new(ghosts),
             main_ghosts: Ghosts::new(ghosts),
             window_gain: 0,
@@ -115,14 +123,16 @@ impl WindowClimber {
     }
 
     /// Twice the departures a step spans, so collisions rarely overwrite a
-    /// ghost young enough to count.
+    /// ghost young enough to count (`Ghosts` caps it).
     fn ghost_entries(entries: usize) -> usize {
         (entries as f64 * STEP_FRACTION * 2.0) as usize
     }
 
     /// The policy now tracks about `entries` entries (its sketch grew).
     pub(crate) fn resize(&mut self, entries: usize) {
-        *self = Self::new(entries, self.step_entries);
+        let step_entries = self.step_entries;
+        *self = Self::new(entries);
+        self.step_entries = step_entries;
     }
 
     /// The step in weight units for a policy of `capacity`.
@@ -152,13 +162,22 @@ impl WindowClimber {
         self.window_ghosts.bytes() + self.main_ghosts.bytes()
     }
 
-    /// A candidate lost its admission duel and left.
+    /// An entry left the window: a candidate moved to probation, or an
+    /// entry evicted straight from the window. A window `step` larger would
+    /// keep each entry `step` such departures longer, admitted or not.
+    pub(crate) fn window_departed(&mut self) {
+        self.window_ghosts.tick();
+    }
+
+    /// A candidate lost its admission duel and left (its departure from
+    /// the window was already counted).
     pub(crate) fn candidate_left(&mut self, hash: u32) {
         self.window_ghosts.record(hash);
     }
 
     /// An entry was evicted from the main space.
     pub(crate) fn victim_left(&mut self, hash: u32) {
+        self.main_ghosts.tick();
         self.main_ghosts.record(hash);
     }
 
@@ -180,9 +199,13 @@ impl WindowClimber {
             step,
             ..
         } = policy;
-        self.step_entries = policy.step_entries();
-        let share =
-            |hits: u64, queue: u64| hits as f64 * (step as f64 / queue.max(1) as f64).min(1.0);
+        // A step the ghosts cannot answer for (over `MAX_STEP` entries) is
+        // asked about in part: scale its losses alike.
+        let (step_entries, answered) = policy.step_entries();
+        self.step_entries = step_entries;
+        let share = |hits: u64, queue: u64| {
+            answered * hits as f64 * (step as f64 / queue.max(1) as f64).min(1.0)
+        };
         let grow = self.window_gain as f64 - share(self.probation_hits, probation);
         let shrink = self.main_gain as f64 - share(self.window_hits, window);
         self.window_gain = 0;
@@ -208,8 +231,6 @@ mod tests {
     const ENTRIES: usize = 1000;
     const STEP: u64 = 62;
 
-    /// Runs one period: `returning` keys that left through `left` come back
-    /// `age` departures later, and `hits` land in `queue`.
     fn shape() -> Shape {
         Shape {
             window: 100,
@@ -220,19 +241,45 @@ mod tests {
         }
     }
 
+    /// Which queue the returning keys left.
+    #[derive(Clone, Copy)]
+    enum Left {
+        Window,
+        Main,
+    }
+
+    /// Test key `k`'s hash: ghost slot `k` (below 64) of the 128-slot
+    /// tables, with its own tag.
+    fn key(k: u32) -> u32 {
+        ((0x100 + k) << 20) | k
+    }
+
+    /// Runs one period: `returning` keys leave `left` and come back after
+    /// `age` more departures from it, and `hits` land in `queue`.
     fn period(
         c: &mut WindowClimber,
-        left: fn(&mut WindowClimber, u32),
+        left: Left,
         returning: u32,
         age: u32,
         hits: u64,
         queue: HitIn,
     ) -> i64 {
+        assert_eq!(c.window_ghosts.bytes(), 128 * 4, "tests assume 128 slots");
         for k in 0..returning {
-            let hash = k.wrapping_mul(0x9e37_79b9) | 1;
-            left(c, hash);
-            (0..age).for_each(|j| left(c, 0x8000_0000 | (k * 1000 + j)));
-            c.record_miss(hash);
+            match left {
+                Left::Window => {
+                    c.window_departed();
+                    c.candidate_left(key(k));
+                    (0..age).for_each(|_| c.window_departed());
+                }
+                Left::Main => {
+                    c.victim_left(key(k));
+                    // Other victims, in slots 64..128: they never overwrite
+                    // the test keys' ghosts.
+                    (0..age).for_each(|j| c.victim_left((0xf00 << 20) | (64 + j % 64)));
+                }
+            }
+            c.record_miss(key(k));
         }
         (0..hits).for_each(|_| c.record_hit(queue));
         (c.requests..3 * ENTRIES as u64).for_each(|_| c.record_hit(HitIn::Protected));
@@ -241,58 +288,46 @@ mod tests {
 
     #[test]
     fn quick_returns_of_rejected_candidates_grow_the_window() {
-        let mut c = WindowClimber::new(ENTRIES, STEP);
-        let adj = period(
-            &mut c,
-            WindowClimber::candidate_left,
-            50,
-            10,
-            20,
-            HitIn::Probation,
-        );
+        let mut c = WindowClimber::new(ENTRIES);
+        let adj = period(&mut c, Left::Window, 50, 10, 20, HitIn::Probation);
         assert_eq!(adj, STEP as i64);
     }
 
     #[test]
     fn quick_returns_of_main_victims_shrink_the_window() {
-        let mut c = WindowClimber::new(ENTRIES, STEP);
-        let adj = period(
-            &mut c,
-            WindowClimber::victim_left,
-            50,
-            10,
-            20,
-            HitIn::Window,
-        );
+        let mut c = WindowClimber::new(ENTRIES);
+        let adj = period(&mut c, Left::Main, 50, 10, 20, HitIn::Window);
         assert_eq!(adj, -(STEP as i64));
     }
 
     #[test]
     fn returns_beyond_the_step_count_for_nothing() {
-        let mut c = WindowClimber::new(ENTRIES, STEP);
-        let adj = period(
-            &mut c,
-            WindowClimber::candidate_left,
-            20,
-            100,
-            0,
-            HitIn::Probation,
-        );
-        assert_eq!(adj, 0);
+        for left in [Left::Window, Left::Main] {
+            let mut c = WindowClimber::new(ENTRIES);
+            assert_eq!(period(&mut c, left, 20, 100, 0, HitIn::Probation), 0);
+            // The same keys, back within the step, do count.
+            let mut c = WindowClimber::new(ENTRIES);
+            assert_ne!(period(&mut c, left, 20, 30, 0, HitIn::Protected), 0);
+        }
+    }
+
+    #[test]
+    fn admitted_candidates_age_the_window_ghosts_too() {
+        let mut c = WindowClimber::new(ENTRIES);
+        c.window_departed();
+        c.candidate_left(key(1));
+        // 100 candidates leave the window and win their duels: no ghosts,
+        // but the rejected one is now 100 departures old.
+        (0..100).for_each(|_| c.window_departed());
+        c.record_miss(key(1));
+        assert_eq!(c.window_gain, 0);
     }
 
     #[test]
     fn a_gain_smaller_than_the_hits_it_would_cost_does_not_move() {
-        let mut c = WindowClimber::new(ENTRIES, STEP);
+        let mut c = WindowClimber::new(ENTRIES);
         // 10 gained misses against 200 probation hits × 62/200 = 62 lost.
-        let adj = period(
-            &mut c,
-            WindowClimber::candidate_left,
-            10,
-            5,
-            200,
-            HitIn::Probation,
-        );
+        let adj = period(&mut c, Left::Window, 10, 5, 200, HitIn::Probation);
         assert_eq!(adj, 0);
     }
 
@@ -304,21 +339,29 @@ mod tests {
             step: 300,
             ..shape()
         };
-        assert_eq!(heavy.step_entries(), 3);
+        assert_eq!(heavy.step_entries(), (3, 1.0));
         let empty = Shape {
             len: 0,
             weight: 0,
             ..heavy
         };
-        assert_eq!(empty.step_entries(), 300);
+        assert_eq!(empty.step_entries(), (300, 1.0));
+        // A step larger than the ghosts can answer for is capped, and its
+        // losses are scaled by the share answered.
+        let huge = Shape {
+            step: 4 * MAX_STEP,
+            ..shape()
+        };
+        assert_eq!(huge.step_entries(), (MAX_STEP, 0.25));
     }
 
     #[test]
     fn nothing_moves_before_the_period_ends() {
-        let mut c = WindowClimber::new(ENTRIES, STEP);
-        for k in 0..50u32 {
-            c.candidate_left(k | 1);
-            c.record_miss(k | 1);
+        let mut c = WindowClimber::new(ENTRIES);
+        for k in 0..50 {
+            c.window_departed();
+            c.candidate_left(key(k));
+            c.record_miss(key(k));
         }
         assert_eq!(c.adjustment(ENTRIES, shape()), 0);
         assert_eq!(c.window_gain, 50, "the period goes on");

@@ -4,20 +4,29 @@
 //! entries larger, would this miss have been a hit?". An entry that left a
 //! queue would have stayed for `step` more departures in a queue `step`
 //! larger, so the answer is yes when, by that queue's own clock of
-//! departures, the key left at most `step` departures ago.
+//! departures (every entry leaving it, remembered or not), the key left at
+//! most `step` departures ago.
 //!
 //! The table is direct-mapped: each slot packs a 12-bit tag of the key's
-//! hash with the low 20 bits of the clock when it left. A newer departure
+//! hash with the low 20 bits of the clock when it left. A newer ghost
 //! overwrites an older one in its slot, and a tag collision can report a
 //! ghost that is not there; both only add noise to a statistic. Ages are
-//! compared modulo 2^20, so the table must not be asked about steps of 2^20
-//! or more (the climber caps its step below that).
+//! compared modulo 2^20; see [`MAX_STEP`] and [`MAX_SLOTS`] for why that
+//! stays sound.
 
 const TAG_BITS: u32 = 12;
 const CLOCK_BITS: u32 = 32 - TAG_BITS;
 const CLOCK_MASK: u32 = (1 << CLOCK_BITS) - 1;
-/// Largest step the ages can answer for without wrapping.
+/// Largest step the climber may ask about: half the clock's range. A ghost
+/// older than the whole range reads as a random age, so it counts as young
+/// with probability `step / 2^20`, at most 1/2 here; and such ghosts are
+/// rare, see [`MAX_SLOTS`].
 pub(crate) const MAX_STEP: u64 = (CLOCK_MASK as u64) / 2;
+/// Largest table. A slot keeps a ghost until another departure hashes to
+/// it, so in a table of 2^18 slots a ghost outlives the clock's 2^20 range
+/// with probability about e^-4 (2%); the slot bits (at most 18) also stay
+/// clear of the tag bits (the top 12).
+pub(crate) const MAX_SLOTS: usize = 1 << 18;
 /// Empty slots hold this (tag 0 is reserved for them).
 const EMPTY: u32 = 0;
 
@@ -30,9 +39,9 @@ pub(crate) struct Ghosts {
 }
 
 impl Ghosts {
-    /// A table that remembers roughly the last `entries` departures.
+    /// A table that remembers roughly the last `entries` ghosts.
     pub(crate) fn new(entries: usize) -> Self {
-        let len = entries.max(16).next_power_of_two();
+        let len = entries.clamp(16, MAX_SLOTS).next_power_of_two();
         Self {
             slots: vec![EMPTY; len].into_boxed_slice(),
             mask: (len - 1) as u32,
@@ -47,9 +56,13 @@ impl Ghosts {
         ((hash & self.mask) as usize, tag)
     }
 
-    /// The key with `hash` left the queue.
-    pub(crate) fn record(&mut self, hash: u32) {
+    /// An entry left the queue (whether or not it is remembered).
+    pub(crate) fn tick(&mut self) {
         self.clock += 1;
+    }
+
+    /// Remembers that the key with `hash` left the queue at the last tick.
+    pub(crate) fn record(&mut self, hash: u32) {
         let (slot, tag) = self.slot_and_tag(hash);
         self.slots[slot] = (tag << CLOCK_BITS) | (self.clock as u32 & CLOCK_MASK);
     }
@@ -81,16 +94,17 @@ mod tests {
     #[test]
     fn a_recent_departure_is_within_the_step_and_an_old_one_is_not() {
         let mut g = Ghosts::new(64);
+        g.tick();
         g.record(0xdead_0001);
-        (0..10u32).for_each(|i| g.record(0x1000_0000 + (i << 8) + 2));
+        (0..10).for_each(|_| g.tick());
         assert!(g.take_within(0xdead_0001, 10));
         assert!(
             !g.take_within(0xdead_0001, 10),
             "an answer forgets the ghost"
         );
         g.record(0xbeef_0003);
-        (0..20u32).for_each(|i| g.record(0x2000_0000 + (i << 8) + 4));
-        assert!(!g.take_within(0xbeef_0003, 10), "left 20 units ago");
+        (0..20).for_each(|_| g.tick());
+        assert!(!g.take_within(0xbeef_0003, 10), "left 20 departures ago");
     }
 
     #[test]
@@ -99,6 +113,14 @@ mod tests {
         assert!(!g.take_within(0x1234_5678, 1000));
         g.record(0x1234_5678);
         assert!(!g.take_within(0x9234_5678, 1000), "same slot, other tag");
+    }
+
+    #[test]
+    fn tables_are_capped_so_ghosts_rarely_outlive_the_clock() {
+        assert_eq!(Ghosts::new(usize::MAX / 2).slots.len(), MAX_SLOTS);
+        assert_eq!(Ghosts::new(0).slots.len(), 16);
+        // The slot bits never reach the tag's.
+        assert!(MAX_SLOTS.trailing_zeros() <= CLOCK_BITS);
     }
 
     #[test]

@@ -70,7 +70,8 @@ struct Node {
     /// Next (towards MRU) node in its queue.
     next: u32,
     weight: u32,
-    /// Low 32 bits of the key's hash: table position and sketch key.
+    /// Low 32 bits of the key's hash: table position, sketch key and ghost
+    /// key.
     hash: u32,
 }
 
@@ -160,7 +161,7 @@ impl Policy {
             capacity,
             window_max,
             protected_max: (main as f64 * PERCENT_MAIN_PROTECTED) as u64,
-            climber: WindowClimber::new(sketch.capacity(), WindowClimber::step(capacity)),
+            climber: WindowClimber::new(sketch.capacity()),
             sketch,
             rng: 0x9e37_79b9_7f4a_7c15 ^ capacity,
             len: 0,
@@ -455,11 +456,20 @@ impl Policy {
     }
 
     /// Evicts the entry at `index`, remembering it as a ghost of `side`.
+    /// (A pinned candidate that was spared sits in probation like a main
+    /// entry; if a later victim pointer evicts it, it is a main ghost,
+    /// which is what it has become.)
     fn evict_from(&mut self, index: u32, side: Side, out: &mut Vec<Victim>) {
-        let hash = self.nodes[index as usize].hash;
+        let node = self.nodes[index as usize];
         match side {
-            Side::Candidate => self.climber.candidate_left(hash),
-            Side::Victim => self.climber.victim_left(hash),
+            Side::Candidate => {
+                if node.queue() == Queue::Window {
+                    // Evicted straight from the window (main was empty).
+                    self.climber.window_departed();
+                }
+                self.climber.candidate_left(node.hash);
+            }
+            Side::Victim => self.climber.victim_left(node.hash),
         }
         self.evict_node(index, out);
     }
@@ -472,6 +482,7 @@ impl Policy {
             let next = self.next(node);
             if self.nodes[node as usize].weight != 0 {
                 self.move_to_tail(node, Queue::Probation);
+                self.climber.window_departed();
                 candidates += 1;
             }
             node = next;
@@ -677,6 +688,7 @@ impl Policy {
             }
             quota -= weight;
             self.move_to_tail(candidate, Queue::Probation);
+            self.climber.window_departed();
         }
         self.protected_max -= quota;
         self.window_max += quota;
@@ -746,6 +758,29 @@ mod tests {
         policy.insert(index, index.wrapping_mul(2_654_435_761), 1);
         policy.evict(victims, |_| Retention::Normal);
         policy.validate().unwrap();
+    }
+
+    #[test]
+    fn new_entries_enter_the_window_even_when_protected_is_empty() {
+        // Once the window has taken all of protected (protected_max 0), a
+        // new entry must still go to the window's most-recent end; this
+        // port once sent it to the LRU end, where the next eviction took
+        // it first.
+        let mut p = Policy::new(100);
+        let mut victims = Vec::new();
+        for i in 0..100u32 {
+            run(&mut p, i, &mut victims);
+        }
+        p.increase_window(p.protected_max);
+        assert_eq!(p.protected_max, 0);
+        run(&mut p, 1000, &mut victims);
+        assert_eq!(p.queues[Queue::Window as usize].tail, 1000);
+        run(&mut p, 1001, &mut victims);
+        assert!(
+            victims.iter().all(|v| v.index < 1000),
+            "a new entry was evicted at once: {victims:?}"
+        );
+        p.validate().unwrap();
     }
 
     #[test]
