@@ -962,4 +962,87 @@ mod tests {
             assert!(p.weight() <= 100);
         }
     }
+
+    /// A policy driven by key requests, as a cache would drive it: a hit is
+    /// an access, a miss an insert and an eviction.
+    struct Sim {
+        policy: Policy,
+        index_of: std::collections::HashMap<u32, u32>,
+        key_of: Vec<u32>,
+        free: Vec<u32>,
+        victims: Vec<Victim>,
+    }
+
+    impl Sim {
+        fn new(capacity: u64) -> Self {
+            Self {
+                policy: Policy::new(capacity),
+                index_of: Default::default(),
+                key_of: Vec::new(),
+                free: Vec::new(),
+                victims: Vec::new(),
+            }
+        }
+
+        fn request(&mut self, key: u32) {
+            let hash = key.wrapping_mul(2_654_435_761);
+            if let Some(&index) = self.index_of.get(&key) {
+                assert!(self.policy.access(index, hash));
+                return;
+            }
+            let index = self.free.pop().unwrap_or_else(|| {
+                self.key_of.push(0);
+                self.key_of.len() as u32 - 1
+            });
+            self.key_of[index as usize] = key;
+            self.index_of.insert(key, index);
+            self.policy.insert(index, hash, 1);
+            self.policy.evict(&mut self.victims, |_| Retention::Normal);
+            for v in self.victims.drain(..) {
+                self.index_of.remove(&self.key_of[v.index as usize]);
+                self.free.push(v.index);
+            }
+        }
+    }
+
+    #[test]
+    fn the_window_grows_for_short_reuse_and_stays_small_on_a_loop() {
+        // Recency: every key comes back once, 40 new keys after it first
+        // came (further than the 10-entry window reaches), after a warm-up
+        // that filled main with keys read twice (so newcomers lose duels).
+        let mut sim = Sim::new(1000);
+        for _ in 0..2 {
+            (0..1000).for_each(|k| sim.request(k));
+        }
+        let start = sim.policy.window_max;
+        for k in 10_000..60_000u32 {
+            sim.request(k);
+            if k >= 10_040 {
+                sim.request(k - 40);
+            }
+        }
+        assert!(
+            sim.policy.window_max >= start + 40,
+            "window {} -> {}",
+            start,
+            sim.policy.window_max
+        );
+        sim.policy.validate().unwrap();
+
+        // A loop 5% longer than the cache: rejected candidates do come back
+        // within a step, but a larger window would cost main space as many
+        // hits, which the loss estimate sees.
+        let mut sim = Sim::new(1000);
+        let start = sim.policy.window_max;
+        for _ in 0..100 {
+            (0..1050).for_each(|k| sim.request(k));
+        }
+        assert!(
+            sim.policy.window_max <= start,
+            "window {} -> {}",
+            start,
+            sim.policy.window_max
+        );
+        sim.policy.validate().unwrap();
+    }
 }
