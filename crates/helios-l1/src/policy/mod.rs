@@ -54,6 +54,10 @@ const PERCENT_MAIN_PROTECTED: f64 = 0.80;
 /// more frequent victim, 1 time in 128, so that an attacker cannot pin the
 /// victim by inflating its count (Caffeine's hash-flooding defence).
 const ADMIT_HASHDOS_THRESHOLD: u8 = 6;
+/// Most victims a heavy candidate is weighed against. The walk usually
+/// stops far sooner, once the victims' summed frequency reaches the
+/// candidate's (at most 15); this bounds it when victims have frequency 0.
+const MAX_DISPLACED: u32 = 64;
 /// Most entries moved between queues in one window resize (Caffeine).
 const QUEUE_TRANSFER_THRESHOLD: usize = 1000;
 /// Entries the sketch is first sized for (capped by the capacity). Growing
@@ -592,8 +596,8 @@ impl Policy {
     }
 
     fn admit(&mut self, candidate: u32, victim: u32) -> bool {
-        let victim_freq = self.sketch.frequency(self.nodes[victim as usize].hash);
         let candidate_freq = self.sketch.frequency(self.nodes[candidate as usize].hash);
+        let victim_freq = self.displaced_frequency(candidate, victim, candidate_freq);
         if candidate_freq > victim_freq {
             true
         } else if candidate_freq >= ADMIT_HASHDOS_THRESHOLD {
@@ -604,6 +608,32 @@ impl Policy {
         } else {
             false
         }
+    }
+
+    /// The summed frequency of the victims, from `victim` on, whose weight
+    /// together covers the candidate's, stopping as soon as the sum reaches
+    /// `candidate_freq` (the candidate has lost by then). With unit weights
+    /// that is the victim's own frequency, as in Caffeine. With weights it
+    /// is moka's rule: a candidate heavier than the victim must be more
+    /// popular than all the entries it would displace together, not just
+    /// than the first (Caffeine compares it with one victim at a time, so a
+    /// large, modestly popular object displaced many popular small ones).
+    /// On synthetic weighted Zipf traces this raised hit ratios by 0.2 to
+    /// 3 pp (BENCHMARKS.md, "Weighted traces").
+    fn displaced_frequency(&self, candidate: u32, victim: u32, candidate_freq: u8) -> u8 {
+        let needed = self.nodes[candidate as usize].weight;
+        let (mut freq, mut weight, mut node, mut walked) = (0u8, 0u32, victim, 0);
+        while node != NIL && node != candidate && walked < MAX_DISPLACED {
+            let n = &self.nodes[node as usize];
+            freq = freq.saturating_add(self.sketch.frequency(n.hash));
+            weight = weight.saturating_add(n.weight);
+            if weight >= needed || freq >= candidate_freq {
+                break;
+            }
+            node = n.next;
+            walked += 1;
+        }
+        freq
     }
 
     // ---- adaptation ---------------------------------------------------------
@@ -780,6 +810,38 @@ mod tests {
             victims.iter().all(|v| v.index < 1000),
             "a new entry was evicted at once: {victims:?}"
         );
+        p.validate().unwrap();
+    }
+
+    #[test]
+    fn a_heavy_candidate_must_beat_the_victims_it_displaces_together() {
+        let mut p = Policy::new(100);
+        let mut victims = Vec::new();
+        let small = |i: u32| i.wrapping_mul(2_654_435_761);
+        for i in 0..100u32 {
+            p.insert(i, small(i), 1);
+            p.evict(&mut victims, |_| Retention::Normal);
+        }
+        for _ in 0..3 {
+            (0..100u32).for_each(|i| {
+                p.access(i, small(i));
+            });
+        }
+        // Promotions overfilled protected; an eviction pass demotes the
+        // overflow, so probation holds victims for the duel.
+        p.evict(&mut victims, |_| Retention::Normal);
+        assert!(victims.is_empty() && p.queues[Queue::Probation as usize].len >= 10);
+        // A weight-10 candidate more popular than any one small entry (5
+        // against 4) but not than the ten it would displace.
+        let heavy = 0xdead_beef;
+        (0..4).for_each(|_| p.sketch.increment(heavy));
+        p.insert(100, heavy, 10);
+        p.evict(&mut victims, |_| Retention::Normal);
+        assert!(
+            victims.iter().any(|v| v.index == 100),
+            "the heavy candidate was admitted: {victims:?}"
+        );
+        assert!(p.weight() <= 100);
         p.validate().unwrap();
     }
 
