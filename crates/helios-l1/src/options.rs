@@ -17,6 +17,17 @@ use crate::weigher::{UnitWeigher, Weigher};
 /// hash imbalance and a too-coarse window; below this the default uses fewer
 /// shards. Measured on the shared traces (BENCHMARKS.md, "shards").
 const MIN_DEFAULT_SHARD_CAPACITY: u64 = 4096;
+/// Smallest capacity a shard gets by default when entries have real weights
+/// (a custom weigher): 64 Mi weight units, 64 MiB for byte weights. An entry
+/// heavier than its shard's share is refused, and a shard holding only a
+/// few of the largest entries loses hit ratio; entry sizes are unknown when
+/// the cache is built, so the floor is generous: a byte-weighted cache below
+/// 128 MiB has one shard (one policy, as moka has), which on synthetic
+/// weighted traces cost no hit ratio against peers where 8 shards of a 1 MB
+/// cache refused every object over 125 KB (BENCHMARKS.md, "Weighted
+/// traces"). Reads stay lock-free either way; writers of a write-heavy
+/// weighted cache may want `shards(n)`.
+const MIN_WEIGHTED_SHARD_CAPACITY: u64 = 1 << 26;
 /// Default shards per CPU: enough that two writers rarely meet on a lock.
 const SHARDS_PER_CPU: usize = 4;
 /// Default hot-tier size. Under Zipf(0.99) over 10^6 keys the top 1,024
@@ -37,11 +48,17 @@ pub(crate) fn cpus() -> usize {
     *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-/// The default shard count for `capacity`: `4 × CPUs` rounded up to a power of
-/// two, reduced so each shard keeps at least `MIN_DEFAULT_SHARD_CAPACITY`.
+/// The default shard count for `capacity` with unit weights: `4 × CPUs`
+/// rounded up to a power of two, reduced so each shard keeps at least 4,096
+/// entries. (With a custom weigher the floor is 64 Mi weight units per
+/// shard instead; see [`CacheBuilder::shards`].)
 pub fn default_shards(capacity: u64) -> usize {
+    shards_with_floor(capacity, MIN_DEFAULT_SHARD_CAPACITY)
+}
+
+fn shards_with_floor(capacity: u64, floor: u64) -> usize {
     let by_cpu = (cpus() * SHARDS_PER_CPU).next_power_of_two();
-    let by_capacity = (capacity / MIN_DEFAULT_SHARD_CAPACITY).max(1);
+    let by_capacity = (capacity / floor).max(1);
     // Largest power of two not above `by_capacity`.
     let by_capacity = 1usize << (63 - by_capacity.leading_zeros()).min(usize::BITS - 1);
     by_cpu.min(by_capacity)
@@ -110,7 +127,10 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
 
     /// Number of shards, a power of two. The capacity is split evenly among
     /// them, and no entry may weigh more than one shard's share. Default:
-    /// [`default_shards`].
+    /// [`default_shards`] with unit weights; with a custom weigher, as many
+    /// shards as keep 64 Mi weight units (64 MiB of bytes) each, so a
+    /// byte-weighted cache below 128 MiB has one shard and can hold entries
+    /// up to its whole capacity.
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = Some(shards);
         self
@@ -239,11 +259,18 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
     where
         K: Send + Sync + Eq + 'static,
         V: Send + Sync + 'static,
+        W: Weigher<K, V>,
     {
         if self.capacity == 0 {
             return Err(BuildError::ZeroCapacity);
         }
-        let shards = self.shards.unwrap_or_else(|| default_shards(self.capacity));
+        let shards = self.shards.unwrap_or_else(|| {
+            if self.weigher.is_unit() {
+                default_shards(self.capacity)
+            } else {
+                shards_with_floor(self.capacity, MIN_WEIGHTED_SHARD_CAPACITY)
+            }
+        });
         if !shards.is_power_of_two() {
             return Err(BuildError::ShardsNotPowerOfTwo { shards });
         }

@@ -8,6 +8,13 @@
 pub trait Weigher<K, V> {
     /// The weight of `value` stored under `key`.
     fn weigh(&self, key: &K, value: &V) -> u64;
+
+    /// Whether every entry weighs 1. The default shard count depends on it
+    /// ([`CacheBuilder::shards`](crate::CacheBuilder::shards)): with real
+    /// weights a shard must stay large enough to hold large entries.
+    fn is_unit(&self) -> bool {
+        false
+    }
 }
 
 /// Every entry weighs 1, so the capacity counts entries. The default.
@@ -18,6 +25,10 @@ impl<K, V> Weigher<K, V> for UnitWeigher {
     #[inline(always)]
     fn weigh(&self, _key: &K, _value: &V) -> u64 {
         1
+    }
+
+    fn is_unit(&self) -> bool {
+        true
     }
 }
 

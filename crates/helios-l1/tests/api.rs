@@ -389,3 +389,30 @@ fn demoted_entries_are_the_next_victims() {
     );
     cache.validate().unwrap();
 }
+
+#[test]
+fn weighted_caches_keep_shards_large_enough_for_large_entries() {
+    // A 1 MB byte-weighted cache: with the unit-weight default (8 shards
+    // of 125 KB on 2+ CPUs) a 600 KB entry would be refused.
+    let bytes: Cache<u64, Vec<u8>, _> = Cache::builder()
+        .capacity(1_000_000)
+        .weigher(|_: &u64, v: &Vec<u8>| v.len() as u64)
+        .build()
+        .unwrap();
+    assert_eq!(bytes.shards(), 1);
+    assert!(bytes.insert(1, vec![0; 600_000]).is_ok());
+    assert_eq!(bytes.get(&1).map(|v| v.len()), Some(600_000));
+    // Large byte-weighted caches are still sharded, 64 MiB per shard at
+    // least; unit weights keep their own default.
+    let large: Cache<u64, Vec<u8>, _> = Cache::builder()
+        .capacity(1 << 30)
+        .weigher(|_: &u64, v: &Vec<u8>| v.len() as u64)
+        .build()
+        .unwrap();
+    assert!(large.shards() > 1 && large.max_entry_weight() >= 64 << 20);
+    let entries: Cache<u64, u64> = Cache::builder().capacity(1 << 20).build().unwrap();
+    assert_eq!(entries.shards(), helios_l1::default_shards(1 << 20));
+    // An agent cache with unit weights keeps the unit default too.
+    let agents = helios_l1::AgentCache::<u64, u64>::new(1 << 20).unwrap();
+    assert_eq!(agents.cache().shards(), helios_l1::default_shards(1 << 20));
+}

@@ -101,16 +101,40 @@ fn read_through(
 /// Builder of the cache `helios` replays through.
 type HeliosBuilder = helios_l1::CacheBuilder<u64, u32>;
 
+/// The replayed entry's value is its weight; this weigher reads it back.
+/// For an unweighted trace every weight is 1 and it says so, so the cache
+/// gets the defaults a unit-weight cache gets (its shard count differs).
+#[derive(Clone, Copy)]
+struct TraceWeigher {
+    unit: bool,
+}
+
+impl TraceWeigher {
+    fn of(trace: &Trace) -> Self {
+        Self {
+            unit: trace.weights.is_none(),
+        }
+    }
+}
+
+impl helios_l1::Weigher<u64, u32> for TraceWeigher {
+    fn weigh(&self, _: &u64, weight: &u32) -> u64 {
+        u64::from(*weight)
+    }
+
+    fn is_unit(&self) -> bool {
+        self.unit
+    }
+}
+
 /// helios with default options except what `configure` changes.
 fn helios(
     trace: &Trace,
     size: u64,
     configure: impl FnOnce(HeliosBuilder) -> HeliosBuilder,
 ) -> Result<Counts, String> {
-    // The value is the entry's weight; the weigher reads it back. For
-    // unweighted traces every value is 1, the same as the unit weigher.
     let cache = configure(helios_l1::Cache::builder().capacity(size))
-        .weigher(|_: &u64, w: &u32| u64::from(*w))
+        .weigher(TraceWeigher::of(trace))
         .build()
         .map_err(|e| e.to_string())?;
     Ok(read_through(
@@ -126,7 +150,7 @@ fn helios(
 
 /// helios's `AgentCache` with `agents` agents taking turns, access by access.
 fn helios_agents(trace: &Trace, size: u64, agents: usize) -> Result<Counts, String> {
-    let cache = helios_l1::AgentCache::with_weigher(size, |_: &u64, w: &u32| u64::from(*w))
+    let cache = helios_l1::AgentCache::with_weigher(size, TraceWeigher::of(trace))
         .map_err(|e| e.to_string())?;
     let handles = (0..agents)
         .map(|i| {

@@ -173,6 +173,10 @@ impl<K, V, W: Weigher<K, V>> Weigher<Scoped<K>, V> for AgentWeigher<W> {
     fn weigh(&self, key: &Scoped<K>, value: &V) -> u64 {
         self.0.weigh(&key.key, value)
     }
+
+    fn is_unit(&self) -> bool {
+        self.0.is_unit()
+    }
 }
 
 /// The cache an [`AgentCache`] stores into.
