@@ -19,6 +19,26 @@ fn weighted_cache(capacity: u64) -> Arc<AgentCache<u64, Bytes, ByLength>> {
     AgentCache::with_weigher(capacity, weigh as ByLength).unwrap()
 }
 
+type Agent = AgentHandle<u64, u64>;
+
+/// A cache of 10,000 in which `loader` (no reservation) stored the shared
+/// objects 0..1,000, beside `reader` with a reservation of `reserved` and a
+/// `scanner` of priority 8.
+fn shared_objects_loaded(reserved: u64) -> (Arc<AgentCache<u64, u64>>, Agent, Agent, Agent) {
+    let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(10_000).unwrap();
+    let loader = cache.register_agent("loader", AgentConfig::new()).unwrap();
+    let reader = cache
+        .register_agent("reader", AgentConfig::new().reserved(reserved))
+        .unwrap();
+    let scanner = cache
+        .register_agent("scanner", AgentConfig::new().priority(8))
+        .unwrap();
+    for k in 0..1_000 {
+        loader.insert(k, k).unwrap().unwrap();
+    }
+    (cache, loader, reader, scanner)
+}
+
 /// The resident weight charged to the live agent named `name` (0 if none).
 fn resident<K, V, W>(cache: &AgentCache<K, V, W>, name: &str) -> u64
 where
@@ -295,17 +315,7 @@ fn termination_returns_the_reservation_to_the_pool() {
 /// once a reserved agent adopts it; the charge moves with it.
 #[test]
 fn an_adopted_shared_object_is_protected_by_the_adopters_reservation() {
-    let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(10_000).unwrap();
-    let loader = cache.register_agent("loader", AgentConfig::new()).unwrap();
-    let reader = cache
-        .register_agent("reader", AgentConfig::new().reserved(1_000))
-        .unwrap();
-    let scanner = cache
-        .register_agent("scanner", AgentConfig::new().priority(8))
-        .unwrap();
-    for k in 0..1_000 {
-        loader.insert(k, k).unwrap().unwrap();
-    }
+    let (cache, _loader, reader, scanner) = shared_objects_loaded(1_000);
     for k in 0..500 {
         assert!(reader.adopt(&k).unwrap());
     }
@@ -461,18 +471,8 @@ fn shared_keys_are_one_key_whoever_is_charged() {
 /// without a reservation move nothing.
 #[test]
 fn reading_a_shared_object_protects_it_for_a_reserved_reader() {
-    let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(10_000).unwrap();
-    let loader = cache.register_agent("loader", AgentConfig::new()).unwrap();
+    let (cache, _loader, reader, scanner) = shared_objects_loaded(300);
     let plain = cache.register_agent("plain", AgentConfig::new()).unwrap();
-    let reader = cache
-        .register_agent("reader", AgentConfig::new().reserved(300))
-        .unwrap();
-    let scanner = cache
-        .register_agent("scanner", AgentConfig::new().priority(8))
-        .unwrap();
-    for k in 0..1_000 {
-        loader.insert(k, k).unwrap().unwrap();
-    }
     for k in 0..1_000 {
         assert_eq!(plain.get(&k).unwrap(), Some(k));
     }

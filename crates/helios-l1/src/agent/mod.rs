@@ -42,12 +42,18 @@ const SHARED_BIT: u64 = 1 << 63;
 /// The charged agent of a shared key that no agent stored: an id whose slot
 /// index is beyond [`MAX_AGENTS`], so it is charged to nobody (orphaned).
 const NOBODY: u64 = SHARED_BIT - 1;
+/// The namespace of a shared key built for a lookup.
+const SHARED_LOOKUP: u64 = SHARED_BIT | NOBODY;
+
+fn is_shared(namespace: u64) -> bool {
+    namespace & SHARED_BIT != 0
+}
 
 impl<K> Scoped<K> {
     /// A key in the shared namespace.
     pub fn shared(key: K) -> Self {
         Self {
-            namespace: SHARED_BIT | NOBODY,
+            namespace: SHARED_LOOKUP,
             key,
         }
     }
@@ -79,7 +85,7 @@ impl<K> Scoped<K> {
 
     /// Whether the key is in the shared namespace.
     pub fn is_shared(&self) -> bool {
-        self.namespace & SHARED_BIT != 0
+        is_shared(self.namespace)
     }
 
     /// The agent charged for the entry stored under this key: the private
@@ -105,10 +111,14 @@ impl<K: PartialEq> PartialEq for Scoped<K> {
 impl<K: Eq> Eq for Scoped<K> {}
 
 impl<K: Hash> Hash for Scoped<K> {
+    /// As its borrowed form hashes: lookups by [`ScopedRef`] rely on it.
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(self.identity());
-        self.key.hash(state);
+        ScopedRef {
+            namespace: self.namespace,
+            key: &self.key,
+        }
+        .hash(state);
     }
 }
 
@@ -131,7 +141,7 @@ struct ScopedRef<'a, Q: ?Sized> {
 impl<'a, Q: ?Sized> ScopedRef<'a, Q> {
     fn shared(key: &'a Q) -> Self {
         Self {
-            namespace: SHARED_BIT | NOBODY,
+            namespace: SHARED_LOOKUP,
             key,
         }
     }
@@ -144,7 +154,7 @@ impl<'a, Q: ?Sized> ScopedRef<'a, Q> {
     }
 
     fn is_shared(&self) -> bool {
-        self.namespace & SHARED_BIT != 0
+        is_shared(self.namespace)
     }
 }
 
