@@ -111,7 +111,7 @@ impl<K: PartialEq> PartialEq for Scoped<K> {
 impl<K: Eq> Eq for Scoped<K> {}
 
 impl<K: Hash> Hash for Scoped<K> {
-    /// As its borrowed form hashes: lookups by [`ScopedRef`] rely on it.
+    // As its borrowed form hashes: lookups by `ScopedRef` rely on it.
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         ScopedRef {
