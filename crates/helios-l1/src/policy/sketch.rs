@@ -34,6 +34,9 @@ pub(crate) struct FrequencySketch {
     block_mask: u32,
     /// Entries the table is sized for (a power of two).
     capacity: usize,
+    /// Entries the aging period is sized for (a power of two, at most
+    /// `capacity`): see [`track`](Self::track).
+    tracked: usize,
     sample_size: u64,
     /// Increments since the last halving.
     size: u64,
@@ -63,9 +66,27 @@ impl FrequencySketch {
             table: vec![0; words].into_boxed_slice(),
             block_mask: ((words >> 3) - 1) as u32,
             capacity,
+            tracked: capacity,
             sample_size: SAMPLE_FACTOR * capacity as u64,
             size: 0,
         }
+    }
+
+    /// Sizes the aging period (increments between halvings) for about
+    /// `entries` resident entries, within the table's capacity. TinyLFU
+    /// ages after 10 × the cache's size in entries; a weighted cache's
+    /// table is sized before anyone knows how many entries will fit, so
+    /// its policy tells the sketch as it learns (`Policy::retrack`).
+    pub(crate) fn track(&mut self, entries: usize) {
+        // `capacity` is a power of two, so the clamp keeps this in range.
+        self.tracked = entries.clamp(1, self.capacity).next_power_of_two();
+        self.sample_size = SAMPLE_FACTOR * self.tracked as u64;
+    }
+
+    /// Entries the aging period is sized for: the policy's entry count for
+    /// its periods too.
+    pub(crate) fn tracked(&self) -> usize {
+        self.tracked
     }
 
     /// Entries the sketch is sized for.
@@ -169,6 +190,17 @@ mod tests {
         assert!(s.frequency(43) <= 1, "an unseen key is (nearly) zero");
         s.halve();
         assert_eq!(s.frequency(42), 7);
+    }
+
+    #[test]
+    fn tracking_stays_within_the_table() {
+        let mut s = FrequencySketch::new(1024);
+        s.track(usize::MAX);
+        assert_eq!((s.tracked(), s.sample_size()), (1024, 10_240));
+        s.track(0);
+        assert_eq!((s.tracked(), s.sample_size()), (1, 10));
+        s.track(100);
+        assert_eq!((s.tracked(), s.sample_size()), (128, 1_280));
     }
 
     #[test]
