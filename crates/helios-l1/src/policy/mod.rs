@@ -69,6 +69,22 @@ const INITIAL_SKETCH_ENTRIES: usize = 1 << 16;
 /// often enough to follow the mean weight, rarely enough to cost nothing
 /// (one division per 64 inserts).
 const RETRACK_INTERVAL: u32 = 64;
+/// A new entry heavier than this many times the mean resident entry skips
+/// the window: it goes to the window's LRU end and must win its admission
+/// duel at once, as Caffeine does only for entries heavier than the whole
+/// window. The window admits without asking the sketch; a heavy one-off
+/// there pushes out many small recent entries, each of which might have
+/// been reused, and a window holds few heavy entries anyway. moka, which
+/// has no window, led helios by up to 2 pp on a byte-weighted Zipf trace
+/// (w1) where eight shards (windows 1/8 the size, so more entries were
+/// "heavier than the window") beat one shard by 1–2 pp. Over the three
+/// synthetic weighted traces (BENCHMARKS.md, "Weighted traces") factors
+/// of 1 and 2 gave 4.87 and 4.99 pp mean gap to opt against 5.21 without
+/// the rule: w1 +0.7 to +2.6 pp, w3 (whose popular objects are the
+/// largest, the rule's worst case) −0.8 to −1.0. 2 is kept: with a factor
+/// of 1, weights that barely vary (100 ± 5) would send half of all new
+/// entries past the window for no reason.
+const HEAVY_ENTRY_FACTOR: u32 = 2;
 /// Fewest entries a weighted cache's climber periods are sized for (a
 /// period is 3 × this many requests). A weighted cache whose entries are
 /// large holds few of them; periods of 3 × so few requests gave the
@@ -320,8 +336,10 @@ impl Policy {
         // LRU end, so it is a candidate at once. (Not also when it is heavier
         // than the protected space, as this port first had it: once the
         // window had taken all of protected, every new entry skipped the
-        // window, and `orm-night` at 865 fell from 67% to 12%.)
-        if u64::from(weight) > self.window_max {
+        // window, and `orm-night` at 865 fell from 67% to 12%.) Helios also
+        // sends an entry much heavier than the resident ones there (see
+        // `HEAVY_ENTRY_FACTOR`).
+        if u64::from(weight) > self.window_max || self.is_heavy(weight) {
             self.push_head(Queue::Window, index);
         } else {
             self.push_tail(Queue::Window, index);
@@ -330,6 +348,16 @@ impl Policy {
             self.retrack();
         }
         self.inserts = self.inserts.wrapping_add(1);
+    }
+
+    /// Whether a new entry of `weight` (counted in `len` but not yet in a
+    /// queue) weighs more than `HEAVY_ENTRY_FACTOR` times the mean
+    /// resident entry. Never with unit weights.
+    fn is_heavy(&self, weight: u32) -> bool {
+        let resident = self.len.saturating_sub(1) as u128;
+        resident > 0
+            && u128::from(weight) * resident
+                > u128::from(HEAVY_ENTRY_FACTOR) * u128::from(self.weight())
     }
 
     /// A hit reported through the read buffer. Stale reports (the slot was
@@ -1062,6 +1090,35 @@ mod tests {
             insert_judged(&mut p, i, expendable);
         }
         assert_eq!((0..10).filter(|&i| p.is_resident(i)).count(), 0);
+    }
+
+    #[test]
+    fn an_entry_much_heavier_than_the_resident_ones_skips_the_window() {
+        // Window 10 of 1,000 weight units; residents weigh 2 each.
+        let mut p = Policy::new(1_000);
+        let mut victims = Vec::new();
+        for i in 0..100u32 {
+            p.insert(i, i.wrapping_mul(2_654_435_761), 2);
+            p.evict(&mut victims, |_| Retention::Normal);
+        }
+        let window = |p: &Policy| p.queues[Queue::Window as usize];
+        // 4 is twice the mean: it enters the window's recent end.
+        p.insert(100, 7, 4);
+        assert_eq!(window(&p).tail, 100);
+        // 5 fits the window but is more than twice the mean: it goes to the
+        // window's LRU end, the next candidate for admission.
+        p.insert(101, 11, 5);
+        assert_eq!(window(&p).head, 101);
+        p.evict(&mut victims, |_| Retention::Normal);
+        p.validate().unwrap();
+
+        // Unit weights never count as heavy.
+        let mut unit = Policy::new(1_000);
+        for i in 0..100u32 {
+            unit.insert(i, i.wrapping_mul(2_654_435_761), 1);
+            assert_eq!(window(&unit).tail, i);
+            unit.evict(&mut victims, |_| Retention::Normal);
+        }
     }
 
     #[test]
