@@ -354,10 +354,15 @@ impl Policy {
     /// queue) weighs more than `HEAVY_ENTRY_FACTOR` times the mean
     /// resident entry. Never with unit weights.
     fn is_heavy(&self, weight: u32) -> bool {
-        let resident = self.len.saturating_sub(1) as u128;
-        resident > 0
-            && u128::from(weight) * resident
-                > u128::from(HEAVY_ENTRY_FACTOR) * u128::from(self.weight())
+        // Weight 1 is never heavy enough to matter (only against residents
+        // that mostly weigh 0), and skipping it keeps unit-weight inserts
+        // at one comparison. Below 2^32 × 2^30 (links are 30 bits): no
+        // overflow in a u64.
+        let resident = self.len.saturating_sub(1) as u64;
+        weight > 1
+            && resident > 0
+            && u64::from(weight) * resident
+                > u64::from(HEAVY_ENTRY_FACTOR).saturating_mul(self.weight())
     }
 
     /// A hit reported through the read buffer. Stale reports (the slot was
