@@ -79,11 +79,12 @@ const RETRACK_INTERVAL: u32 = 64;
 /// (w1) where eight shards (windows 1/8 the size, so more entries were
 /// "heavier than the window") beat one shard by 1–2 pp. Over the three
 /// synthetic weighted traces (BENCHMARKS.md, "Weighted traces") factors
-/// of 1 and 2 gave 4.87 and 4.99 pp mean gap to opt against 5.21 without
-/// the rule: w1 +0.7 to +2.6 pp, w3 (whose popular objects are the
-/// largest, the rule's worst case) −0.8 to −1.0. 2 is kept: with a factor
-/// of 1, weights that barely vary (100 ± 5) would send half of all new
-/// entries past the window for no reason.
+/// of 1 and 2 gave 4.87 and 4.99 pp mean gap to opt (two runs each)
+/// against 5.21 without the rule; 2 gave 5.07 over three more runs: w1
+/// +0.5 to +2.5 pp, w2 within ±0.3, w3 (whose popular objects are the
+/// largest, the rule's worst case) −0.6 at 10 MB and −1 to −2 at 1 MB. 2
+/// is kept: with a factor of 1, weights that barely vary (100 ± 5) would
+/// send half of all new entries past the window for no reason.
 const HEAVY_ENTRY_FACTOR: u32 = 2;
 /// Fewest entries a weighted cache's climber periods are sized for (a
 /// period is 3 × this many requests). A weighted cache whose entries are
