@@ -19,10 +19,18 @@
 //! BENCHMARKS.md has the per-trace numbers.
 //!
 //! This is a port of Caffeine's `BoundedLocalCache` eviction (Ben Manes,
-//! Apache-2.0), including its handling of weighted entries, except for how
-//! the window is sized: Caffeine hill-climbs on sampled hit rates, which
-//! measured worse here (`climber.rs`). Everything here
-//! is safe code over slab indices; the caller holds the shard lock.
+//! Apache-2.0), including its handling of weighted entries, except where
+//! measurement said otherwise:
+//! - the window is sized from ghosts, not by hill climbing on sampled hit
+//!   rates (`climber.rs`);
+//! - a heavy candidate must outweigh, in frequency, all the victims that
+//!   make room for it, as in moka (`displaced_frequency`);
+//! - with weighted entries, the sketch ages for the entries that fit
+//!   (`retrack`), and an entry much heavier than the resident ones skips
+//!   the window (`HEAVY_ENTRY_FACTOR`).
+//!
+//! Everything here is safe code over slab indices; the caller holds the
+//! shard lock.
 
 mod climber;
 mod ghost;
