@@ -166,12 +166,6 @@ impl WindowClimber {
         self.main_gain += u64::from(self.main_ghosts.take_within(hash, step));
     }
 
-    /// Misses this period that a larger window would have hit.
-    #[cfg(test)]
-    pub(crate) fn window_gain(&self) -> u64 {
-        self.window_gain
-    }
-
     /// Heap bytes of the ghost tables.
     pub(crate) fn bytes(&self) -> usize {
         self.window_ghosts.bytes() + self.main_ghosts.bytes()

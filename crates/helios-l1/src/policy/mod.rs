@@ -178,17 +178,6 @@ pub(crate) struct Victim {
     pub(crate) weight: u32,
 }
 
-/// Whether `weight` is more than `HEAVY_ENTRY_FACTOR` times the mean of
-/// `count` entries weighing `total` together. Weight 1 never is (only
-/// against entries that mostly weigh 0, where it does not matter), which
-/// keeps unit-weight caches at one comparison. No overflow: weights are
-/// below 2^32 and counts below 2^30 (links are 30 bits).
-fn heavier_than_mean(weight: u32, count: u64, total: u64) -> bool {
-    weight > 1
-        && count > 0
-        && u64::from(weight) * count > u64::from(HEAVY_ENTRY_FACTOR).saturating_mul(total)
-}
-
 #[derive(Debug)]
 pub(crate) struct Policy {
     /// Indexed by slab index; `Queue::Free` for indices not in the policy.
@@ -374,7 +363,15 @@ impl Policy {
     /// queue) weighs more than `HEAVY_ENTRY_FACTOR` times the mean
     /// resident entry. Never with unit weights.
     fn is_heavy(&self, weight: u32) -> bool {
-        heavier_than_mean(weight, self.len.saturating_sub(1) as u64, self.weight())
+        // Weight 1 is never heavy enough to matter (only against residents
+        // that mostly weigh 0), and skipping it keeps unit-weight inserts
+        // at one comparison. Below 2^32 × 2^30 (links are 30 bits): no
+        // overflow in a u64.
+        let resident = self.len.saturating_sub(1) as u64;
+        weight > 1
+            && resident > 0
+            && u64::from(weight) * resident
+                > u64::from(HEAVY_ENTRY_FACTOR).saturating_mul(self.weight())
     }
 
     /// A hit reported through the read buffer. Stale reports (the slot was
@@ -540,16 +537,7 @@ impl Policy {
                     // Evicted straight from the window (main was empty).
                     self.climber.window_departed();
                 }
-                // A heavy candidate skipped the window (`is_heavy`), so a
-                // larger window would not have kept it: its return is no
-                // evidence for growing the window. Judged against the
-                // other residents now, which is what it was judged
-                // against on arrival, give or take the entries since.
-                let others = self.len.saturating_sub(1) as u64;
-                let others_weight = self.weight().saturating_sub(u64::from(node.weight));
-                if !heavier_than_mean(node.weight, others, others_weight) {
-                    self.climber.candidate_left(node.hash);
-                }
+                self.climber.candidate_left(node.hash);
             }
             Side::Victim => self.climber.victim_left(node.hash),
         }
@@ -1145,33 +1133,6 @@ mod tests {
             assert_eq!(window(&unit).tail, i);
             unit.evict(&mut victims, |_| Retention::Normal);
         }
-    }
-
-    #[test]
-    fn a_heavy_candidate_that_loses_leaves_no_window_ghost() {
-        // Capacity 100, window 1: every entry of weight 2 or more is a
-        // candidate at once. Residents weigh 2; a candidate of 3 is not
-        // heavy (at most twice the mean), one of 5 is. Each loses its duel
-        // (frequency 1 against a victim of at least 1) and comes back.
-        let returns_as_window_ghost = |weight: u32| {
-            let mut p = Policy::new(100);
-            let mut victims = Vec::new();
-            for i in 0..60u32 {
-                p.insert(i, i.wrapping_mul(2_654_435_761), 2);
-                p.evict(&mut victims, |_| Retention::Normal);
-            }
-            let hash = 0xdead_beef;
-            p.insert(60, hash, weight);
-            victims.clear();
-            p.evict(&mut victims, |_| Retention::Normal);
-            assert_eq!(victims.len(), 1, "the candidate lost its duel");
-            assert_eq!(victims[0].hash, hash);
-            let before = p.climber.window_gain();
-            p.insert(61, hash, weight);
-            p.climber.window_gain() - before
-        };
-        assert_eq!(returns_as_window_ghost(3), 1);
-        assert_eq!(returns_as_window_ghost(5), 0);
     }
 
     #[test]
