@@ -34,9 +34,8 @@ pub(crate) struct FrequencySketch {
     block_mask: u32,
     /// Entries the table is sized for (a power of two).
     capacity: usize,
-    /// Entries the aging period is sized for (a power of two, at most
-    /// `capacity`): see [`track`](Self::track).
-    tracked: usize,
+    /// Increments between halvings: `SAMPLE_FACTOR` × the entries the
+    /// aging is sized for (see [`track`](Self::track)).
     sample_size: u64,
     /// Increments since the last halving.
     size: u64,
@@ -66,7 +65,6 @@ impl FrequencySketch {
             table: vec![0; words].into_boxed_slice(),
             block_mask: ((words >> 3) - 1) as u32,
             capacity,
-            tracked: capacity,
             sample_size: SAMPLE_FACTOR * capacity as u64,
             size: 0,
         }
@@ -79,14 +77,14 @@ impl FrequencySketch {
     /// its policy tells the sketch as it learns (`Policy::retrack`).
     pub(crate) fn track(&mut self, entries: usize) {
         // `capacity` is a power of two, so the clamp keeps this in range.
-        self.tracked = entries.clamp(1, self.capacity).next_power_of_two();
-        self.sample_size = SAMPLE_FACTOR * self.tracked as u64;
+        let tracked = entries.clamp(1, self.capacity).next_power_of_two();
+        self.sample_size = SAMPLE_FACTOR * tracked as u64;
     }
 
     /// Entries the aging period is sized for: the policy's entry count for
     /// its periods too.
     pub(crate) fn tracked(&self) -> usize {
-        self.tracked
+        (self.sample_size / SAMPLE_FACTOR) as usize
     }
 
     /// Entries the sketch is sized for.
