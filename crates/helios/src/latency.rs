@@ -14,10 +14,12 @@
 //! 2. *insert pass*: the stream again with insert on miss; every insert is
 //!    timed (including the evictions it causes).
 //!
-//! Clock: the CPU's time-stamp counter through `quanta` (a read costs a few
-//! nanoseconds, against ~20 ns for `clock_gettime`). The timer's own
-//! overhead (two back-to-back reads) is measured and reported next to the
-//! latencies, which include it: subtract it for the operation alone.
+//! Clock: the CPU's time-stamp counter, fenced by default so that a timed
+//! call does not also pay for the cache misses of the untimed calls before
+//! it (`crate::stopwatch` explains; `--unfenced` measures the old way). The
+//! timer's own overhead (a start and a stop back to back) is measured and
+//! reported next to the latencies, which include it: subtract it for the
+//! operation alone.
 //! `read_throughput` rows time whole passes of 100% reads with 2 threads,
 //! without per-call timers, interleaving implementations over several rounds
 //! (median), because this machine is shared and noisy.
@@ -27,10 +29,10 @@ use std::sync::{Arc, Barrier, OnceLock};
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
-use quanta::Clock;
 use rand::prelude::*;
 use rand_distr::Zipf;
 
+use crate::stopwatch::Stopwatch;
 use crate::CliError;
 
 const KEYS: u64 = 1_000_000;
@@ -57,6 +59,10 @@ pub(crate) struct LatencyArgs {
     /// Least milliseconds between two hot-tier refreshes.
     #[arg(long, default_value_t = helios_l1::DEFAULT_HOT_TIER_REFRESH.as_millis() as u64)]
     hot_refresh_ms: u64,
+    /// Read the time-stamp counter without fences: a timed call then also
+    /// pays for outstanding cache misses of the untimed calls before it.
+    #[arg(long)]
+    unfenced: bool,
     /// Print one JSON object per line instead of tables.
     #[arg(long)]
     json: bool,
@@ -177,13 +183,13 @@ fn histogram() -> Result<Histogram<u64>, CliError> {
     Histogram::new_with_bounds(1, 10_000_000_000, 3).map_err(|e| CliError::Usage(e.to_string()))
 }
 
-/// Latencies of the timer itself: two back-to-back reads.
-fn timer_overhead(clock: &Clock) -> Result<Histogram<u64>, CliError> {
+/// Latencies of the timer itself: a start and a stop back to back.
+fn timer_overhead(watch: &Stopwatch) -> Result<Histogram<u64>, CliError> {
     let mut h = histogram()?;
     for _ in 0..1_000_000 {
-        let start = clock.raw();
-        let end = clock.raw();
-        h.saturating_record(clock.delta_as_nanos(start, end).max(1));
+        let start = watch.start();
+        let end = watch.stop();
+        h.saturating_record(watch.nanos(start, end));
     }
     Ok(h)
 }
@@ -199,7 +205,7 @@ fn thread_passes(
     cache: &dyn Subject,
     (warm_up, keys): (&[u64], &[u64]),
     hot: &OnceLock<HashSet<u64>>,
-    clock: &Clock,
+    watch: &Stopwatch,
     sample: usize,
     barrier: &Barrier,
 ) -> Result<Histograms, CliError> {
@@ -219,25 +225,25 @@ fn thread_passes(
             std::hint::black_box(cache.get(key));
             continue;
         }
-        let start = clock.raw();
+        let start = watch.start();
         let hit = cache.get(key);
-        let end = clock.raw();
+        let end = watch.stop();
         let op = match (hit, hot.contains(&key)) {
             (false, _) => Op::Miss,
             (true, true) => Op::HotHit,
             (true, false) => Op::MainHit,
         };
-        hists[op as usize].saturating_record(clock.delta_as_nanos(start, end).max(1));
+        hists[op as usize].saturating_record(watch.nanos(start, end));
     }
     barrier.wait();
     for &key in keys {
         if cache.get(key) {
             continue;
         }
-        let start = clock.raw();
+        let start = watch.start();
         cache.insert(key);
-        let end = clock.raw();
-        hists[Op::Insert as usize].saturating_record(clock.delta_as_nanos(start, end).max(1));
+        let end = watch.stop();
+        hists[Op::Insert as usize].saturating_record(watch.nanos(start, end));
     }
     Ok(hists)
 }
@@ -248,7 +254,7 @@ fn measure(
     name: &str,
     streams: &[StreamPair],
     hot: Option<&HashSet<u64>>,
-    clock: &Clock,
+    watch: &Stopwatch,
     sample: usize,
     tier: HotTier,
 ) -> Result<(Histograms, HashSet<u64>), CliError> {
@@ -258,20 +264,20 @@ fn measure(
     let handles: Vec<_> = streams
         .iter()
         .map(|(warm_up, keys)| {
-            let (cache, warm_up, keys, barrier, hot_set, clock) = (
+            let (cache, warm_up, keys, barrier, hot_set, watch) = (
                 Arc::clone(&cache),
                 Arc::clone(warm_up),
                 Arc::clone(keys),
                 Arc::clone(&barrier),
                 Arc::clone(&hot_set),
-                clock.clone(),
+                watch.clone(),
             );
             std::thread::spawn(move || {
                 thread_passes(
                     &*cache,
                     (&warm_up, &keys),
                     &hot_set,
-                    &clock,
+                    &watch,
                     sample,
                     &barrier,
                 )
@@ -377,12 +383,13 @@ pub(crate) fn run(args: &LatencyArgs) -> Result<(), CliError> {
         entries: args.hot_entries,
         refresh: std::time::Duration::from_millis(args.hot_refresh_ms),
     };
-    let clock = Clock::new();
-    let overhead = timer_overhead(&clock)?;
+    let watch = Stopwatch::new(!args.unfenced);
+    let overhead = timer_overhead(&watch)?;
     let overhead_ns = overhead.value_at_quantile(0.5);
     if !args.json {
         println!(
-            "timer overhead (two back-to-back TSC reads): p50 {} ns, p99 {} ns; included in every latency below",
+            "timer overhead ({} start and stop back to back): p50 {} ns, p99 {} ns; included in every latency below",
+            if watch.is_fenced() { "fenced" } else { "unfenced" },
             overhead_ns,
             overhead.value_at_quantile(0.99)
         );
@@ -407,12 +414,19 @@ pub(crate) fn run(args: &LatencyArgs) -> Result<(), CliError> {
         let mut hot: Option<HashSet<u64>> = None;
         for name in IMPLS {
             let (hists, snapshot) =
-                measure(name, &streams, hot.as_ref(), &clock, args.sample, tier)?;
+                measure(name, &streams, hot.as_ref(), &watch, args.sample, tier)?;
             if hot.is_none() {
                 hot = Some(snapshot);
             }
             for (op, h) in OPS.iter().zip(&hists) {
-                print_latency(args.json, name, *op, threads, h, overhead_ns);
+                print_latency(
+                    args.json,
+                    name,
+                    *op,
+                    threads,
+                    h,
+                    (overhead_ns, watch.is_fenced()),
+                );
             }
         }
     }
@@ -456,7 +470,7 @@ fn print_latency(
     op: Op,
     threads: usize,
     h: &Histogram<u64>,
-    overhead_ns: u64,
+    (overhead_ns, fenced): (u64, bool),
 ) {
     if h.is_empty() {
         return;
@@ -475,6 +489,7 @@ fn print_latency(
                 "p999_ns": q(0.999),
                 "samples": h.len(),
                 "timer_overhead_ns": overhead_ns,
+                "timer_fenced": fenced,
             })
         );
     } else {

@@ -5,6 +5,7 @@ mod noisy;
 mod plot;
 mod policies;
 mod replay;
+mod stopwatch;
 mod trace;
 
 use std::process::ExitCode;
