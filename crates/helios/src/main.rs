@@ -52,7 +52,23 @@ pub(crate) enum CliError {
     Usage(String),
 }
 
+/// A reader that closes our stdout early (`helios replay ... | head`) ends
+/// the program quietly, as it ends other Unix tools. Rust ignores SIGPIPE,
+/// so without this every `println!` after the reader left would panic.
+fn end_quietly_when_stdout_closes() {
+    #[cfg(unix)]
+    // SAFETY: runs first in `main`, before any other thread exists, so
+    // nothing installs a handler concurrently; `SIG_DFL` is a valid
+    // disposition for SIGPIPE and no Rust code relied on it being ignored
+    // yet. `tests/cli.rs` (`a_closed_stdout_ends_the_program_quietly`)
+    // fails without it.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    end_quietly_when_stdout_closes();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Replay(args) => replay::run(args),

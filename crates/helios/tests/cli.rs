@@ -61,6 +61,43 @@ fn bench_latency_json_has_every_row() {
     }
 }
 
+/// A reader that stops early (`helios ... | head -1`) must not make the
+/// program panic on its next write.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_ends_the_program_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_helios"))
+        .args([
+            "bench",
+            "latency",
+            "--json",
+            "--threads",
+            "1",
+            "--ops",
+            "20000",
+            "--rounds",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the helios binary runs");
+    // Read one byte of the first row, then close the pipe.
+    let mut first = [0u8; 1];
+    child
+        .stdout
+        .take()
+        .expect("piped stdout")
+        .read_exact(&mut first)
+        .expect("a first row");
+    let out = child.wait_with_output().expect("the program ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(first[0], b'{');
+}
+
 #[test]
 fn bench_latency_rejects_bad_arguments() {
     for args in [
