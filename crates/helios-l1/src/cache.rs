@@ -16,6 +16,7 @@ use crate::hash::DefaultHashBuilder;
 use crate::hot::{HotTier, HotTierConfig, HotTierStats, SAMPLE};
 use crate::options::{cpus, CacheBuilder};
 use crate::raw::sections;
+use crate::recording::{HitRecording, HitRecordingStats};
 use crate::removal::Listeners;
 use crate::shard::Shard;
 use crate::weigher::{UnitWeigher, Weigher};
@@ -67,7 +68,7 @@ where
     pub(crate) fn from_parts(
         capacity: u64,
         shards: usize,
-        exact_hit_recording: bool,
+        hit_recording: HitRecording,
         hot_tier: HotTierConfig,
         listener: Option<Listeners<K, V>>,
         weigher: W,
@@ -91,7 +92,7 @@ where
                     CachePadded::new(Shard::new(
                         per_shard + u64::from(i < remainder),
                         stripes,
-                        exact_hit_recording,
+                        hit_recording,
                         hot_buckets,
                         listener.clone(),
                     ))
@@ -452,6 +453,21 @@ where
             stats.reused += reused;
             stats.fresh += fresh;
             stats.free += free;
+        }
+        stats
+    }
+
+    /// How much of the hit stream the policy heard: hit records replayed
+    /// and drains run by readers (see [`reader_drains_per_write`]). Locks
+    /// each shard in turn.
+    ///
+    /// [`reader_drains_per_write`]: crate::CacheBuilder::reader_drains_per_write
+    pub fn hit_recording_stats(&self) -> HitRecordingStats {
+        let mut stats = HitRecordingStats::default();
+        for shard in self.shards.iter() {
+            let s = shard.hit_recording_stats();
+            stats.replayed += s.replayed;
+            stats.reader_drains += s.reader_drains;
         }
         stats
     }

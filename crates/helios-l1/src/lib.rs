@@ -84,6 +84,7 @@ mod policy;
 mod pool;
 mod raw;
 mod reclaim;
+mod recording;
 mod removal;
 mod retention;
 mod shard;
@@ -103,6 +104,7 @@ pub use options::{
     MAX_HOT_TIER_ENTRIES,
 };
 pub use pool::{BufferPool, PoolError, PoolStats, PooledBuffer};
+pub use recording::{HitRecordingStats, DEFAULT_READER_DRAINS_PER_WRITE};
 pub use removal::RemovalCause;
 pub use retention::Retention;
 pub use weigher::{UnitWeigher, Weigher};

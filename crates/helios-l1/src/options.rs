@@ -8,6 +8,7 @@ use crate::cache::Cache;
 use crate::error::BuildError;
 use crate::hash::DefaultHashBuilder;
 use crate::hot::HotTierConfig;
+use crate::recording::HitRecording;
 use crate::removal::{ListenerSet, OnInsert, OnRemoval, RemovalCause};
 use crate::retention::{Retention, RetentionFn};
 use crate::weigher::{UnitWeigher, Weigher};
@@ -80,7 +81,7 @@ fn shards_with_floor(capacity: u64, floor: u64) -> usize {
 pub struct CacheBuilder<K, V, W = UnitWeigher, S = DefaultHashBuilder> {
     capacity: u64,
     shards: Option<usize>,
-    exact_hit_recording: bool,
+    hit_recording: HitRecording,
     hot_tier: HotTierConfig,
     on_insert: Option<OnInsert<K, V>>,
     on_removal: Option<OnRemoval<K, V>>,
@@ -103,7 +104,7 @@ impl<K, V> CacheBuilder<K, V> {
         Self {
             capacity: 0,
             shards: None,
-            exact_hit_recording: false,
+            hit_recording: HitRecording::default(),
             hot_tier: HotTierConfig {
                 entries: DEFAULT_HOT_TIER_ENTRIES,
                 period: DEFAULT_HOT_TIER_REFRESH,
@@ -137,13 +138,28 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
     }
 
     /// Whether every hit must reach the policy. Off (the default), a hit
-    /// whose read buffer is full goes unrecorded, so a hit never waits and
-    /// never takes a lock. On, such a hit takes its shard's lock and drains
-    /// the buffer first: hits are no longer lock-free, but the policy sees
-    /// exactly what a single-threaded cache would. Meant for measuring what
-    /// the lossy buffers cost in hit ratio (`helios replay --exact-recording`).
+    /// whose read buffer is full drains it only if the shard lock is free
+    /// and [`reader_drains_per_write`](Self::reader_drains_per_write) allows,
+    /// and otherwise goes unrecorded, so a hit never waits. On, such a hit
+    /// waits for its shard's lock and drains the buffer first: hits may
+    /// wait, but the policy sees exactly what a single-threaded cache would.
+    /// Meant for measuring what the lossy buffers cost in hit ratio
+    /// (`helios replay --exact-recording`).
     pub fn exact_hit_recording(mut self, exact: bool) -> Self {
-        self.exact_hit_recording = exact;
+        self.hit_recording.exact = exact;
+        self
+    }
+
+    /// How many times between two writes to a shard a reader whose
+    /// read-buffer stripe is full may replay the buffer into the policy
+    /// itself, under a try-lock that never waits (default
+    /// [`DEFAULT_READER_DRAINS_PER_WRITE`](crate::DEFAULT_READER_DRAINS_PER_WRITE)).
+    /// 0 drops hit records beyond the buffer until the next write: cheapest
+    /// for read-mostly workloads, at some hit ratio on workloads with long
+    /// runs of hits (the `recording` module docs and BENCHMARKS.md have the
+    /// figures). Ignored with [`exact_hit_recording`](Self::exact_hit_recording).
+    pub fn reader_drains_per_write(mut self, drains: u32) -> Self {
+        self.hit_recording.reader_drains_per_write = drains;
         self
     }
 
@@ -226,7 +242,7 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
         CacheBuilder {
             capacity: self.capacity,
             shards: self.shards,
-            exact_hit_recording: self.exact_hit_recording,
+            hit_recording: self.hit_recording,
             hot_tier: self.hot_tier,
             on_insert: self.on_insert,
             on_removal: self.on_removal,
@@ -243,7 +259,7 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
         CacheBuilder {
             capacity: self.capacity,
             shards: self.shards,
-            exact_hit_recording: self.exact_hit_recording,
+            hit_recording: self.hit_recording,
             hot_tier: self.hot_tier,
             on_insert: self.on_insert,
             on_removal: self.on_removal,
@@ -289,7 +305,7 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
         Ok(Cache::from_parts(
             self.capacity,
             shards,
-            self.exact_hit_recording,
+            self.hit_recording,
             self.hot_tier,
             (self.on_insert.is_some() || self.on_removal.is_some() || self.retention.is_some())
                 .then(|| {

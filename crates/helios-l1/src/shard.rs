@@ -14,9 +14,10 @@ use crate::hot::{Hitter, LockedShard, ShardHot};
 use crate::policy::{Policy, Victim};
 use crate::raw::{read_buffer, RawMap, ReadBuffer, Writer};
 use crate::reclaim::{pin, Guard};
+use crate::recording::{HitRecording, HitRecordingStats};
 use crate::removal::{Listeners, RemovalCause};
 use crate::retention::Retention;
-use crate::sync::{AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
+use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
 use crossbeam_utils::CachePadded;
 
 pub(crate) struct Shard<K, V> {
@@ -24,8 +25,8 @@ pub(crate) struct Shard<K, V> {
     map: RawMap<K, V>,
     reads: ReadBuffer,
     capacity: u64,
-    /// Never drop a hit record: drain under the lock when a buffer is full.
-    exact_hit_recording: bool,
+    /// What a hit does when its read-buffer stripe is full.
+    hit_recording: HitRecording,
     /// Told about every entry that arrives or leaves, under the lock.
     listener: Option<Listeners<K, V>>,
     /// Written by every write (the lock word, the counters): on cache lines
@@ -44,6 +45,11 @@ struct WriteSide<K, V> {
     /// statistics, exact whenever no write is in progress.
     len: AtomicUsize,
     weight: AtomicU64,
+    /// Drains a reader that finds its read-buffer stripe full may still run
+    /// before the next write (which resets it to
+    /// `HitRecording::reader_drains_per_write`). Written under the lock;
+    /// readers load it only when their stripe is full.
+    reader_drains_left: AtomicU32,
 }
 
 struct State<K, V> {
@@ -54,6 +60,8 @@ struct State<K, V> {
     /// Hot-tier bookkeeping (None when the tier is off). Every index that
     /// leaves the table or the policy goes through `ShardHot::invalidate`.
     hot: Option<ShardHot<K, V>>,
+    /// Hit records replayed into the policy, and drains run by readers.
+    recording: HitRecordingStats,
 }
 
 impl<K, V> Shard<K, V>
@@ -65,7 +73,7 @@ where
     pub(crate) fn new(
         capacity: u64,
         read_stripes: usize,
-        exact_hit_recording: bool,
+        hit_recording: HitRecording,
         hot_buckets: usize,
         listener: Option<Listeners<K, V>>,
     ) -> Self {
@@ -79,12 +87,14 @@ where
                     policy: Policy::new(capacity),
                     victims: Vec::new(),
                     hot: (hot_buckets > 0).then(|| ShardHot::new(hot_buckets)),
+                    recording: HitRecordingStats::default(),
                 }),
                 len: AtomicUsize::new(0),
                 weight: AtomicU64::new(0),
+                reader_drains_left: AtomicU32::new(hit_recording.reader_drains_per_write),
             }),
             capacity,
-            exact_hit_recording,
+            hit_recording,
             listener,
         }
     }
@@ -111,8 +121,12 @@ where
         let guard = pin();
         self.map.get(&guard, hash, key, |index, stored, value| {
             let record = read_buffer::encode(index, hash as u32);
-            if !self.reads.record(record) && self.exact_hit_recording {
-                self.record_exactly(record);
+            if !self.reads.record(record) {
+                if self.hit_recording.exact {
+                    self.record_exactly(record);
+                } else if self.write_side.reader_drains_left.load(Ordering::Relaxed) > 0 {
+                    self.drain_if_unlocked(record);
+                }
             }
             f(stored, value)
         })
@@ -128,13 +142,13 @@ where
     }
 
     /// Drains the read buffer under the lock until `record` fits (only for
-    /// `exact_hit_recording`; no lock is held by the caller).
+    /// exact recording; no lock is held by the caller).
     #[cold]
     fn record_exactly(&self, record: u64) {
         loop {
             let mut state = self.write_side.state.lock();
-            let State { policy, hot, .. } = &mut *state;
-            Self::drain_reads(&self.reads, policy, hot);
+            Self::drain_reads(&self.reads, &mut state);
+            state.recording.reader_drains += 1;
             drop(state);
             if self.reads.record(record) {
                 return;
@@ -142,13 +156,46 @@ where
         }
     }
 
+    /// A full stripe's reader drains the buffer if the shard lock is free
+    /// and the shard has reader drains left since its last write (see
+    /// `crate::recording`), then records `record`; otherwise the record is
+    /// dropped. Never waits. No lock is held by the caller.
+    #[cold]
+    fn drain_if_unlocked(&self, record: u64) {
+        let Some(mut state) = self.write_side.state.try_lock() else {
+            return;
+        };
+        // Under the lock: only lock holders write it.
+        let left = self.write_side.reader_drains_left.load(Ordering::Relaxed);
+        if left == 0 {
+            return;
+        }
+        self.write_side
+            .reader_drains_left
+            .store(left - 1, Ordering::Relaxed);
+        Self::drain_reads(&self.reads, &mut state);
+        state.recording.reader_drains += 1;
+        drop(state);
+        // Another thread sharing the stripe may have refilled it: dropped.
+        let _ = self.reads.record(record);
+    }
+
     /// Locks the shard and replays its buffered hits, as every write does
-    /// first, so that the policy has seen them before it changes.
+    /// first, so that the policy has seen them before it changes; readers
+    /// may drain again until the next write.
     fn lock_for_write(&self) -> MutexGuard<'_, State<K, V>> {
         let mut state = self.write_side.state.lock();
-        let State { policy, hot, .. } = &mut *state;
-        Self::drain_reads(&self.reads, policy, hot);
+        Self::drain_reads(&self.reads, &mut state);
+        self.write_side.reader_drains_left.store(
+            self.hit_recording.reader_drains_per_write,
+            Ordering::Relaxed,
+        );
         state
+    }
+
+    /// Hit records replayed and reader drains so far (locks the shard).
+    pub(crate) fn hit_recording_stats(&self) -> HitRecordingStats {
+        self.write_side.state.lock().recording
     }
 
     /// Whether an entry of `weight` can never fit in this shard.
@@ -157,8 +204,15 @@ where
     }
 
     /// Replays buffered hits into the policy (and the hot tier's summary).
-    fn drain_reads(reads: &ReadBuffer, policy: &mut Policy, hot: &mut Option<ShardHot<K, V>>) {
+    fn drain_reads(reads: &ReadBuffer, state: &mut State<K, V>) {
+        let State {
+            policy,
+            hot,
+            recording,
+            ..
+        } = state;
         reads.drain(|record| {
+            recording.replayed += 1;
             let (index, hash) = read_buffer::decode(record);
             if policy.access(index, hash) {
                 if let Some(hot) = hot {
@@ -183,6 +237,7 @@ where
             policy,
             victims,
             hot,
+            ..
         } = &mut *state;
         let existing = self.map.find(writer, &guard, hash, &key);
 
@@ -302,6 +357,7 @@ where
             policy,
             victims,
             hot,
+            ..
         } = &mut *state;
         let Some(found) = self.map.find(writer, &guard, hash, key) else {
             return false;
@@ -542,8 +598,8 @@ where
     V: Send + Sync + 'static,
 {
     fn hitters(&mut self, f: &mut dyn FnMut(Hitter, u32)) {
+        Shard::drain_reads(&self.shard.reads, &mut self.state);
         let State { policy, hot, .. } = &mut *self.state;
-        Shard::drain_reads(&self.shard.reads, policy, hot);
         let Some(hot) = hot else { return };
         for hitter in hot.hitters().hitters() {
             if policy.is_resident(hitter.index) && policy.hash_of(hitter.index) == hitter.hash {

@@ -201,6 +201,87 @@ fn exact_hit_recording_drains_full_buffers_on_the_hit_path() {
     cache.validate().unwrap();
 }
 
+/// A one-shard cache without a hot tier (so every hit goes through the
+/// read buffer) holding key 1, and a function that reads it `n` times.
+fn recording_cache(
+    configure: impl FnOnce(helios_l1::CacheBuilder<u64, u64>) -> helios_l1::CacheBuilder<u64, u64>,
+) -> Cache<u64, u64> {
+    let cache = configure(Cache::builder().capacity(100).shards(1).hot_tier_entries(0))
+        .build()
+        .unwrap();
+    cache.insert(1, 1).unwrap();
+    cache
+}
+
+fn hit(cache: &Cache<u64, u64>, n: usize) {
+    for _ in 0..n {
+        assert_eq!(cache.get(&1), Some(1));
+    }
+}
+
+#[test]
+fn readers_drain_full_buffers_a_bounded_number_of_times_between_writes() {
+    const HITS: usize = 20_000; // far more than a stripe holds
+                                // Without reader drains, a write replays one stripe's worth: its size.
+    let lossy = recording_cache(|b| b.reader_drains_per_write(0));
+    hit(&lossy, HITS);
+    lossy.insert(2, 2).unwrap();
+    let stripe = lossy.hit_recording_stats().replayed;
+    assert_eq!(lossy.hit_recording_stats().reader_drains, 0);
+    assert!(stripe > 0 && stripe < HITS as u64, "{stripe}");
+
+    // By default readers drain DEFAULT times, then drop until a write.
+    let drains = u64::from(helios_l1::DEFAULT_READER_DRAINS_PER_WRITE);
+    let cache = recording_cache(|b| b);
+    hit(&cache, HITS);
+    let stats = cache.hit_recording_stats();
+    assert_eq!(stats.reader_drains, drains);
+    assert_eq!(stats.replayed, drains * stripe);
+    hit(&cache, HITS);
+    assert_eq!(
+        cache.hit_recording_stats(),
+        stats,
+        "no write, no more drains"
+    );
+    cache.insert(2, 2).unwrap();
+    assert_eq!(cache.hit_recording_stats().replayed, (drains + 1) * stripe);
+    hit(&cache, HITS);
+    assert_eq!(
+        cache.hit_recording_stats().reader_drains,
+        2 * drains,
+        "a write grants the drains again"
+    );
+    cache.validate().unwrap();
+
+    // Exact recording drops nothing.
+    let exact = recording_cache(|b| b.exact_hit_recording(true));
+    hit(&exact, HITS);
+    exact.insert(2, 2).unwrap();
+    assert_eq!(exact.hit_recording_stats().replayed, HITS as u64);
+}
+
+#[test]
+fn a_reader_drain_inside_a_borrowed_read_neither_deadlocks_nor_loses_the_value() {
+    // The drain runs before the caller's closure, under a lock it releases
+    // first, so the closure may write to the same shard.
+    // A write every 1,000 reads lets the stripe fill in between, so some
+    // reads drain it right before their closure writes.
+    let cache = recording_cache(|b| b);
+    for i in 0..20_000u64 {
+        assert_eq!(
+            cache.with(&1, |v| {
+                if i % 1_000 == 999 {
+                    cache.insert(1_000 + i % 50, i).unwrap();
+                }
+                *v
+            }),
+            Some(1)
+        );
+    }
+    cache.validate().unwrap();
+    assert!(cache.hit_recording_stats().reader_drains > 0);
+}
+
 #[test]
 fn the_removal_listener_hears_every_departure_with_its_cause() {
     use helios_l1::RemovalCause;
