@@ -130,8 +130,10 @@ where
         &self.shards[self.shard_index(hash)]
     }
 
-    /// A clone of the value for `key`, if present. Lock-free and
-    /// allocation-free (beyond what `V::clone` does).
+    /// A clone of the value for `key`, if present. The lookup is lock-free
+    /// and nothing allocates (beyond what `V::clone` does); recording the
+    /// hit for the policy never waits for a lock (see
+    /// [`CacheBuilder::reader_drains_per_write`]).
     #[inline]
     pub fn get<Q>(&self, key: &Q) -> Option<V>
     where

@@ -11,11 +11,15 @@
 //! ```
 //!
 //! ## Guarantees
-//! - **Hits take no lock and allocate nothing.** A lookup pins an epoch
-//!   (a store to the thread's own record), probes an open-addressing table of
-//!   slab indices, compares the key and clones the value ([`Cache::with`]
-//!   borrows it instead of cloning). `src/raw/mod.rs`
-//!   documents the protocol and its memory orderings. (Caveat: crossbeam-epoch
+//! - **Hits take no lock, never wait, and allocate nothing.** A lookup pins
+//!   an epoch (a store to the thread's own record), probes an open-addressing
+//!   table of slab indices, compares the key and clones the value
+//!   ([`Cache::with`] borrows it instead of cloning). `src/raw/mod.rs`
+//!   documents the protocol and its memory orderings. The hit is then
+//!   recorded in the thread's read-buffer stripe; a reader that finds its
+//!   stripe full replays the buffer into the policy if the shard lock is
+//!   free (a try-lock, never a wait), at most 4 times between two writes to
+//!   the shard (`src/recording.rs`; [`CacheBuilder::reader_drains_per_write`]). (Caveat: crossbeam-epoch
 //!   makes every 128th pin help reclaim writers' garbage, which can allocate;
 //!   BENCHMARKS.md has the measured rate.)
 //! - **Hot hits store nothing shared.** The most-hit entries (1,024 by
@@ -46,7 +50,8 @@
 //! invalidate the key's hot slot before they return). `len` and `weight` are sums of
 //! per-shard counters, exact when no write is in progress. The policy learns
 //! of hits through lossy buffers (a hit may go unrecorded when a buffer is
-//! full), which affects which entry is evicted, never correctness.
+//! full and its reader may not drain it), which affects which entry is
+//! evicted, never correctness.
 //!
 //! ## Map
 //! | module | concept |
@@ -57,6 +62,7 @@
 //! | `shard` | one shard: map + read buffer + policy under a lock |
 //! | `raw` | the lock-free core: slab, index table, read buffer, hot tables and their read sections (all `unsafe`) |
 //! | `reclaim` | epoch-based deferred reclamation (crossbeam-epoch) |
+//! | `recording` | how hits reach the policy once a read buffer is full: bounded reader drains, or exact |
 //! | `policy` | adaptive W-TinyLFU: queues, frequency sketch, ghost-guided window climber |
 //! | `hot` | the hot tier: most-hit entries readable with no shared store |
 //! | `flight` | single-flight loading |

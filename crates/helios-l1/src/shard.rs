@@ -2,8 +2,9 @@
 //! shard's write lock.
 //!
 //! Reads go straight to [`RawMap::get`] and leave a record in the read
-//! buffer. Every write takes the lock, first replays buffered reads into the
-//! policy, then changes the map and the policy together, so that the set of
+//! buffer; a reader whose stripe is full may replay the buffer under a
+//! try-lock (`crate::recording` says when). Every write takes the lock,
+//! first replays buffered reads into the policy, then changes the map and the policy together, so that the set of
 //! entries in the table and in the policy is the same whenever the lock is
 //! free (checked by [`Shard::validate`]).
 
@@ -112,7 +113,8 @@ where
     }
 
     /// Runs `f` on the stored key and value of `key`, recording the hit.
-    /// Lock-free.
+    /// The lookup is lock-free; recording the hit never waits for a lock
+    /// (see `drain_if_unlocked`), except with exact recording.
     #[inline]
     pub(crate) fn get<Q, R>(&self, hash: u64, key: &Q, f: impl FnOnce(&K, &V) -> R) -> Option<R>
     where

@@ -1,12 +1,14 @@
 //! Striped, lossy buffers through which hits report to the policy.
 //!
-//! A hit must not take the shard lock, yet the policy (recency order and
+//! A hit must not wait for the shard lock, yet the policy (recency order and
 //! frequency sketch) needs to hear about it. As in Caffeine's
 //! `BoundedBuffer` and ristretto's ring buffers, a hit appends one `u64` to a
 //! small ring; the writer drains the rings under the shard lock before it
-//! changes anything. When a ring is full the record is dropped: the policy
-//! loses a little information, the hit stays cheap, and a read-only workload
-//! (which never drains) costs two loads per hit.
+//! changes anything. When a ring is full, `record` refuses it; the
+//! shard then decides whether the reader drains the rings itself (under a
+//! try-lock, a bounded number of times between writes: `crate::recording`)
+//! or drops the record. Once a read-only phase has used up those drains, a
+//! hit costs two loads here.
 //!
 //! Rings are striped by thread so that two threads reading the same hot shard
 //! append to different cache lines. Each stripe is `CachePadded`.
