@@ -5,8 +5,8 @@
 //! first. Between two writes a stripe holds 256 records; what happens to the
 //! hits after that is set here:
 //! - by default a reader whose stripe is full *drains* it itself, under a
-//!   try-lock of the shard (it never waits: if a writer holds the lock, that
-//!   writer is about to drain anyway and the record is dropped), at most
+//!   try-lock of the shard (it never waits: if the lock is held, the record
+//!   is dropped, and the holder has drained the buffer or is about to), at most
 //!   [`DEFAULT_READER_DRAINS_PER_WRITE`] times between two writes to the
 //!   shard; after that, records are dropped until the next write;
 //! - with exact recording a reader whose stripe is full waits for the lock
@@ -17,11 +17,12 @@
 //! Caffeine does for every hit. With the bound, a read-only phase costs
 //! nothing after its first 5 × 256 hits per stripe, and the 100%-read and
 //! 95%-read benchmarks run as fast as without reader drains; read-mostly
-//! phases (a write per ~1,000 reads) pay up to a third more instructions per
-//! read. Why drain at all: a run of hits longer than a stripe is exactly what
-//! loop- and phase-structured workloads produce, and losing it cost `gli`
-//! at 1,260 2.7 pp and `orm-night` at 4,300 1.8 pp against exact recording
-//! (BENCHMARKS.md, "Lossy versus exact hit recording").
+//! phases (in our probe, a write every ~1,000 reads to an 8-shard cache)
+//! pay up to a third more instructions per read. Why drain at all: a run of
+//! hits longer than a stripe is exactly what loop- and phase-structured
+//! workloads produce, and dropping it cost `gli` at 1,260 2.7 pp and
+//! `orm-night` at 4,300 1.8 pp of hit ratio against these drains (4 runs
+//! each; BENCHMARKS.md, "Reader drains").
 
 /// Reader drains allowed between two writes to a shard. Over the shared
 /// traces (mean gap to Bélády, 2–4 runs each): 0 drains (drop when full)

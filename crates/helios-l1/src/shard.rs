@@ -4,9 +4,10 @@
 //! Reads go straight to [`RawMap::get`] and leave a record in the read
 //! buffer; a reader whose stripe is full may replay the buffer under a
 //! try-lock (`crate::recording` says when). Every write takes the lock,
-//! first replays buffered reads into the policy, then changes the map and the policy together, so that the set of
-//! entries in the table and in the policy is the same whenever the lock is
-//! free (checked by [`Shard::validate`]).
+//! first replays buffered reads into the policy, then changes the map and
+//! the policy together, so that the set of entries in the table and in the
+//! policy is the same whenever the lock is free (checked by
+//! [`Shard::validate`]).
 
 use crate::equivalent::Equivalent;
 
