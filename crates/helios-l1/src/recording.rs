@@ -12,6 +12,11 @@
 //! - with exact recording a reader whose stripe is full waits for the lock
 //!   and drains, so no record is ever dropped.
 //!
+//! A hit that drains does the replay work itself, as every write already
+//! does: up to 256 records per stripe in use, tens of microseconds, so such a
+//! hit shows up in the latency tail (Caffeine hands the same work to an
+//! executor thread; this crate starts no threads of its own).
+//!
 //! Why a bound: draining replays each hit into the policy (a sketch
 //! increment and a queue move, about 180 instructions), which is what
 //! Caffeine does for every hit. With the bound, a read-only phase costs
