@@ -27,7 +27,10 @@
 //!   make room for it, as in moka (`displaced_frequency`);
 //! - with weighted entries, the sketch ages for the entries that fit
 //!   (`retrack`), and an entry much heavier than the resident ones skips
-//!   the window (`HEAVY_ENTRY_FACTOR`).
+//!   the window (`HEAVY_ENTRY_FACTOR`);
+//! - the hash-flooding lottery (a warm candidate admitted at random, 1 in
+//!   128) opens only once the same victim has won a streak of duels unused
+//!   (`RANDOM_ADMISSION_STREAK`).
 //!
 //! Everything here is safe code over slab indices; the caller holds the
 //! shard lock.
