@@ -65,8 +65,8 @@ const PERCENT_MAIN_PROTECTED: f64 = 0.80;
 /// more frequent victim, 1 time in 128, so that an attacker cannot pin the
 /// victim by inflating its count (Caffeine's hash-flooding defence).
 const ADMIT_HASHDOS_THRESHOLD: u8 = 6;
-/// ... but only once the same victim has won this many duels in a row
-/// without being used. The defence is against a victim whose count an
+/// That lottery opens only once the same victim has won this many duels in
+/// a row without being used. The defence is against a victim whose count an
 /// attacker inflates; such a victim is never used, so it stays at
 /// probation's LRU end and wins duel after duel, and after this many the
 /// lottery starts as in Caffeine. In a loop longer than the cache, the
