@@ -11,7 +11,7 @@
 //! ```
 //!
 //! ## Guarantees
-//! - **Hits take no lock, never wait, and allocate nothing.** A lookup pins
+//! - **Lookups take no lock, hits never wait for one, nothing allocates.** A lookup pins
 //!   an epoch (a store to the thread's own record), probes an open-addressing
 //!   table of slab indices, compares the key and clones the value
 //!   ([`Cache::with`] borrows it instead of cloning). `src/raw/mod.rs`
