@@ -11,17 +11,18 @@
 //! ```
 //!
 //! ## Guarantees
-//! - **Lookups take no lock, hits never wait for one, nothing allocates.** A lookup pins
-//!   an epoch (a store to the thread's own record), probes an open-addressing
-//!   table of slab indices, compares the key and clones the value
-//!   ([`Cache::with`] borrows it instead of cloning). `src/raw/mod.rs`
+//! - **Lookups take no lock, hits never wait for one, nothing allocates.**
+//!   A lookup pins an epoch (a store to the thread's own record), probes an
+//!   open-addressing table of slab indices, compares the key and clones the
+//!   value ([`Cache::with`] borrows it instead of cloning). `src/raw/mod.rs`
 //!   documents the protocol and its memory orderings. The hit is then
 //!   recorded in the thread's read-buffer stripe; a reader that finds its
 //!   stripe full replays the buffer into the policy if the shard lock is
 //!   free (a try-lock, never a wait), at most 4 times between two writes to
-//!   the shard (`src/recording.rs`; [`CacheBuilder::reader_drains_per_write`]). (Caveat: crossbeam-epoch
-//!   makes every 128th pin help reclaim writers' garbage, which can allocate;
-//!   BENCHMARKS.md has the measured rate.)
+//!   the shard (`src/recording.rs`;
+//!   [`CacheBuilder::reader_drains_per_write`]). (Caveat: crossbeam-epoch
+//!   makes every 128th pin help reclaim writers' garbage, which can
+//!   allocate; BENCHMARKS.md has the measured rate.)
 //! - **Hot hits store nothing shared.** The most-hit entries (1,024 by
 //!   default, chosen from the hits the policy drains) are copied into an
 //!   immutable hot table in front of the shards. A hit there checks a
