@@ -425,7 +425,8 @@ pub(crate) fn run(args: &LatencyArgs) -> Result<(), CliError> {
                     *op,
                     threads,
                     h,
-                    (overhead_ns, watch.is_fenced()),
+                    overhead_ns,
+                    watch.is_fenced(),
                 );
             }
         }
@@ -470,7 +471,8 @@ fn print_latency(
     op: Op,
     threads: usize,
     h: &Histogram<u64>,
-    (overhead_ns, fenced): (u64, bool),
+    overhead_ns: u64,
+    fenced: bool,
 ) {
     if h.is_empty() {
         return;
