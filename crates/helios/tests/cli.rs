@@ -149,3 +149,114 @@ fn bench_noisy_neighbour_json_has_one_row_per_system() {
     let bad = helios(&["bench", "noisy-neighbour", "--agents", "0"]);
     assert_eq!(bad.status.code(), Some(1));
 }
+
+/// A gzip-compressed `lirs` trace of `text` in `dir`.
+fn lirs_trace(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.path().join(name);
+    let file = std::fs::File::create(&path).expect("create the trace");
+    let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+    gz.write_all(text.as_bytes()).expect("write the trace");
+    gz.finish().expect("finish the gzip stream");
+    path
+}
+
+#[test]
+fn replay_json_has_one_row_per_policy_and_size_and_draws_the_plot() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    // A loop over 50 keys, 20 times: 1,000 events. `*` and empty lines are
+    // not events (traces/README.md).
+    let mut text = String::from("*\n\n");
+    for _ in 0..20 {
+        for key in 0..50 {
+            text.push_str(&format!("{key}\n"));
+        }
+    }
+    let trace = lirs_trace(&dir, "loop.trace.gz", &text);
+    let plot = dir.path().join("plot.svg");
+    let out = helios(&[
+        "replay",
+        "--trace",
+        trace.to_str().expect("utf-8 temp path"),
+        "--format",
+        "lirs",
+        "--sizes",
+        "10,60",
+        "--compare",
+        "--json",
+        "--plot",
+        plot.to_str().expect("utf-8 temp path"),
+    ]);
+    let rows = json_rows(&out);
+    let ratio = |policy: &str, size: u64| {
+        let row = rows
+            .iter()
+            .find(|r| r["policy"] == policy && r["size"] == size)
+            .unwrap_or_else(|| panic!("no {policy} row at {size} in {rows:?}"));
+        row["hit_ratio"].as_f64().expect("hit_ratio")
+    };
+    assert_eq!(rows.len(), 2 * 5, "{rows:?}");
+    for r in &rows {
+        assert_eq!(r["trace"].as_str(), trace.to_str(), "the trace as given");
+        let (hits, misses) = (r["hits"].as_u64(), r["misses"].as_u64());
+        assert_eq!(hits.zip(misses).map(|(h, m)| h + m), Some(1_000), "{r}");
+        let percent = 100.0 * hits.unwrap_or(0) as f64 / 1_000.0;
+        assert!((r["hit_ratio"].as_f64().unwrap_or(-1.0) - percent).abs() < 0.01);
+    }
+    for policy in ["helios", "lru", "moka", "quick_cache"] {
+        for size in [10, 60] {
+            assert!(ratio(policy, size) <= ratio("opt", size), "{policy}@{size}");
+        }
+    }
+    // A loop longer than the cache: LRU never hits; Bélády, which may evict
+    // the arriving key itself, keeps 10 keys for good: 10 hits per later lap.
+    assert_eq!(ratio("lru", 10), 0.0);
+    assert_eq!(ratio("opt", 10), 100.0 * (10.0 * 19.0) / 1_000.0);
+    // Everything fits: only the 50 first touches miss.
+    assert_eq!(ratio("opt", 60), 95.0);
+    assert_eq!(ratio("lru", 60), 95.0);
+    let svg = std::fs::read_to_string(&plot).expect("the plot was written");
+    assert!(svg.contains("<svg") && svg.contains("opt"), "{svg}");
+}
+
+#[test]
+fn replay_of_a_malformed_trace_names_the_file_and_line_and_exits_2() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let trace = lirs_trace(&dir, "bad.trace.gz", "1\n2\nthree\n4\n");
+    let path = trace.to_str().expect("utf-8 temp path");
+    let out = helios(&[
+        "replay", "--trace", path, "--format", "lirs", "--sizes", "10",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.trace.gz") && stderr.contains("line 3"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "no partial table");
+
+    let missing = dir.path().join("missing.trace.gz");
+    let out = helios(&[
+        "replay",
+        "--trace",
+        missing.to_str().expect("utf-8 temp path"),
+        "--format",
+        "lirs",
+        "--sizes",
+        "10",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.trace.gz"));
+}
+
+#[test]
+fn replay_rejects_a_zero_size() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let trace = lirs_trace(&dir, "ok.trace.gz", "1\n2\n");
+    let path = trace.to_str().expect("utf-8 temp path");
+    let out = helios(&[
+        "replay", "--trace", path, "--format", "lirs", "--sizes", "10,0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 1"));
+}
