@@ -9,13 +9,16 @@
 //! of distinct keys, its reads spread evenly through the run. Reported per
 //! system: the drop of each victim's hit ratio (alone − with the scanner,
 //! in percentage points over the measured half of the run), its median,
-//! 90th percentile and worst, and the scanner's own hit ratio.
+//! 90th percentile and worst, and the scanner's own hit ratio;
+//! `--per-agent FILE.csv` also writes every victim's two hit ratios.
 //!
 //! Systems: `helios_reserved` (an `AgentCache` in which every victim
 //! reserves half of its 100 entries; the scanner has the default config),
 //! `helios_agents` (the same with default configs everywhere, so only fair
 //! shares apply), `helios` (the plain cache: one global policy),
 //! `quick_cache`, `moka`.
+
+use std::io::Write;
 
 use rand::prelude::*;
 use rand_distr::Zipf;
@@ -38,6 +41,10 @@ pub(crate) struct NoisyArgs {
     /// Print one JSON object per system instead of a table.
     #[arg(long)]
     json: bool,
+    /// Also write every victim agent's hit ratio, alone and with the
+    /// scanner, to this CSV file: `system,agent,alone_pct,scanned_pct,drop_pp`.
+    #[arg(long, value_name = "FILE.csv")]
+    per_agent: Option<std::path::PathBuf>,
 }
 
 /// Cache entries per victim agent.
@@ -206,6 +213,16 @@ pub(crate) fn run_bench(args: &NoisyArgs) -> Result<(), CliError> {
             "scanner hit"
         );
     }
+    let mut per_agent = match &args.per_agent {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|e| csv_error(path, &e))?;
+            let mut w = std::io::BufWriter::new(file);
+            writeln!(w, "system,agent,alone_pct,scanned_pct,drop_pp")
+                .map_err(|e| csv_error(path, &e))?;
+            Some((path, w))
+        }
+        None => None,
+    };
     for name in [
         "helios_reserved",
         "helios_agents",
@@ -217,6 +234,12 @@ pub(crate) fn run_bench(args: &NoisyArgs) -> Result<(), CliError> {
         let scan = Some(SCAN_FACTOR * capacity);
         let (scanned, scanner) = run(&*make(name, capacity, args.agents)?, &streams, scan);
         let mut drops: Vec<f64> = alone.iter().zip(&scanned).map(|(a, s)| a - s).collect();
+        if let Some((path, w)) = &mut per_agent {
+            for (agent, (a, s)) in alone.iter().zip(&scanned).enumerate() {
+                writeln!(w, "{name},{agent},{a:.2},{s:.2},{:.2}", a - s)
+                    .map_err(|e| csv_error(path, &e))?;
+            }
+        }
         drops.sort_by(f64::total_cmp);
         let mut alone_sorted = alone.clone();
         alone_sorted.sort_by(f64::total_cmp);
@@ -247,5 +270,12 @@ pub(crate) fn run_bench(args: &NoisyArgs) -> Result<(), CliError> {
             );
         }
     }
+    if let Some((path, mut w)) = per_agent {
+        w.flush().map_err(|e| csv_error(path, &e))?;
+    }
     Ok(())
+}
+
+fn csv_error(path: &std::path::Path, e: &std::io::Error) -> CliError {
+    CliError::Usage(format!("--per-agent {}: {e}", path.display()))
 }

@@ -150,6 +150,70 @@ fn bench_noisy_neighbour_json_has_one_row_per_system() {
     assert_eq!(bad.status.code(), Some(1));
 }
 
+#[test]
+fn bench_noisy_neighbour_writes_every_agents_hit_ratios() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let csv = dir.path().join("agents.csv");
+    let out = helios(&[
+        "bench",
+        "noisy-neighbour",
+        "--json",
+        "--agents",
+        "20",
+        "--working-set",
+        "100",
+        "--reads",
+        "200",
+        "--per-agent",
+        csv.to_str().expect("utf-8 temp path"),
+    ]);
+    let rows = json_rows(&out);
+    let text = std::fs::read_to_string(&csv).expect("the CSV was written");
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("system,agent,alone_pct,scanned_pct,drop_pp")
+    );
+    let records: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(
+        records.len(),
+        rows.len() * 20,
+        "one line per system and victim"
+    );
+    for row in &rows {
+        let system = row["system"].as_str().expect("system");
+        let mut drops: Vec<f64> = records
+            .iter()
+            .filter(|r| r[0] == system)
+            .map(|r| {
+                let field = |i: usize| r[i].parse::<f64>().expect("a number");
+                assert!((field(2) - field(3) - field(4)).abs() < 0.011, "{r:?}");
+                field(4)
+            })
+            .collect();
+        drops.sort_by(f64::total_cmp);
+        let worst = row["worst_drop_pp"].as_f64().expect("worst");
+        assert!(
+            (drops[19] - worst).abs() < 0.011,
+            "{system}: {drops:?} vs {worst}"
+        );
+    }
+    let bad = helios(&[
+        "bench",
+        "noisy-neighbour",
+        "--agents",
+        "2",
+        "--per-agent",
+        "/nonexistent-dir/agents.csv",
+    ]);
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("--per-agent /nonexistent-dir/agents.csv"),
+        "{stderr}"
+    );
+    assert_eq!(bad.status.code(), Some(1));
+}
+
 /// A gzip-compressed `lirs` trace of `text` in `dir`.
 fn lirs_trace(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
     use std::io::Write;
