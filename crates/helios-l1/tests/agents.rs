@@ -166,6 +166,43 @@ fn per_agent_statistics_count_hits_misses_and_loads() {
 }
 
 #[test]
+fn every_sort_order_ranks_agents_by_its_statistic() {
+    let cache = agent_cache();
+    // "sharer" holds 3 shared entries, "hoarder" 5 private ones, "idle"
+    // nothing; the sharer reads more and misses more.
+    let sharer = cache.register_agent("sharer", AgentConfig::new()).unwrap();
+    let hoarder = cache.register_agent("hoarder", AgentConfig::new()).unwrap();
+    cache.register_agent("idle", AgentConfig::new()).unwrap();
+    for k in 0..3 {
+        sharer.insert(k, format!("s{k}")).unwrap().unwrap();
+    }
+    for k in 0..5 {
+        hoarder.insert_private(k, format!("p{k}")).unwrap().unwrap();
+    }
+    for k in 0..6 {
+        sharer.get(&k).unwrap();
+    }
+    hoarder.get_private(&0).unwrap();
+    let first = |sort| cache.agents(sort)[0].name.to_string();
+    assert_eq!(first(AgentSort::Name), "hoarder");
+    assert_eq!(first(AgentSort::Hits), "sharer");
+    assert_eq!(first(AgentSort::Misses), "sharer");
+    assert_eq!(first(AgentSort::HitRatio), "hoarder");
+    assert_eq!(first(AgentSort::Inserts), "hoarder");
+    assert_eq!(first(AgentSort::Resident), "hoarder");
+    assert_eq!(first(AgentSort::ResidentShared), "sharer");
+    assert_eq!(first(AgentSort::ResidentPrivate), "hoarder");
+    let by_shared = cache.agents(AgentSort::ResidentShared);
+    assert_eq!(
+        by_shared
+            .iter()
+            .map(|s| (s.resident_shared, s.resident_private()))
+            .collect::<Vec<_>>(),
+        [(3, 0), (0, 5), (0, 0)]
+    );
+}
+
+#[test]
 fn agents_register_and_terminate_while_others_read() {
     let cache = agent_cache();
     let stable = cache.register_agent("stable", AgentConfig::new()).unwrap();

@@ -452,8 +452,14 @@ pub enum AgentSort {
     Loads,
     /// Most load time first.
     LoadTime,
+    /// Most inserts first.
+    Inserts,
     /// Most resident weight first.
     Resident,
+    /// Most resident weight in the shared namespace first.
+    ResidentShared,
+    /// Most resident weight in the private namespace first.
+    ResidentPrivate,
     /// Most evictions suffered first.
     EvictionsSuffered,
     /// Most evictions caused first.
@@ -736,7 +742,12 @@ impl<K: Hash + Eq> Registry<K> {
             AgentSort::HitRatio => out.sort_by(|a, b| b.hit_ratio().total_cmp(&a.hit_ratio())),
             AgentSort::Loads => out.sort_by_key(|a| std::cmp::Reverse(a.loads)),
             AgentSort::LoadTime => out.sort_by_key(|a| std::cmp::Reverse(a.load_time)),
+            AgentSort::Inserts => out.sort_by_key(|a| std::cmp::Reverse(a.inserts)),
             AgentSort::Resident => out.sort_by_key(|a| std::cmp::Reverse(a.resident)),
+            AgentSort::ResidentShared => out.sort_by_key(|a| std::cmp::Reverse(a.resident_shared)),
+            AgentSort::ResidentPrivate => {
+                out.sort_by_key(|a| std::cmp::Reverse(a.resident_private()))
+            }
             AgentSort::EvictionsSuffered => {
                 out.sort_by_key(|a| std::cmp::Reverse(a.evictions_suffered))
             }
