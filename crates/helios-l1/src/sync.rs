@@ -5,6 +5,14 @@
 //! touching the code that uses them (the same shim tokio and quick_cache use).
 //! Locks stay `parking_lot` even under loom: the loom models exercise only the
 //! lock-free read protocol (`raw`), whose writers are serialised by the test.
+//!
+//! Two process-wide statics use `std` atomics directly, on purpose: the
+//! counter that numbers threads for read-buffer stripes
+//! (`raw::read_buffer::thread_stripe`; any number is a correct stripe) and
+//! the flag that says whether `membarrier` is in use (`raw::sections`; set
+//! once before any hot tier exists, and under loom the fences ignore it and
+//! use loom's). Neither takes part in a protocol the models check, and a
+//! loom static would have to be reset between model iterations.
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{

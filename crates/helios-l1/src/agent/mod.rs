@@ -389,7 +389,9 @@ where
     }
 
     /// Calls `listener` for every later registration, suspension,
-    /// resumption and termination, on the thread that caused it.
+    /// resumption, termination and quota pressure (the first refused insert
+    /// of an agent over its cap or share, once per episode), on the thread
+    /// that caused it.
     pub fn subscribe(&self, listener: impl Fn(&AgentEvent) + Send + Sync + 'static) {
         self.registry.subscribe(Box::new(listener));
     }

@@ -5,8 +5,10 @@
 //! rest of the crate is safe code on top of [`RawMap`] and [`Writer`].
 //!
 //! # Read protocol
-//! 1. Pin the epoch ([`crate::reclaim::pin`]): a store to the thread's own
-//!    participant record, never to shared memory.
+//! 1. Pin the epoch ([`crate::reclaim::pin`]): an atomic write to the
+//!    thread's own participant record, which other threads only read.
+//!    (crossbeam-epoch also makes every 128th pin help collect garbage,
+//!    which touches the global queue; the crate docs state that caveat.)
 //! 2. Load the table pointer (Acquire; pairs with the Release that published
 //!    that table in `rebuild`).
 //! 3. Probe: load each slot (Acquire; pairs with the Release in
@@ -16,8 +18,8 @@
 //!    the value (usually a clone).
 //! 5. Unpin.
 //!
-//! No step writes memory shared with another thread, takes a lock or
-//! allocates. A reader can observe a table or slot that a writer has just
+//! No step takes a lock or allocates, and apart from that 1-in-128 pin no
+//! step writes memory another thread writes. A reader can observe a table or slot that a writer has just
 //! replaced; it then returns the value as of a moment during its call, which
 //! is the linearizability a concurrent map gives (a `get` that *starts* after
 //! `remove` or `insert` returned sees the change).

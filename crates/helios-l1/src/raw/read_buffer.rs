@@ -67,6 +67,8 @@ pub(crate) fn decode(record: u64) -> (u32, u32) {
 #[inline(always)]
 pub(crate) fn thread_stripe() -> usize {
     use std::cell::Cell;
+    // Not through `crate::sync`: a process-wide numbering that any result
+    // keeps correct (see the `sync` module docs).
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {

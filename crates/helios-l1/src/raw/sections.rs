@@ -160,6 +160,8 @@ impl Domain {
 
 /// Whether readers may skip the hardware fence because writers run
 /// `membarrier`. Decided once by [`init`], before any hot tier exists.
+/// A `std` atomic rather than `crate::sync`'s: configuration, not protocol
+/// (under loom the fences below ignore it).
 static ASYMMETRIC: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Chooses the fence flavour; called before the first hot tier is built
