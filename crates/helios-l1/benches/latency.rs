@@ -1,22 +1,24 @@
 //! Criterion: mean time of one hot-tier hit, main-table hit, miss and insert,
-//! single-threaded, for helios (hot tier on and off), quick_cache and moka.
+//! for helios (hot tier on and off), quick_cache and moka; single-threaded,
+//! and (group `latency_2threads`) the hits and misses again while a second
+//! thread runs the same operation over the same keys.
 //!
 //! Zipf(0.99) over 1,000,000 keys, capacity 100,000. Each cache is warmed
 //! by reading a stream with insert on miss; the measured keys are then split
 //! by what helios's caches hold: `hot` (in helios's hot tier), `main`
 //! (resident in the helios cache under test, not hot), `miss` (absent from
 //! every cache). Criterion reports means and their confidence intervals;
-//! `helios bench latency` reports the per-call percentiles and the 2-thread
-//! case.
+//! `helios bench latency` reports the per-call percentiles.
 //!
 //! `cargo bench -p helios-l1 --bench latency`
 
 #![allow(missing_docs)] // a bench binary, not an API
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Bencher, Criterion};
 use rand::prelude::*;
 use rand_distr::Zipf;
 
@@ -41,14 +43,48 @@ fn helios(hot_entries: usize) -> helios_l1::Cache<u64, u64> {
 
 /// Cycles through `keys` (a power-of-two prefix, so no division per call).
 fn cycle(keys: &[u64]) -> impl FnMut() -> u64 + '_ {
+    cycle_from(keys, 0)
+}
+
+/// [`cycle`], starting `start` keys in.
+fn cycle_from(keys: &[u64], start: usize) -> impl FnMut() -> u64 + '_ {
     let n = keys.len().next_power_of_two() / 2;
     let keys = &keys[..n.max(1).min(keys.len())];
     let mask = keys.len() - 1;
-    let mut i = 0;
+    let mut i = start;
     move || {
         i += 1;
         keys[i & mask]
     }
+}
+
+/// Times `op` over `keys` on this thread while a second thread runs `op`
+/// over the same keys (from the middle of the cycle) until the timing ends.
+fn contended<R>(b: &mut Bencher, keys: &[u64], op: impl Fn(u64) -> R + Sync) {
+    b.iter_custom(|iters| {
+        let stop = AtomicBool::new(false);
+        let started = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut next = cycle_from(keys, keys.len() / 2);
+                started.store(true, Ordering::Release);
+                while !stop.load(Ordering::Relaxed) {
+                    black_box(op(black_box(next())));
+                }
+            });
+            while !started.load(Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+            let mut next = cycle(keys);
+            let start = Instant::now();
+            for _ in 0..iters {
+                black_box(op(black_box(next())));
+            }
+            let took = start.elapsed();
+            stop.store(true, Ordering::Relaxed);
+            took
+        })
+    });
 }
 
 fn latency(c: &mut Criterion) {
@@ -117,6 +153,35 @@ fn latency(c: &mut Criterion) {
     });
     let mut next = cycle(&miss);
     g.bench_function("moka/miss", |b| b.iter(|| moka.get(&black_box(next()))));
+    g.finish();
+
+    // The same reads with a second thread doing the same, before the
+    // inserts below change what is resident.
+    let mut g = c.benchmark_group("latency_2threads");
+    g.warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30);
+    g.bench_function("helios/hot_hit", |b| contended(b, &hot, |k| on.get(&k)));
+    g.bench_function("helios_nohot/hot_keys", |b| {
+        contended(b, &hot, |k| off.get(&k))
+    });
+    g.bench_function("quick_cache/hot_keys", |b| {
+        contended(b, &hot, |k| qc.get(&k))
+    });
+    g.bench_function("moka/hot_keys", |b| contended(b, &hot, |k| moka.get(&k)));
+    g.bench_function("helios/main_hit", |b| contended(b, &main, |k| on.get(&k)));
+    g.bench_function("helios_nohot/main_hit", |b| {
+        contended(b, &main, |k| off.get(&k))
+    });
+    g.bench_function("helios/miss", |b| contended(b, &miss, |k| on.get(&k)));
+    g.bench_function("quick_cache/miss", |b| contended(b, &miss, |k| qc.get(&k)));
+    g.bench_function("moka/miss", |b| contended(b, &miss, |k| moka.get(&k)));
+    g.finish();
+
+    let mut g = c.benchmark_group("latency");
+    g.warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30);
     // Inserts of new keys into the full caches: each one evicts.
     let mut fresh = 2 * KEYS;
     g.bench_function("helios/insert", |b| {
