@@ -27,6 +27,11 @@ pub enum BuildError {
         /// The largest accepted.
         max: usize,
     },
+    /// The hot tier's least hit share is a percentage.
+    HotTierShareAbove100 {
+        /// The share given.
+        percent: u8,
+    },
 }
 
 impl fmt::Display for BuildError {
@@ -43,6 +48,10 @@ impl fmt::Display for BuildError {
             Self::HotTierTooLarge { entries, max } => write!(
                 f,
                 "hot tier of {entries} entries requested; at most {max} are supported"
+            ),
+            Self::HotTierShareAbove100 { percent } => write!(
+                f,
+                "hot tier minimum hit share is a percentage (0 to 100), got {percent}"
             ),
         }
     }

@@ -33,8 +33,17 @@ const MIN_WEIGHTED_SHARD_CAPACITY: u64 = 1 << 26;
 const SHARDS_PER_CPU: usize = 4;
 /// Default hot-tier size. Under Zipf(0.99) over 10^6 keys the top 1,024
 /// keys take about half of all hits; a u64 -> u64 table of that size is
-/// 80 KiB, within L2. BENCHMARKS.md ("hot tier") measures other sizes.
+/// 82 KiB (slots and tags), within L2. BENCHMARKS.md ("hot tier") measures
+/// other sizes.
 pub const DEFAULT_HOT_TIER_ENTRIES: usize = 1024;
+/// Default least share of hits, in percent, the hot tier's entries must take
+/// for it to serve reads. Measured on this project's 2-core host (BENCHMARKS.md,
+/// "When the hot tier pays"): with 2 threads reading Zipf streams, the tier
+/// costs 10–16% of read throughput when its entries take 61% of hits (Zipf
+/// 0.99), breaks even at about 81% (Zipf 1.15) and gains 8% at 85% and 1.9×
+/// at 98%. Below the threshold the tier keeps ranking entries but serves
+/// nothing, and a read pays one filter load.
+pub const DEFAULT_HOT_TIER_MIN_HIT_SHARE: u8 = 80;
 /// Largest accepted hot tier: a refresh copies every entry under all shard
 /// locks, so its cost grows with the size.
 pub const MAX_HOT_TIER_ENTRIES: usize = 1 << 16;
@@ -108,6 +117,7 @@ impl<K, V> CacheBuilder<K, V> {
             hot_tier: HotTierConfig {
                 entries: DEFAULT_HOT_TIER_ENTRIES,
                 period: DEFAULT_HOT_TIER_REFRESH,
+                min_hit_share: DEFAULT_HOT_TIER_MIN_HIT_SHARE,
             },
             on_insert: None,
             on_removal: None,
@@ -169,6 +179,17 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
     /// the capacity by weight.
     pub fn hot_tier_entries(mut self, entries: usize) -> Self {
         self.hot_tier.entries = entries;
+        self
+    }
+
+    /// Least share of hits, in percent (0 to 100), that the entries a
+    /// refresh chooses must take for the hot tier to serve reads; below it
+    /// the tier publishes no entries until the share recovers (and stops
+    /// serving only once the share falls 3 points below). 0 makes the tier
+    /// serve whatever its share. Default [`DEFAULT_HOT_TIER_MIN_HIT_SHARE`];
+    /// [`HotTierStats`](crate::HotTierStats) shows the measured share.
+    pub fn hot_tier_min_hit_share(mut self, percent: u8) -> Self {
+        self.hot_tier.min_hit_share = percent;
         self
     }
 
@@ -294,6 +315,11 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
             return Err(BuildError::HotTierTooLarge {
                 entries: self.hot_tier.entries,
                 max: MAX_HOT_TIER_ENTRIES,
+            });
+        }
+        if self.hot_tier.min_hit_share > 100 {
+            return Err(BuildError::HotTierShareAbove100 {
+                percent: self.hot_tier.min_hit_share,
             });
         }
         if (shards as u64) > self.capacity {

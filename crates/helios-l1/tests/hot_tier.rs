@@ -184,6 +184,13 @@ fn options_are_validated_and_the_tier_can_be_off() {
         .build()
         .unwrap_err();
     assert!(matches!(err, BuildError::HotTierTooLarge { .. }), "{err}");
+    let err = Cache::<u64, u64>::builder()
+        .capacity(100)
+        .hot_tier_min_hit_share(101)
+        .build()
+        .unwrap_err();
+    assert_eq!(err, BuildError::HotTierShareAbove100 { percent: 101 });
+    assert!(err.to_string().contains("0 to 100"), "{err}");
     let off: Cache<u64, u64> = Cache::builder()
         .capacity(100)
         .hot_tier_entries(0)
@@ -196,6 +203,83 @@ fn options_are_validated_and_the_tier_can_be_off() {
     assert!(!off.refresh_hot_tier());
     assert_eq!(off.hot_tier_stats().capacity, 0);
     assert_eq!(off.hot_tier_stats().entries, 0);
+}
+
+/// A cache of 4,096 resident keys read in turn, with a read of one of keys
+/// 0..64 after every second one: those 64 take about a third of the hits,
+/// enough to be ranked hot, too little for the tier to pay.
+fn spread_hits(min_share: u8) -> Cache<u64, u64> {
+    let c: Cache<u64, u64> = Cache::builder()
+        .capacity(10_000)
+        .shards(1)
+        .hot_tier_entries(64)
+        .hot_tier_refresh(Duration::ZERO)
+        .hot_tier_min_hit_share(min_share)
+        .build()
+        .unwrap();
+    for k in 0..4096 {
+        c.insert(k, k).unwrap();
+    }
+    for _ in 0..20 {
+        for k in 0..4096 {
+            assert_eq!(c.get(&k), Some(k));
+            if k % 2 == 0 {
+                assert_eq!(c.get(&(k / 2 % 64)), Some(k / 2 % 64));
+            }
+        }
+    }
+    promote_refresh(&c);
+    c
+}
+
+#[test]
+fn the_tier_serves_only_while_its_entries_take_enough_of_the_hits() {
+    let c = spread_hits(helios_l1::DEFAULT_HOT_TIER_MIN_HIT_SHARE);
+    let stats = c.hot_tier_stats();
+    assert!(!stats.serving, "{stats:?}");
+    assert!((20..60).contains(&stats.hit_share_percent), "{stats:?}");
+    assert_eq!(stats.entries, 0, "nothing published: {stats:?}");
+    assert!((0..4096).all(|k| !c.is_hot(&k)));
+
+    // Hits concentrate on 8 keys: their share rises past the threshold.
+    promote(&c, &(0..8).collect::<Vec<_>>());
+    for _ in 0..200 {
+        promote(&c, &(0..8).collect::<Vec<_>>());
+        if c.hot_tier_stats().serving {
+            break;
+        }
+    }
+    let stats = c.hot_tier_stats();
+    assert!(stats.serving, "{stats:?}");
+    assert!(stats.hit_share_percent >= 80, "{stats:?}");
+    assert!((0..8).all(|k| c.is_hot(&k)), "{stats:?}");
+    for k in 0..8 {
+        assert_reads(&c, k, Some(k));
+    }
+
+    // And falls again when the hits spread out.
+    for _ in 0..200 {
+        for k in 0..4096 {
+            c.get(&k);
+        }
+        promote_refresh(&c);
+        if !c.hot_tier_stats().serving {
+            break;
+        }
+    }
+    let stats = c.hot_tier_stats();
+    assert!(!stats.serving, "{stats:?}");
+    assert!((0..8).all(|k| !c.is_hot(&k)), "{stats:?}");
+    c.validate().unwrap();
+}
+
+#[test]
+fn a_zero_minimum_share_serves_whatever_the_share() {
+    let c = spread_hits(0);
+    let stats = c.hot_tier_stats();
+    assert!(stats.serving, "{stats:?}");
+    assert!((20..60).contains(&stats.hit_share_percent), "{stats:?}");
+    assert!(stats.entries > 0, "{stats:?}");
 }
 
 /// A value that knows its key and version, checked on every read, so a

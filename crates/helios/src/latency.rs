@@ -2,8 +2,9 @@
 //! throughput of helios (hot tier on and off), quick_cache and moka, measured
 //! in one process on the same pre-generated streams.
 //!
-//! Workload: per thread, two Zipf(0.99) streams over 1,000,000 keys (same
-//! distribution, different seeds); capacity 100,000. Each implementation is
+//! Workload: per thread, two Zipf(0.99) streams (`--zipf` sets the exponent)
+//! over 1,000,000 keys (same distribution, different seeds); capacity
+//! 100,000. Each implementation is
 //! warmed up by reading the first stream with insert on miss, then measured
 //! on the second in two passes:
 //! 1. *read pass*: `get` of every key of the stream (no inserts, so nothing
@@ -50,12 +51,22 @@ pub(crate) struct LatencyArgs {
     /// Time one read in this many (the others run untimed between them).
     #[arg(long, default_value_t = 4)]
     sample: usize,
+    /// Zipf exponent of the key streams (larger: hits concentrate on fewer
+    /// keys).
+    #[arg(long, default_value_t = 0.99)]
+    zipf: f64,
     /// Rounds of the read-throughput measurement (median reported).
     #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// Most entries in helios's hot tier.
     #[arg(long, default_value_t = helios_l1::DEFAULT_HOT_TIER_ENTRIES)]
     hot_entries: usize,
+    /// Least share of hits (percent) the hot tier's entries must take for it
+    /// to serve reads. 0 (the default here, unlike the library's 80) keeps
+    /// the tier serving, so that its latency and throughput are measured
+    /// whatever the workload; pass 80 to measure the default cache.
+    #[arg(long, default_value_t = 0)]
+    hot_min_hit_share: u8,
     /// Least milliseconds between two hot-tier refreshes.
     #[arg(long, default_value_t = helios_l1::DEFAULT_HOT_TIER_REFRESH.as_millis() as u64)]
     hot_refresh_ms: u64,
@@ -73,6 +84,7 @@ pub(crate) struct LatencyArgs {
 struct HotTier {
     entries: usize,
     refresh: std::time::Duration,
+    min_hit_share: u8,
 }
 
 /// The operations whose latency is reported.
@@ -105,6 +117,10 @@ pub(crate) trait Subject: Send + Sync {
     fn is_hot(&self, _key: u64) -> bool {
         false
     }
+    /// The hot tier's state (helios with a tier only).
+    fn hot_tier(&self) -> Option<helios_l1::HotTierStats> {
+        None
+    }
 }
 
 impl Subject for helios_l1::Cache<u64, u64> {
@@ -118,6 +134,9 @@ impl Subject for helios_l1::Cache<u64, u64> {
     }
     fn is_hot(&self, key: u64) -> bool {
         helios_l1::Cache::is_hot(self, &key)
+    }
+    fn hot_tier(&self) -> Option<helios_l1::HotTierStats> {
+        Some(self.hot_tier_stats()).filter(|s| s.capacity > 0)
     }
 }
 
@@ -153,6 +172,7 @@ fn make(name: &str, hot: HotTier) -> Result<Arc<dyn Subject>, CliError> {
                 .capacity(CAPACITY)
                 .hot_tier_entries(hot.entries)
                 .hot_tier_refresh(hot.refresh)
+                .hot_tier_min_hit_share(hot.min_hit_share)
                 .build()
                 .map_err(usage)?,
         ),
@@ -168,11 +188,12 @@ fn make(name: &str, hot: HotTier) -> Result<Arc<dyn Subject>, CliError> {
     })
 }
 
-/// A Zipf(0.99) key stream; ranks are scattered so hot keys are not
+/// A Zipf(`exponent`) key stream; ranks are scattered so hot keys are not
 /// neighbouring integers.
-fn stream(ops: usize, seed: u64) -> Result<Vec<u64>, CliError> {
+fn stream(ops: usize, exponent: f64, seed: u64) -> Result<Vec<u64>, CliError> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let zipf = Zipf::new(KEYS as f64, 0.99).map_err(|e| CliError::Usage(e.to_string()))?;
+    let zipf = Zipf::new(KEYS as f64, exponent)
+        .map_err(|e| CliError::Usage(format!("--zipf {exponent}: {e}")))?;
     Ok((0..ops)
         .map(|_| (zipf.sample(&mut rng) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
         .collect())
@@ -312,11 +333,16 @@ fn measure(
 
 /// 100%-read throughput (ops/s) of each implementation with one stream per
 /// thread, interleaved over `rounds` rounds; medians.
+/// An implementation, its median read throughput, and its hot tier's state
+/// after the rounds.
+type Throughput = (&'static str, f64, Option<helios_l1::HotTierStats>);
+
+/// Each implementation's [`Throughput`].
 fn read_throughput(
     streams: &[Arc<Vec<u64>>],
     rounds: usize,
     tier: HotTier,
-) -> Result<Vec<(&'static str, f64)>, CliError> {
+) -> Result<Vec<Throughput>, CliError> {
     let mut caches = Vec::new();
     for name in IMPLS {
         let cache = make(name, tier)?;
@@ -331,9 +357,9 @@ fn read_throughput(
     }
     Ok(caches
         .into_iter()
-        .map(|(name, _, mut results)| {
+        .map(|(name, cache, mut results)| {
             results.sort_by(f64::total_cmp);
-            (name, results[results.len() / 2])
+            (name, results[results.len() / 2], cache.hot_tier())
         })
         .collect())
 }
@@ -379,9 +405,22 @@ pub(crate) fn run(args: &LatencyArgs) -> Result<(), CliError> {
             "--threads: each count must be 1 to 64, got {bad}"
         )));
     }
+    if !(args.zipf.is_finite() && args.zipf >= 0.0) {
+        return Err(CliError::Usage(format!(
+            "--zipf must be a finite exponent of at least 0, got {}",
+            args.zipf
+        )));
+    }
+    if args.hot_min_hit_share > 100 {
+        return Err(CliError::Usage(format!(
+            "--hot-min-hit-share is a percentage (0 to 100), got {}",
+            args.hot_min_hit_share
+        )));
+    }
     let tier = HotTier {
         entries: args.hot_entries,
         refresh: std::time::Duration::from_millis(args.hot_refresh_ms),
+        min_hit_share: args.hot_min_hit_share,
     };
     let watch = Stopwatch::new(!args.unfenced);
     let overhead = timer_overhead(&watch)?;
@@ -394,8 +433,8 @@ pub(crate) fn run(args: &LatencyArgs) -> Result<(), CliError> {
             overhead.value_at_quantile(0.99)
         );
         println!(
-            "Zipf(0.99) over {KEYS} keys, capacity {CAPACITY}, {} ops per thread per pass, 1 read in {} timed",
-            args.ops, args.sample
+            "Zipf({}) over {KEYS} keys, capacity {CAPACITY}, {} ops per thread per pass, 1 read in {} timed",
+            args.zipf, args.ops, args.sample
         );
         println!(
             "{:<13} {:>7} {:<9} {:>9} {:>7} {:>7} {:>7} {:>8}",
@@ -406,8 +445,8 @@ pub(crate) fn run(args: &LatencyArgs) -> Result<(), CliError> {
         let streams: Vec<StreamPair> = (0..threads as u64)
             .map(|t| {
                 Ok((
-                    Arc::new(stream(args.ops, 42 + t)?),
-                    Arc::new(stream(args.ops, 1042 + t)?),
+                    Arc::new(stream(args.ops, args.zipf, 42 + t)?),
+                    Arc::new(stream(args.ops, args.zipf, 1042 + t)?),
                 ))
             })
             .collect::<Result<_, CliError>>()?;
@@ -432,10 +471,10 @@ pub(crate) fn run(args: &LatencyArgs) -> Result<(), CliError> {
         }
     }
     let streams: Vec<Arc<Vec<u64>>> = (0..2)
-        .map(|t| stream(args.ops, 42 + t as u64).map(Arc::new))
+        .map(|t| stream(args.ops, args.zipf, 42 + t as u64).map(Arc::new))
         .collect::<Result<_, _>>()?;
     let throughput = read_throughput(&streams, args.rounds, tier)?;
-    for (name, ops_per_sec) in &throughput {
+    for (name, ops_per_sec, hot_tier) in &throughput {
         if args.json {
             println!(
                 "{}",
@@ -448,10 +487,21 @@ pub(crate) fn run(args: &LatencyArgs) -> Result<(), CliError> {
             );
         } else {
             println!("read throughput, 2 threads, 100% reads: {name:<13} {:>7.2} Mops/s (median of {} rounds)", ops_per_sec / 1e6, args.rounds);
+            if let Some(s) = hot_tier {
+                println!(
+                    "  its hot tier: {} of {} entries valid, {}% of hits, serving {}",
+                    s.valid, s.capacity, s.hit_share_percent, s.serving
+                );
+            }
         }
     }
     if !args.json {
-        let of = |n: &str| throughput.iter().find(|(name, _)| *name == n).map(|t| t.1);
+        let of = |n: &str| {
+            throughput
+                .iter()
+                .find(|(name, _, _)| *name == n)
+                .map(|t| t.1)
+        };
         if let (Some(on), Some(off), Some(qc)) =
             (of("helios"), of("helios_nohot"), of("quick_cache"))
         {

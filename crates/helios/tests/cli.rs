@@ -103,6 +103,9 @@ fn bench_latency_rejects_bad_arguments() {
     for args in [
         &["bench", "latency", "--sample", "0"][..],
         &["bench", "latency", "--threads", "0"][..],
+        &["bench", "latency", "--zipf=-1"][..],
+        &["bench", "latency", "--zipf", "NaN"][..],
+        &["bench", "latency", "--hot-min-hit-share", "101"][..],
     ] {
         let out = helios(args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");

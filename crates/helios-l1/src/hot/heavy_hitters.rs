@@ -36,6 +36,9 @@ pub(crate) struct HeavyHitters {
     mask: usize,
     /// Hits recorded since the last halving.
     recorded: u32,
+    /// Every recorded hit, halved with the counts: what the tracked counts
+    /// are shares of.
+    total: u64,
     /// `AGE_EVERY × buckets`.
     age_at: u32,
 }
@@ -56,6 +59,7 @@ impl HeavyHitters {
             buckets: vec![Bucket::default(); n].into_boxed_slice(),
             mask: n - 1,
             recorded: 0,
+            total: 0,
             age_at: u32::try_from(n)
                 .unwrap_or(u32::MAX)
                 .saturating_mul(AGE_EVERY),
@@ -74,6 +78,7 @@ impl HeavyHitters {
     #[inline]
     pub(crate) fn record(&mut self, index: u32, hash: u32) {
         self.recorded += 1;
+        self.total += 1;
         if self.recorded >= self.age_at {
             self.age();
         }
@@ -102,6 +107,22 @@ impl HeavyHitters {
         }
     }
 
+    /// Multiplies the count of the entry at slab `index` (if tracked) by
+    /// `num / den`, keeping a tracked entry tracked (at least 1). The hot
+    /// tier calls it when an entry starts or stops being sampled, so that a
+    /// count always means hits at the entry's current sampling rate.
+    pub(crate) fn rescale(&mut self, index: u32, hash: u32, num: u32, den: u32) {
+        let (a, b) = self.choices(hash);
+        for i in [a, b] {
+            let bucket = &mut self.buckets[i];
+            if bucket.count > 0 && bucket.index == index && bucket.hash == hash {
+                let scaled = u64::from(bucket.count) * u64::from(num) / u64::from(den.max(1));
+                bucket.count = u32::try_from(scaled).unwrap_or(u32::MAX).max(1);
+                return;
+            }
+        }
+    }
+
     /// Every tracked entry.
     pub(crate) fn hitters(&self) -> impl Iterator<Item = Hitter> + '_ {
         self.buckets.iter().filter(|b| b.count > 0).map(|b| Hitter {
@@ -114,6 +135,7 @@ impl HeavyHitters {
     /// Halves every count, so old popularity fades.
     pub(crate) fn age(&mut self) {
         self.recorded = 0;
+        self.total /= 2;
         for b in self.buckets.iter_mut() {
             b.count /= 2;
         }
@@ -123,6 +145,12 @@ impl HeavyHitters {
     pub(crate) fn clear(&mut self) {
         self.buckets.fill(Bucket::default());
         self.recorded = 0;
+        self.total = 0;
+    }
+
+    /// Hits recorded, aged like the counts (so every count is at most this).
+    pub(crate) fn total(&self) -> u64 {
+        self.total
     }
 
     pub(crate) fn bytes(&self) -> usize {
@@ -156,9 +184,27 @@ mod tests {
         for key in 0..4 {
             assert!(top4.contains(&key), "key {key} lost: {top:?}");
         }
+        // Aged every 1,024 hits, so the total is what arrived since, plus
+        // the halved history.
+        let total = hh.total();
+        assert!((1_024..2_048).contains(&total), "{total}");
+        let tracked: u64 = hh.hitters().map(|h| u64::from(h.count)).sum();
+        assert!(tracked <= total, "{tracked} > {total}");
         hh.age();
+        assert_eq!(hh.total(), total / 2);
         assert!(hh.hitters().all(|h| h.count <= 1250));
+        let first = top[0];
+        hh.rescale(first.index, first.hash, 1, 64);
+        let count = |hh: &HeavyHitters| {
+            hh.hitters()
+                .find(|h| h.index == first.index)
+                .map(|h| h.count)
+        };
+        assert_eq!(count(&hh), Some((first.count / 2 / 64).max(1)));
+        hh.rescale(first.index, first.hash, 64, 1);
+        assert_eq!(count(&hh), Some((first.count / 2 / 64).max(1) * 64));
         hh.clear();
         assert_eq!(hh.hitters().count(), 0);
+        assert_eq!(hh.total(), 0);
     }
 }

@@ -62,13 +62,18 @@ const MIN_SCORE: u64 = 4;
 /// Refreshes pause while this many retired tables wait for readers. A
 /// reader preempted inside its section (threads outnumbering cores) holds
 /// tables back for a time slice; four tables ride that out while bounding
-/// the garbage (4 × 80 KiB for the default u64 -> u64 tier).
+/// the garbage (4 × 82 KiB for the default u64 -> u64 tier).
 const MAX_RETIRED: usize = 4;
 /// Heavy-hitter buckets per hot entry, over all shards: more candidates than
 /// slots, so that entries near the cut are tracked despite collisions.
 const BUCKETS_PER_ENTRY: usize = 4;
 /// The tier holds at most this fraction (1/N) of the capacity by weight.
 const WEIGHT_FRACTION: u64 = 16;
+/// Percentage points a serving tier's hit share may fall below the minimum
+/// before it stops serving, so that a share near the threshold does not
+/// flip the tier at every refresh (the estimate moves by a point or two
+/// between refreshes of a steady workload).
+const SHARE_HYSTERESIS: u64 = 3;
 /// Membership-filter bits per hot entry: with one hash function, a key that
 /// is not hot passes the filter with probability ≈ 1/16, and the filter of
 /// the default tier is 2 KiB (L1-resident).
@@ -81,6 +86,9 @@ pub(crate) struct HotTierConfig {
     pub(crate) entries: usize,
     /// Least time between two refreshes.
     pub(crate) period: Duration,
+    /// Least share of hits, in percent, the chosen entries must take for
+    /// the tier to serve reads (see `HotTier::refresh`); 0: always.
+    pub(crate) min_hit_share: u8,
 }
 
 /// What the hot tier is doing; see [`Cache::hot_tier_stats`](crate::Cache::hot_tier_stats).
@@ -107,6 +115,14 @@ pub struct HotTierStats {
     /// Whether hot hits skip the hardware fence because refreshes run
     /// `membarrier(2)` (Linux); otherwise each hit runs one `fence(SeqCst)`.
     pub membarrier: bool,
+    /// Share of recent hits, in percent, that went to the entries the last
+    /// refresh chose (estimated from the heavy-hitter summaries).
+    pub hit_share_percent: u8,
+    /// Whether the tier serves reads: false while `hit_share_percent` stays
+    /// below [`hot_tier_min_hit_share`](crate::CacheBuilder::hot_tier_min_hit_share),
+    /// when the tier would cost reads more than it saves; its table is then
+    /// empty and a read pays one filter load.
+    pub serving: bool,
 }
 
 /// An entry a refresh may promote.
@@ -135,7 +151,9 @@ pub(crate) trait LockedShard<K, V> {
 pub(crate) struct ShardHot<K, V> {
     /// The published table (None until the first refresh).
     table: Option<Arc<HotTable<K, V>>>,
-    /// Slab index → slot position in `table`, for the entries it holds.
+    /// Slab index → (slot position in `table`, policy hash), for the
+    /// entries it holds: the *members*, whose hits the summary hears of only
+    /// through sampling (their counts are in sampled hits).
     slots: SlotMap,
     /// The same for the table a refresh is building (see `HotTier::refresh`).
     next_slots: SlotMap,
@@ -145,7 +163,7 @@ pub(crate) struct ShardHot<K, V> {
     hitters: HeavyHitters,
 }
 
-type SlotMap = HashMap<u32, u32, foldhash::fast::FixedState>;
+type SlotMap = HashMap<u32, (u32, u32), foldhash::fast::FixedState>;
 
 impl<K, V> ShardHot<K, V> {
     pub(crate) fn new(buckets: usize) -> Self {
@@ -170,12 +188,16 @@ impl<K, V> ShardHot<K, V> {
     #[inline]
     pub(crate) fn invalidate(&mut self, index: u32) {
         if !self.slots.is_empty() {
-            if let (Some(pos), Some(table)) = (self.slots.remove(&index), &self.table) {
-                table.invalidate(pos);
+            if let Some((pos, hash)) = self.slots.remove(&index) {
+                if let Some(table) = &self.table {
+                    table.invalidate(pos);
+                }
+                // No longer sampled: back to counting every hit.
+                self.hitters.rescale(index, hash, SAMPLE, 1);
             }
         }
         if !self.next_slots.is_empty() {
-            if let Some(pos) = self.next_slots.remove(&index) {
+            if let Some((pos, _)) = self.next_slots.remove(&index) {
                 self.next_invalid.push(pos);
             }
         }
@@ -184,13 +206,13 @@ impl<K, V> ShardHot<K, V> {
     /// Every entry of this shard is leaving (`clear`).
     pub(crate) fn invalidate_all(&mut self) {
         if let Some(table) = &self.table {
-            for (_, pos) in self.slots.drain() {
+            for (_, (pos, _)) in self.slots.drain() {
                 table.invalidate(pos);
             }
         }
         self.slots.clear();
         self.next_invalid
-            .extend(self.next_slots.drain().map(|(_, pos)| pos));
+            .extend(self.next_slots.drain().map(|(_, (pos, _))| pos));
         self.hitters.clear();
     }
 
@@ -199,7 +221,7 @@ impl<K, V> ShardHot<K, V> {
     }
 
     pub(crate) fn bytes(&self) -> usize {
-        self.hitters.bytes() + self.slots.capacity() * 8
+        self.hitters.bytes() + self.slots.capacity() * 12
     }
 }
 
@@ -210,6 +232,9 @@ struct Refresh<K, V> {
     /// Reused across refreshes.
     candidates: Vec<Candidate>,
     next: Instant,
+    /// Whether the published table holds the chosen entries (else it is
+    /// empty: the hit share was too small).
+    serving: bool,
 }
 
 /// The hot tier of one cache.
@@ -235,6 +260,8 @@ pub(crate) struct HotTier<K, V> {
     skipped: AtomicU64,
     entries: AtomicUsize,
     table_bytes: AtomicUsize,
+    /// `HotTierStats::hit_share_percent` of the last refresh.
+    hit_share: AtomicUsize,
 }
 
 impl<K, V> HotTier<K, V> {
@@ -255,6 +282,7 @@ impl<K, V> HotTier<K, V> {
                 current: empty,
                 candidates: Vec::new(),
                 next: start,
+                serving: false,
             }),
             due_at: AtomicU64::new(0),
             start,
@@ -263,6 +291,7 @@ impl<K, V> HotTier<K, V> {
             skipped: AtomicU64::new(0),
             entries: AtomicUsize::new(0),
             table_bytes: AtomicUsize::new(0),
+            hit_share: AtomicUsize::new(0),
         }
     }
 
@@ -359,17 +388,22 @@ impl<K, V> HotTier<K, V> {
         let Refresh {
             current,
             candidates,
+            serving,
             ..
         } = &mut *state;
         candidates.clear();
+        // All hits the summaries stand for, members' scaled like their counts.
+        let mut total_hits = 0u64;
         for shard in 0..shards {
             let mut locked = lock(shard);
             let mut found = Vec::new();
             locked.hitters(&mut |hitter, weight| found.push((hitter, weight)));
             let hot = locked.hot();
+            total_hits += hot.hitters.total();
             for (hitter, weight) in found {
                 // Members' hits reach the summary only through sampling.
                 let scale = if hot.slots.contains_key(&hitter.index) {
+                    total_hits += u64::from(hitter.count) * u64::from(SAMPLE - 1);
                     u64::from(SAMPLE)
                 } else {
                     1
@@ -404,6 +438,22 @@ impl<K, V> HotTier<K, V> {
             fits
         });
         candidates.sort_unstable_by_key(|c| c.shard);
+        // The gate: serve only while the chosen entries take enough of the
+        // hits. A read first asks the tier's filter, and when about as many
+        // reads pass it as not, that branch is mispredicted often enough to
+        // cost more than hot hits save (BENCHMARKS.md, "Why throughput does
+        // not rise by 1.3×"). A table of no entries makes the filter empty,
+        // so every read predictably takes the main path.
+        let covered: u64 = candidates.iter().map(|c| c.score).sum();
+        let share = (covered * 100)
+            .checked_div(total_hits)
+            .unwrap_or(0)
+            .min(100);
+        let min = u64::from(self.config.min_hit_share);
+        *serving = min == 0 || share >= min || (*serving && share + SHARE_HYSTERESIS >= min);
+        if !*serving {
+            candidates.clear();
+        }
 
         // Phase 2: copies, shard by shard.
         let mut builder = HotTable::builder(self.config.entries);
@@ -419,7 +469,23 @@ impl<K, V> HotTier<K, V> {
                     continue; // evicted or replaced since phase 1
                 };
                 if let Some(pos) = builder.push(h, key, value) {
-                    locked.hot().next_slots.insert(c.index, pos);
+                    locked.hot().next_slots.insert(c.index, (pos, c.hash));
+                }
+            }
+            // Entries joining the tier are sampled from phase 3 on, and
+            // entries leaving it are not: convert their counts, so that a
+            // count always means hits at the entry's sampling rate (else a
+            // new member's full-rate count, scaled by SAMPLE, would make it
+            // and the tier's hit share look far larger than they are).
+            let hot = locked.hot();
+            for (&index, &(_, hash)) in &hot.next_slots {
+                if !hot.slots.contains_key(&index) {
+                    hot.hitters.rescale(index, hash, 1, SAMPLE);
+                }
+            }
+            for (&index, &(_, hash)) in &hot.slots {
+                if !hot.next_slots.contains_key(&index) {
+                    hot.hitters.rescale(index, hash, SAMPLE, 1);
                 }
             }
         }
@@ -453,6 +519,7 @@ impl<K, V> HotTier<K, V> {
         }
         self.entries.store(table.len(), Ordering::Relaxed);
         self.table_bytes.store(table.bytes(), Ordering::Relaxed);
+        self.hit_share.store(share as usize, Ordering::Relaxed);
         self.refreshes.fetch_add(1, Ordering::Relaxed);
         self.refresh_nanos
             .fetch_add(held.as_nanos() as u64, Ordering::Relaxed);
@@ -460,7 +527,10 @@ impl<K, V> HotTier<K, V> {
     }
 
     pub(crate) fn stats(&self) -> HotTierStats {
-        let valid = self.refresh.lock().current.valid();
+        let (valid, serving) = {
+            let state = self.refresh.lock();
+            (state.current.valid(), state.serving)
+        };
         HotTierStats {
             capacity: self.config.entries,
             entries: self.entries.load(Ordering::Relaxed),
@@ -473,6 +543,8 @@ impl<K, V> HotTier<K, V> {
             retired_tables: self.ptr.retired(),
             table_bytes: self.table_bytes.load(Ordering::Relaxed),
             membarrier: crate::raw::sections::asymmetric(),
+            hit_share_percent: self.hit_share.load(Ordering::Relaxed).min(100) as u8,
+            serving,
         }
     }
 }
