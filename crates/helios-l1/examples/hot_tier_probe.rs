@@ -1,6 +1,8 @@
 //! One thread reads a Zipf(0.99) stream of 1,000,000 keys from a warm cache
 //! of capacity 100,000, with the hot tier on (`HOT=1024`, default) or off
-//! (`HOT=0`). Meant for callgrind, which counts instructions and simulated
+//! (`HOT=0`); the tier serves whatever its hit share unless `MIN_SHARE`
+//! (percent) says otherwise (`MIN_SHARE=80` is the library default, under
+//! which this workload's tier does not serve). Meant for callgrind, which counts instructions and simulated
 //! cache misses of the read loop alone (BENCHMARKS.md, "Hot tier"):
 //!
 //! ```sh
@@ -23,9 +25,14 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(helios_l1::DEFAULT_HOT_TIER_ENTRIES);
+    let min_share: u8 = std::env::var("MIN_SHARE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let cache: helios_l1::Cache<u64, u64> = match helios_l1::Cache::builder()
         .capacity(100_000)
         .hot_tier_entries(hot)
+        .hot_tier_min_hit_share(min_share)
         .build()
     {
         Ok(cache) => cache,

@@ -22,11 +22,19 @@
 //!   (there is no background thread): the caller locks every shard, builds
 //!   and publishes the table, and retires the old one. A refresh is skipped
 //!   while two retired tables still wait for readers (see below).
+//! - **Gate.** The refresh also estimates the share of all hits the chosen
+//!   entries take, and publishes them only while it is at least
+//!   `min_hit_share` (80% by default; serving stops 3 points below). Below
+//!   that, the branch between the tier and the main table is too often
+//!   mispredicted for hot hits to pay for it; the tier then publishes an
+//!   empty table (an empty filter: every read predictably takes the main
+//!   path) and keeps ranking entries.
 //! - **Sampling.** One hot hit in `SAMPLE` goes to the main table instead, so
 //!   the policy keeps hearing of hot entries (their recency and frequency
 //!   stay current, so they are not evicted for looking cold) and the
-//!   summary keeps ranking them; their counts are scaled back up by `SAMPLE`
-//!   when ranked.
+//!   summary keeps ranking them. Their counts are kept in sampled units
+//!   (divided by `SAMPLE` when they join the tier, multiplied back when they
+//!   leave it) and scaled back up by `SAMPLE` when ranked.
 //! - **Invalidation.** A write that removes, replaces or evicts an entry
 //!   clears its hot slot under the shard lock before returning
 //!   ([`ShardHot::invalidate`]), so a read that starts afterwards misses the
