@@ -440,3 +440,59 @@ fn quota_pressure_is_announced_once_per_episode() {
     assert!(agent.insert(101, 101).unwrap().is_err());
     assert_eq!(seen.lock().unwrap().len(), 2, "a new episode");
 }
+
+#[test]
+fn ten_thousand_agents_keep_their_own_private_keys_through_recycling() {
+    const AGENTS: usize = 10_000;
+    let cache: Arc<AgentCache<u64, String>> = AgentCache::new(100_000).unwrap();
+    let handles: Vec<_> = (0..AGENTS)
+        .map(|i| {
+            cache
+                .register_agent(&format!("agent-{i}"), AgentConfig::new())
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(cache.agent_count(), AGENTS);
+    // Every agent writes the same private key: 10,000 distinct entries.
+    for (i, h) in handles.iter().enumerate() {
+        h.insert_private(1, format!("agent-{i}")).unwrap().unwrap();
+    }
+    for (i, h) in handles.iter().enumerate() {
+        assert_eq!(h.get_private(&1).unwrap(), Some(format!("agent-{i}")));
+    }
+    assert_eq!(cache.agents(AgentSort::Name).len(), AGENTS);
+
+    // Terminate every second agent, register as many new ones in the
+    // recycled slots: old handles stay dead, new agents see nothing of
+    // their slot's previous owner.
+    for h in handles.iter().step_by(2) {
+        assert_eq!(h.terminate().unwrap(), 1);
+    }
+    let fresh: Vec<_> = (0..AGENTS / 2)
+        .map(|i| {
+            cache
+                .register_agent(&format!("fresh-{i}"), AgentConfig::new())
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(cache.agent_count(), AGENTS);
+    for h in &fresh {
+        assert_eq!(h.get_private(&1).unwrap(), None);
+    }
+    for (i, h) in handles.iter().enumerate() {
+        if i % 2 == 0 {
+            assert_eq!(
+                h.get_private(&1).unwrap_err(),
+                AgentError::Terminated { id: h.id() }
+            );
+        } else {
+            assert_eq!(h.get_private(&1).unwrap(), Some(format!("agent-{i}")));
+        }
+    }
+    let freed: std::collections::HashSet<_> =
+        handles.iter().step_by(2).map(|h| h.id().index()).collect();
+    assert!(
+        fresh.iter().all(|f| freed.contains(&f.id().index())),
+        "new agents take the terminated agents' slots"
+    );
+}
