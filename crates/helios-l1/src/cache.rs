@@ -427,7 +427,12 @@ where
     }
 
     /// The heaviest entry an insert accepts: the smallest shard's capacity
-    /// (and at most `u32::MAX`).
+    /// (and at most `u32::MAX`). The capacity is split evenly across shards
+    /// and each shard evicts only its own entries, so an entry can weigh at
+    /// most one shard's share, not the whole capacity: with 8 shards, 1/8.
+    /// The default shard count of a cache with a weigher keeps every shard
+    /// at least 64 MiB (`CacheBuilder::shards` explains); a cache that
+    /// must hold entries close to its whole capacity needs `shards(1)`.
     pub fn max_entry_weight(&self) -> u64 {
         self.shards
             .iter()

@@ -242,7 +242,12 @@ pub enum AgentEvent {
 
 /// Per-agent counters. An agent is usually driven by one thread, so its
 /// counters stay in that core's cache; slots are 64-byte aligned, so two
-/// agents never share a line.
+/// agents never share a line. They are padded per agent, not striped per
+/// thread: one agent's handle used from many threads at once makes those
+/// threads contend on its counter line (a `fetch_add` per hit), which
+/// striping would avoid at the cost of multiplying the ≤ 256 bytes per
+/// agent by the stripe count. Give each thread its own agent when that
+/// matters.
 #[derive(Debug, Default)]
 struct Counters {
     hits: AtomicU64,
