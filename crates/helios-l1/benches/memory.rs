@@ -48,7 +48,8 @@ static GLOBAL: Counting = Counting;
 const ENTRIES: u64 = 1_000_000;
 
 fn measure(name: &str, fill: impl FnOnce() -> (Box<dyn std::any::Any>, u64)) {
-    // Let earlier caches' deferred frees run first.
+    // Let earlier caches' deferred frees run first (moka retires through
+    // crossbeam-epoch; helios frees its limbo when a cache is dropped).
     for _ in 0..1000 {
         crossbeam_epoch::pin().flush();
     }

@@ -41,6 +41,10 @@ trait Bench: Send + Sync {
     fn describe(&self) -> Option<String> {
         None
     }
+    /// A line about slab slots, printed after the rounds.
+    fn slots(&self) -> Option<String> {
+        None
+    }
 }
 
 impl Bench for helios_l1::Cache<u64, u64> {
@@ -66,6 +70,16 @@ impl Bench for helios_l1::Cache<u64, u64> {
                 s.membarrier
             )
         })
+    }
+    fn slots(&self) -> Option<String> {
+        let s = self.slot_stats();
+        Some(format!(
+            "slots ever used {} for {} entries ({:.1}% over), {} free now",
+            s.fresh,
+            self.len(),
+            (s.fresh as f64 / self.len().max(1) as f64 - 1.0) * 100.0,
+            s.free
+        ))
     }
 }
 
@@ -264,6 +278,13 @@ fn main() {
         }
         let medians: Vec<f64> = results.into_iter().map(median).collect();
         let workload = format!("zipf({s}) {}% reads", 100 - write_percent);
+        // What churn costs in slots: retired slots wait in the writers'
+        // limbo for a grace period, so the slab holds more than the capacity.
+        for (name, cache) in &caches {
+            if let Some(line) = cache.slots() {
+                println!("{workload:<22} {name:<12} {line}");
+            }
+        }
         for ((name, _), m) in caches.iter().zip(&medians) {
             println!("{workload:<22} {name:<12} {:>8.2} Mops/s (median)", m / 1e6);
         }

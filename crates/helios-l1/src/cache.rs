@@ -148,7 +148,7 @@ where
     /// returns, or `None` on a miss. Counts as an access, like
     /// [`get`](Self::get), and is as lock-free.
     ///
-    /// `f` borrows the value under an epoch guard: a concurrent `insert` or
+    /// `f` borrows the value inside a read section: a concurrent `insert` or
     /// `remove` of the key does not free it while `f` runs, it only defers
     /// the free. So keep `f` short; calling back into the cache from `f` is
     /// allowed.
@@ -530,8 +530,8 @@ pub struct SlotStats {
     pub reused: u64,
     /// Slots ever used: the high-water mark of entries, roughly.
     pub fresh: u64,
-    /// Freed slots waiting for reuse now (including ones still awaiting
-    /// reclamation by an epoch).
+    /// Freed slots waiting for reuse now (not counting ones still in the
+    /// writer's limbo, awaiting their grace period).
     pub free: usize,
 }
 

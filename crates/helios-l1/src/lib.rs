@@ -12,7 +12,8 @@
 //!
 //! ## Guarantees
 //! - **Lookups take no lock, hits never wait for one, nothing allocates.**
-//!   A lookup pins an epoch (a store to the thread's own record), probes an
+//!   A lookup enters a read section (plain stores to the thread's own
+//!   record; the fence is on the writers' side), probes an
 //!   open-addressing table of slab indices, compares the key and clones the
 //!   value ([`Cache::with`] borrows it instead of cloning). `src/raw/mod.rs`
 //!   documents the protocol and its memory orderings. The hit is then
@@ -20,9 +21,9 @@
 //!   stripe full replays the buffer into the policy if the shard lock is
 //!   free (a try-lock, never a wait), at most 4 times between two writes to
 //!   the shard (`src/recording.rs`;
-//!   [`CacheBuilder::reader_drains_per_write`]). (Caveat: crossbeam-epoch
-//!   makes every 128th pin help reclaim writers' garbage, which can
-//!   allocate; BENCHMARKS.md has the measured rate.)
+//!   [`CacheBuilder::reader_drains_per_write`]). Readers never help
+//!   reclaim what writers retire, so hits do not allocate even while
+//!   writers run.
 //! - **Hot hits store nothing shared.** The most-hit entries (1,024 by
 //!   default, chosen from the hits the policy drains) are copied into an
 //!   immutable hot table in front of the shards. A hit there checks a
@@ -63,7 +64,7 @@
 //! | `options` | [`CacheBuilder`] and defaults |
 //! | `shard` | one shard: map + read buffer + policy under a lock |
 //! | `raw` | the lock-free core: slab, index table, read buffer, hot tables and their read sections (all `unsafe`) |
-//! | `reclaim` | epoch-based deferred reclamation (crossbeam-epoch) |
+//! | `reclaim` | deferred reclamation: each writer's limbo of unlinked slots and tables, freed after shared grace periods |
 //! | `recording` | how hits reach the policy once a read buffer is full: bounded reader drains, or exact |
 //! | `policy` | adaptive W-TinyLFU: queues, frequency sketch, ghost-guided window climber |
 //! | `hot` | the hot tier: most-hit entries readable with no shared store |

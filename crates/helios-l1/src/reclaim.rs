@@ -1,62 +1,117 @@
-//! Deferred reclamation: when may memory that readers could still see be reused?
+//! Deferred reclamation: when may memory that readers could still see be
+//! reused?
 //!
 //! Readers never lock, so a writer that unlinks a slot or a table cannot free
 //! it at once: a reader may have loaded its index a moment earlier. Readers
-//! *pin* an epoch for the duration of one lookup; writers *retire* memory with
-//! a closure that runs once every thread pinned at retirement has unpinned.
+//! therefore read inside a *section* ([`pin`]) of the process-wide domain in
+//! `raw::sections`, and writers put what they unlink in a [`Limbo`], which
+//! hands it back for freeing once no section that could hold it remains.
 //!
-//! We use `crossbeam-epoch` for this rather than a hand-written scheme: pinning
-//! writes only the calling thread's own participant record (no shared cache
-//! line), it never allocates once a thread is registered, and it is widely
-//! used and model-checked upstream. Under `--cfg loom` the collector is
-//! replaced by one that never reclaims while a model runs (retired closures
-//! are leaked), because loom cannot model crossbeam's internals; the loom
-//! models check *our* publication protocol, crossbeam's own tests check its.
+//! Why not `crossbeam-epoch`, which the cache used until session 11: pinning
+//! there executes a locked `cmpxchg` (a full fence) on every lookup, and
+//! every 128th pin tries to advance a global epoch that all readers load.
+//! Removing that pin from the read path (an unsound experiment, with no
+//! writer running) raised 2-thread read throughput by 27–36% (BENCHMARKS.md,
+//! "Reclamation"). The domain's sections cost two plain stores to the
+//! thread's own cache line: the fence moves to the writers, which run one
+//! `membarrier` per *grace period*. A grace period is shared by every
+//! retirement stamped before it, and writers start one at most every
+//! [`GRACE_INTERVAL`], so its cost (~8 µs on this virtual machine, ~1 µs on
+//! bare metal) is spread over many evictions. What that costs in memory: a
+//! retired slot stays allocated for up to about two intervals plus the time
+//! to the shard's next write (the writer frees its limbo when it next
+//! retires something, or when the shard is dropped).
 
 #[cfg(not(loom))]
-mod imp {
-    /// Proof that the current thread is pinned.
-    pub(crate) use crossbeam_epoch::Guard;
+use std::collections::VecDeque;
+#[cfg(not(loom))]
+use std::time::Duration;
 
-    /// Pins the current thread until the guard is dropped.
-    #[inline]
-    pub(crate) fn pin() -> Guard {
-        crossbeam_epoch::pin()
+pub(crate) use crate::raw::sections::{pin, Guard};
+
+/// Shortest time between two grace periods that writers start: at most
+/// 2,000 `membarrier` calls a second (~1.6% of one core at this machine's
+/// ~8 µs each) however fast entries are evicted. Memory waiting in limbo
+/// grows with the interval (about `eviction rate × interval` slots: 5,000
+/// at 10 M evictions/s); 500 µs keeps that a few percent of a 100,000-entry
+/// cache under the benchmarks' fastest churn.
+#[cfg(not(loom))]
+pub(crate) const GRACE_INTERVAL: Duration = Duration::from_micros(500);
+
+/// What one writer has unlinked and not yet freed, oldest first, each with
+/// the epoch from which it may be freed (`Domain::stamp`).
+#[derive(Debug)]
+pub(crate) struct Limbo<T> {
+    #[cfg(not(loom))]
+    pending: VecDeque<(u64, T)>,
+    /// Under loom nothing is freed while a model runs (the global domain is
+    /// not modelled); the owner frees everything when dropped.
+    #[cfg(loom)]
+    pending: Vec<T>,
+}
+
+impl<T> Limbo<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            pending: Default::default(),
+        }
     }
 
-    /// Runs `f` after every thread pinned now has unpinned.
+    /// Queues `item`, which the caller has just unlinked: no reader that
+    /// starts from now on can find it.
+    #[cfg(not(loom))]
+    pub(crate) fn retire(&mut self, item: T) {
+        let epoch = crate::raw::sections::domain().stamp();
+        self.pending.push_back((epoch, item));
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn retire(&mut self, item: T) {
+        self.pending.push(item);
+    }
+
+    /// Hands `free` every item no reader can hold any more, oldest first,
+    /// and starts a grace period if items still wait for one and none ran
+    /// in the last [`GRACE_INTERVAL`]. Returns how many items remain.
     ///
-    /// Closures of up to three words are stored inline in crossbeam's
-    /// per-thread bag, so retiring does not allocate per call.
-    #[inline]
-    pub(crate) fn retire(guard: &Guard, f: impl FnOnce() + Send + 'static) {
-        guard.defer(f);
+    /// Call it inside a section (a [`Guard`]) that covers every reference
+    /// the caller still holds to retired items: that section holds them back.
+    #[cfg(not(loom))]
+    pub(crate) fn collect(&mut self, mut free: impl FnMut(T)) -> usize {
+        let domain = crate::raw::sections::domain();
+        let Some(&(newest, _)) = self.pending.back() else {
+            return 0;
+        };
+        if newest > domain.completed() {
+            domain.advance_if_due(GRACE_INTERVAL);
+        }
+        let safe_below = domain.safe_below();
+        while let Some(&(epoch, _)) = self.pending.front() {
+            if epoch >= safe_below {
+                break;
+            }
+            if let Some((_, item)) = self.pending.pop_front() {
+                free(item);
+            }
+        }
+        self.pending.len()
     }
 
-    /// Hands this thread's retirements to the global queue, where any
-    /// thread's collection can run them (otherwise they wait until 64 of them
-    /// fill the thread's bag). Allocates one queue node.
-    pub(crate) fn publish(guard: &Guard) {
-        guard.flush();
+    #[cfg(loom)]
+    pub(crate) fn collect(&mut self, _free: impl FnMut(T)) -> usize {
+        self.pending.len()
+    }
+
+    /// Hands `free` every item, whatever the readers: only for an owner with
+    /// exclusive access to the structure (no reader can exist).
+    pub(crate) fn free_all(&mut self, mut free: impl FnMut(T)) {
+        #[cfg(not(loom))]
+        for (_, item) in self.pending.drain(..) {
+            free(item);
+        }
+        #[cfg(loom)]
+        for item in self.pending.drain(..) {
+            free(item);
+        }
     }
 }
-
-#[cfg(loom)]
-mod imp {
-    /// Stand-in guard under loom: nothing is ever reclaimed during a model.
-    #[derive(Debug)]
-    pub(crate) struct Guard(());
-
-    pub(crate) fn pin() -> Guard {
-        Guard(())
-    }
-
-    pub(crate) fn retire(_guard: &Guard, f: impl FnOnce() + Send + 'static) {
-        // Leaking is the only always-safe choice without a collector.
-        std::mem::forget(f);
-    }
-
-    pub(crate) fn publish(_guard: &Guard) {}
-}
-
-pub(crate) use imp::{pin, publish, retire, Guard};

@@ -455,9 +455,10 @@ where
         invalidate(hot, index);
         let value = self.map.with_entry(writer, index, |(_, v)| v.clone());
         self.map.remove_at(writer, &guard, pos);
-        // An explicit removal releases the entry's memory promptly (an epoch
-        // later) rather than with the next full batch.
-        self.map.flush_retired(writer, &guard, true);
+        // An explicit removal goes to limbo now rather than with the next
+        // full batch, so its memory is freed at the shard's next flush after
+        // a grace period.
+        self.map.flush_retired(writer, &guard);
         policy.remove(index);
         self.publish_counts(policy);
         Some(value)

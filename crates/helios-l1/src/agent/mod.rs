@@ -522,7 +522,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        // Inside the read (an epoch guard or hot-tier read section): a few
+        // Inside the read (a read section of the main table or hot tier): a few
         // atomic loads and, only for an unprotected object, the user's
         // weigher, which must stay cheap anyway.
         let (value, adopt) = self.cache.cache.with_entry(key, |stored, value| {
@@ -565,7 +565,7 @@ where
     }
 
     /// Runs `f` on the shared value of `key` without cloning it (see
-    /// [`Cache::with`]: `f` runs under an epoch guard, so keep it short)
+    /// [`Cache::with`]: `f` runs inside a read section, so keep it short)
     /// and returns what `f` returns, or `None` on a miss. Counts as a read,
     /// like [`get`](Self::get).
     ///

@@ -2,7 +2,8 @@
 //!
 //! Under skew a few entries take most hits (under Zipf(0.99) over a million
 //! keys, the top 1,024 take about half). A main-table hit on them still writes
-//! shared memory: the epoch pin and the read-buffer record. The hot tier, in
+//! shared memory: the read-buffer record, and policy work when a full buffer
+//! is replayed. The hot tier, in
 //! the spirit of FrozenHot (Qiu et al., EuroSys 2023), copies those entries
 //! into a small immutable table ([`crate::raw::hot`]) that readers probe
 //! inside a read section ([`crate::raw::sections`]): a hot hit does no atomic

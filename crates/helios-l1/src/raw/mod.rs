@@ -5,10 +5,10 @@
 //! rest of the crate is safe code on top of [`RawMap`] and [`Writer`].
 //!
 //! # Read protocol
-//! 1. Pin the epoch ([`crate::reclaim::pin`]): an atomic write to the
-//!    thread's own participant record, which other threads only read.
-//!    (crossbeam-epoch also makes every 128th pin help collect garbage,
-//!    which touches the global queue; the crate docs state that caveat.)
+//! 1. Enter a read section ([`crate::reclaim::pin`]): load the domain's
+//!    epoch and store it in the thread's own cache-padded record, which
+//!    other threads only read; no fence when `membarrier` is available
+//!    (`sections` explains why that is safe). Readers never help reclaim.
 //! 2. Load the table pointer (Acquire; pairs with the Release that published
 //!    that table in `rebuild`).
 //! 3. Probe: load each slot (Acquire; pairs with the Release in
@@ -16,10 +16,9 @@
 //!    entry's chunk visible. Stop at `EMPTY`, skip `TOMBSTONE`.
 //! 4. Compare the key in the slab slot; on a match run the caller's closure on
 //!    the value (usually a clone).
-//! 5. Unpin.
+//! 5. Leave the section (a `Release` store to the same record).
 //!
-//! No step takes a lock or allocates, and apart from that 1-in-128 pin no
-//! step writes memory another thread writes. A reader can observe a table or slot that a writer has just
+//! No step takes a lock, allocates, or writes memory another thread writes. A reader can observe a table or slot that a writer has just
 //! replaced; it then returns the value as of a moment during its call, which
 //! is the linearizability a concurrent map gives (a `get` that *starts* after
 //! `remove` or `insert` returned sees the change).
@@ -28,7 +27,11 @@
 //! Writers are serialised by the shard's lock, represented here by the
 //! [`Writer`] token: every mutating method takes `&mut Writer`, and each map
 //! has exactly one. A writer never frees memory a reader might hold: unlinked
-//! slots and replaced tables are *retired* and reclaimed after an epoch.
+//! slots (in batches of 64) and replaced tables go to the writer's limbo
+//! ([`crate::reclaim::Limbo`]), stamped, and the writer frees them at a later
+//! flush once a grace period has passed and no section older than the stamp
+//! remains. Writers run inside sections too, which keeps a slot they
+//! retired earlier in the same call alive while they still use it.
 
 pub(crate) mod hot;
 #[cfg(all(test, loom))]
@@ -40,19 +43,13 @@ mod table;
 
 use crate::equivalent::Equivalent;
 
-use crate::reclaim::{publish, retire, Guard};
-use crate::sync::{Arc, AtomicPtr, Ordering};
+use crate::reclaim::{Guard, Limbo};
+use crate::sync::{AtomicPtr, Ordering};
 
 pub(crate) use read_buffer::ReadBuffer;
-use slab::{Batch, Slab, RETIRE_BATCH};
-
-/// Retirement batches between two publications of the thread's bag: one
-/// allocation (a queue node) per 8 × 64 retired slots (~0.002 per evicting
-/// insert), while at most 512 removed entries per writer thread wait for
-/// that thread.
-const PUBLISH_EVERY: usize = 8;
 #[cfg(all(test, not(loom)))]
 pub(crate) use slab::MAX_INDEX;
+use slab::{Batch, Slab, RETIRE_BATCH};
 use table::{tag, word, Table, EMPTY, INDEX_MASK, MIN_SLOTS, TOMBSTONE};
 
 /// The reader-visible half of a shard.
@@ -60,8 +57,9 @@ pub(crate) struct RawMap<K, V> {
     /// Never null. Replaced only by the writer (`rebuild`, `clear`); the
     /// replaced table is retired, never written again.
     table: AtomicPtr<Table>,
-    /// Shared with pending retirements, which release slots after an epoch.
-    slab: Arc<Slab<K, V>>,
+    /// Entries; a slot unlinked from the table is released only when the
+    /// writer's limbo says no reader can hold it.
+    slab: Slab<K, V>,
 }
 
 /// Exclusive write access to one [`RawMap`], plus the writer's bookkeeping.
@@ -75,20 +73,31 @@ pub(crate) struct Writer {
     live: usize,
     /// Table slots holding `TOMBSTONE`.
     tombstones: usize,
-    /// Unlinked slots not yet handed to the epoch collector: `retiring[..n]`.
-    /// Their entries stay alive (unreachable) until the batch is full, a
-    /// `remove` or `clear` flushes it, or the shard is dropped.
+    /// Unlinked slots not yet in limbo: `retiring[..n]`. Their entries stay
+    /// alive (unreachable) until the batch is full, a `remove` or `clear`
+    /// flushes it, or the shard is dropped.
     retiring: Batch,
     retiring_len: usize,
-    /// Batches deferred since the last `publish` of this thread's bag.
-    unpublished: usize,
+    /// Unlinked batches and tables waiting until no reader can hold them.
+    limbo: Limbo<Retired>,
 }
 
-/// A raw pointer that may cross to the thread running a retirement.
-struct SendPtr<T>(*mut T);
-// SAFETY: the pointee is owned by the retirement closure alone (it was
-// unlinked before being retired), and `Table` is `Send`.
-unsafe impl<T: Send> Send for SendPtr<T> {}
+/// Something unlinked from the map, freed when its grace period is over.
+#[derive(Debug)]
+enum Retired {
+    /// Slab slots `batch[..len]`.
+    Slots(Batch, usize),
+    /// A replaced table, from `Box::into_raw`. A raw pointer rather than a
+    /// `Box`, which would claim unique access while readers still read it.
+    Table(TablePtr),
+}
+
+/// A replaced table's pointer, owned by the limbo it waits in.
+#[derive(Debug)]
+struct TablePtr(*mut Table);
+// SAFETY: the pointee is a `Table` (which is `Send`) that only the limbo's
+// owner, the shard's writer, frees; readers only read it.
+unsafe impl Send for TablePtr {}
 
 impl<K, V> RawMap<K, V>
 where
@@ -97,7 +106,7 @@ where
 {
     pub(crate) fn new() -> (Self, Writer) {
         let table = Box::into_raw(Box::new(Table::new(MIN_SLOTS)));
-        let slab = Arc::new(Slab::new());
+        let slab = Slab::new();
         let retiring = slab.take_batch();
         let map = Self {
             table: AtomicPtr::new(table),
@@ -110,7 +119,7 @@ where
                 tombstones: 0,
                 retiring,
                 retiring_len: 0,
-                unpublished: 0,
+                limbo: Limbo::new(),
             },
         )
     }
@@ -119,12 +128,13 @@ where
     ///
     /// Acquire pairs with the Release store in `publish`. The reference may
     /// outlive the table's replacement but not its reclamation: callers are
-    /// pinned (readers) or are the writer (which alone retires tables).
+    /// inside a read section (readers and the writer alike).
     #[inline(always)]
     fn table<'g>(&self, _guard: &'g Guard) -> &'g Table {
-        // SAFETY: never null (see field invariant); a replaced table is
-        // retired under an epoch, and `_guard` pins the current thread, so
-        // the table outlives `'g`.
+        // SAFETY: never null (see field invariant); a replaced table goes to
+        // the writer's limbo, which frees it only after every section that
+        // began before the replacement has ended, and `_guard` is such a
+        // section, so the table outlives `'g`.
         unsafe { &*self.table.load(Ordering::Acquire) }
     }
 
@@ -155,9 +165,10 @@ where
                 continue;
             }
             let index = word & INDEX_MASK;
-            // SAFETY: `index` was loaded from a table while `guard` pins us,
-            // so its slot stays occupied until the guard drops (slots are
-            // released only by retirements issued after unlinking).
+            // SAFETY: `index` was loaded from a table inside `guard`'s
+            // section, so its slot stays occupied until the guard drops
+            // (slots are released only from limbo, after every section that
+            // began before their unlink has ended).
             let found = unsafe {
                 self.slab.with(index, |(k, v)| {
                     if key.equivalent(k) {
@@ -306,8 +317,8 @@ where
         for index in old.live() {
             self.retire_slot(w, guard, index);
         }
-        self.flush_retired(w, guard, true);
-        self.publish(guard, Table::new(MIN_SLOTS));
+        self.publish(w, Table::new(MIN_SLOTS));
+        self.flush_retired(w, guard);
         w.live = 0;
         w.tombstones = 0;
     }
@@ -323,63 +334,59 @@ where
                 new.set(pos, word(index, hash));
             }
         }
-        self.publish(guard, new);
+        self.publish(w, new);
         w.tombstones = 0;
     }
 
     /// Makes `table` current and retires the previous one.
-    fn publish(&self, guard: &Guard, table: Table) {
+    fn publish(&self, w: &mut Writer, table: Table) {
         let new = Box::into_raw(Box::new(table));
         // Release pairs with the Acquire in `table()`: a reader that loads
         // the new pointer sees the slots written before publication.
-        let old = SendPtr(self.table.swap(new, Ordering::AcqRel));
-        retire(guard, move || {
-            let old = old;
-            // SAFETY: `old` came from `Box::into_raw`, is no longer reachable
-            // from the map, and this retirement runs once, after every reader
-            // that could have loaded it has unpinned.
-            drop(unsafe { Box::from_raw(old.0) });
-        });
+        let old = self.table.swap(new, Ordering::AcqRel);
+        w.limbo.retire(Retired::Table(TablePtr(old)));
     }
 
-    /// Queues an unlinked slot for release after an epoch, in batches.
+    /// Queues an unlinked slot for release after a grace period, in batches.
     fn retire_slot(&self, w: &mut Writer, guard: &Guard, index: u32) {
         w.retiring[w.retiring_len] = index;
         w.retiring_len += 1;
         if w.retiring_len == RETIRE_BATCH {
-            self.flush_retired(w, guard, false);
+            self.flush_retired(w, guard);
         }
     }
 
-    /// Hands the queued slots to the epoch collector (one deferred closure).
-    /// With `now`, or every `PUBLISH_EVERY` batches, also publishes the
-    /// thread's bag so other threads' collections can run it: otherwise up
-    /// to 64 batches (4,096 entries) could wait for this thread to retire
-    /// more.
-    pub(crate) fn flush_retired(&self, w: &mut Writer, guard: &Guard, now: bool) {
-        if w.retiring_len == 0 {
-            if now && w.unpublished > 0 {
-                w.unpublished = 0;
-                publish(guard);
-            }
-            return;
+    /// Moves the queued slots to limbo (one stamp per batch) and frees what
+    /// limbo says no reader can hold any more. `_guard` is the caller's
+    /// section: it covers every retired entry the caller still references
+    /// (anything retired since it began cannot be freed before it ends).
+    pub(crate) fn flush_retired(&self, w: &mut Writer, _guard: &Guard) {
+        if w.retiring_len > 0 {
+            let batch = std::mem::replace(&mut w.retiring, self.slab.take_batch());
+            let len = std::mem::take(&mut w.retiring_len);
+            w.limbo.retire(Retired::Slots(batch, len));
         }
-        let batch = std::mem::replace(&mut w.retiring, self.slab.take_batch());
-        let len = std::mem::take(&mut w.retiring_len);
-        let slab = Arc::clone(&self.slab);
-        // Three words (Arc, Box, len): crossbeam stores the closure inline.
-        retire(guard, move || {
-            // SAFETY: every index in the batch was unlinked from the table
-            // before this retirement was issued (a reader that saw one was
-            // pinned before the unlink, hence before this call), and it runs
-            // after every such reader has unpinned.
-            unsafe { slab.release_all(&batch[..len]) };
-            slab.return_batch(batch);
-        });
-        w.unpublished += 1;
-        if now || w.unpublished >= PUBLISH_EVERY {
-            w.unpublished = 0;
-            publish(guard);
+        w.limbo.collect(|item| self.free(item));
+    }
+
+    /// Frees one item from limbo.
+    fn free(&self, item: Retired) {
+        match item {
+            Retired::Slots(batch, len) => {
+                // SAFETY: every index in the batch was unlinked from the
+                // table before the batch was stamped, and limbo hands it back
+                // only once every section that began before that has ended;
+                // later sections cannot find the slots. Each slot is retired
+                // once, so it is still occupied.
+                unsafe { self.slab.release_all(&batch[..len]) };
+                self.slab.return_batch(batch);
+            }
+            Retired::Table(old) => {
+                // SAFETY: `old` came from `Box::into_raw` in `new`/`publish`,
+                // was swapped out before it was stamped, and limbo hands it
+                // back once, after every section that could have loaded it.
+                drop(unsafe { Box::from_raw(old.0) });
+            }
         }
     }
 
@@ -438,12 +445,20 @@ where
 }
 
 impl<K, V> RawMap<K, V> {
-    /// Releases the queued slots at once (no reader exists: `&mut self`).
+    /// Releases the queued slots and everything in limbo at once (no reader
+    /// exists: `&mut self`).
     pub(crate) fn release_retiring(&mut self, w: &mut Writer) {
         let len = std::mem::take(&mut w.retiring_len);
         // SAFETY: the slots were unlinked, and `&mut self` means no reader
         // can still hold one.
         unsafe { self.slab.release_all(&w.retiring[..len]) };
+        let slab = &self.slab;
+        w.limbo.free_all(|item| match item {
+            // SAFETY: as above; each retired slot is still occupied.
+            Retired::Slots(batch, len) => unsafe { slab.release_all(&batch[..len]) },
+            // SAFETY: from `Box::into_raw`, swapped out, freed once here.
+            Retired::Table(old) => drop(unsafe { Box::from_raw(old.0) }),
+        });
     }
 }
 

@@ -16,9 +16,9 @@
 //! A slot is *vacant* (uninitialised, on the free list or above `fresh`) or
 //! *occupied* (initialised). `alloc` turns vacant into occupied and is called
 //! only by the shard's single writer. `release` turns occupied into vacant and
-//! is called only when no reader can still reach the slot: after the index was
-//! unlinked from the table and an epoch passed (`crate::reclaim`), or by the
-//! owner at drop.
+//! is called only by the writer, when no reader can still reach the slot:
+//! after the index was unlinked from the table and its grace period passed
+//! (`crate::reclaim`), or by the owner at drop.
 
 use std::mem::MaybeUninit;
 use std::ptr;
@@ -41,8 +41,9 @@ pub(crate) struct Slab<K, V> {
     /// `chunks[c]` is null or points to `BASE_SLOTS << c` slots; once set it
     /// never changes until drop (published with Release, read with Acquire).
     chunks: [AtomicPtr<Slot<K, V>>; CHUNKS],
-    /// Vacant slots below `fresh`, pushed by `release` (which may run on any
-    /// thread, from the epoch collector) and popped by the writer.
+    /// Vacant slots below `fresh`, pushed by `release` and popped by
+    /// `alloc`, both under the writer's lock; a mutex only because
+    /// `stats` reads it from any thread.
     free: Mutex<Vec<u32>>,
     /// Every index `>= fresh` is vacant and was never used. Written only by
     /// the shard's writer.
@@ -53,10 +54,9 @@ pub(crate) struct Slab<K, V> {
     batches: Mutex<Vec<Batch>>,
 }
 
-/// Slots retired together: one deferred closure per this many unlinked
-/// slots. crossbeam-epoch allocates a bag per 64 deferred closures, so one
-/// closure per slot cost ~0.016 allocations per evicting insert, and an `Arc`
-/// clone each; batches of 64 cut both 64-fold.
+/// Slots retired together: one limbo entry, and one stamp (an atomic
+/// read-modify-write on the domain's epoch, a line all writers share), per
+/// this many unlinked slots.
 pub(crate) const RETIRE_BATCH: usize = 64;
 
 /// Indices of unlinked slots awaiting release.
@@ -167,7 +167,7 @@ impl<K, V> Slab<K, V> {
     ///
     /// # Safety
     /// The slot is occupied and no reader can reach it any more (unlinked and
-    /// an epoch passed, or the caller has exclusive access to the shard).
+    /// its grace period passed, or the caller has exclusive access to the shard).
     pub(crate) unsafe fn release(&self, index: u32) {
         let (chunk, offset) = locate(index);
         let base = self.chunks[chunk].load(Ordering::Acquire);
