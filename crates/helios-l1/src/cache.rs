@@ -452,14 +452,17 @@ where
 
     /// How entry slots were recycled: inserts that reused a freed slot
     /// versus slots ever taken fresh (each fresh slot is heap memory the
-    /// slabs keep for reuse).
+    /// slabs keep for reuse), and what waits for reclamation. Locks each
+    /// shard in turn.
     pub fn slot_stats(&self) -> SlotStats {
         let mut stats = SlotStats::default();
         for shard in self.shards.iter() {
-            let (reused, fresh, free) = shard.slot_stats();
+            let ((reused, fresh, free), (retired, retired_tables)) = shard.slot_stats();
             stats.reused += reused;
             stats.fresh += fresh;
             stats.free += free;
+            stats.retired += retired;
+            stats.retired_tables += retired_tables;
         }
         stats
     }
@@ -530,9 +533,14 @@ pub struct SlotStats {
     pub reused: u64,
     /// Slots ever used: the high-water mark of entries, roughly.
     pub fresh: u64,
-    /// Freed slots waiting for reuse now (not counting ones still in the
-    /// writer's limbo, awaiting their grace period).
+    /// Freed slots waiting for reuse now (not counting `retired` ones).
     pub free: usize,
+    /// Slots whose entries were removed, replaced or evicted but whose
+    /// memory waits for a grace period (no reader may still hold them);
+    /// each shard's writer frees them at a later write.
+    pub retired: usize,
+    /// Outgrown or cleared index tables waiting the same way.
+    pub retired_tables: usize,
 }
 
 impl<K, V, W, S> fmt::Debug for Cache<K, V, W, S>

@@ -15,12 +15,12 @@
 //! "Reclamation"). The domain's sections cost two plain stores to the
 //! thread's own cache line: the fence moves to the writers, which run one
 //! `membarrier` per *grace period*. A grace period is shared by every
-//! retirement stamped before it, and writers start one at most every
-//! [`GRACE_INTERVAL`], so its cost (~8 µs on this virtual machine, ~1 µs on
-//! bare metal) is spread over many evictions. What that costs in memory: a
-//! retired slot stays allocated for up to about two intervals plus the time
-//! to the shard's next write (the writer frees its limbo when it next
-//! retires something, or when the shard is dropped).
+//! retirement stamped before it, and writers space them by what the last
+//! one cost ([`GRACE_COST_FACTOR`]), so their cost is spread over many
+//! evictions. What that costs in memory: a retired slot stays allocated
+//! for up to about two intervals plus the time to the shard's next write
+//! (the writer frees its limbo when it next retires something, or when the
+//! shard is dropped).
 
 #[cfg(not(loom))]
 use std::collections::VecDeque;
@@ -29,14 +29,23 @@ use std::time::Duration;
 
 pub(crate) use crate::raw::sections::{pin, Guard};
 
-/// Shortest time between two grace periods that writers start: at most
-/// 2,000 `membarrier` calls a second (~1.6% of one core at this machine's
-/// ~8 µs each) however fast entries are evicted. Memory waiting in limbo
-/// grows with the interval (about `eviction rate × interval` slots: 5,000
-/// at 10 M evictions/s); 500 µs keeps that a few percent of a 100,000-entry
-/// cache under the benchmarks' fastest churn.
+/// Grace periods that writers start are at least this many times as far
+/// apart as the last one's heavy fence took: heavy fences then take at most
+/// ~1% of the time of the thread running them, whatever `membarrier` costs
+/// on the machine (~0.2 µs here when no other thread of the process is
+/// running, so no interrupt is sent; ~8 µs in this virtual machine when one
+/// is). Memory waiting in limbo grows with the interval (about `eviction
+/// rate × interval` slots), so a fixed interval long enough for the costly
+/// case would hold memory back for no reason in the cheap one.
 #[cfg(not(loom))]
-pub(crate) const GRACE_INTERVAL: Duration = Duration::from_micros(500);
+const GRACE_COST_FACTOR: u32 = 100;
+
+/// Grace periods are at least this far apart even when the fence is
+/// nearly free (no `membarrier`, or nothing else running): 20 µs bounds
+/// them to 50,000 a second, each an atomic increment on a line all writers
+/// share and a pass over the readers' records.
+#[cfg(not(loom))]
+const MIN_GRACE_INTERVAL: Duration = Duration::from_micros(20);
 
 /// What one writer has unlinked and not yet freed, oldest first, each with
 /// the epoch from which it may be freed (`Domain::stamp`).
@@ -72,7 +81,7 @@ impl<T> Limbo<T> {
 
     /// Hands `free` every item no reader can hold any more, oldest first,
     /// and starts a grace period if items still wait for one and none ran
-    /// in the last [`GRACE_INTERVAL`]. Returns how many items remain.
+    /// lately (see [`GRACE_COST_FACTOR`]). Returns how many items remain.
     ///
     /// Call it inside a section (a [`Guard`]) that covers every reference
     /// the caller still holds to retired items: that section holds them back.
@@ -83,7 +92,7 @@ impl<T> Limbo<T> {
             return 0;
         };
         if newest > domain.completed() {
-            domain.advance_if_due(GRACE_INTERVAL);
+            domain.advance_if_due(MIN_GRACE_INTERVAL, GRACE_COST_FACTOR);
         }
         let safe_below = domain.safe_below();
         while let Some(&(epoch, _)) = self.pending.front() {
@@ -100,6 +109,19 @@ impl<T> Limbo<T> {
     #[cfg(loom)]
     pub(crate) fn collect(&mut self, _free: impl FnMut(T)) -> usize {
         self.pending.len()
+    }
+
+    /// The items waiting, oldest first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+        #[cfg(not(loom))]
+        return self.pending.iter().map(|(_, item)| item);
+        #[cfg(loom)]
+        return self.pending.iter();
+    }
+
+    /// Whether nothing waits.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pending.is_empty()
     }
 
     /// Hands `free` every item, whatever the readers: only for an owner with

@@ -527,9 +527,11 @@ where
             + state.hot.as_ref().map_or(0, ShardHot::bytes)
     }
 
-    /// Slab slot statistics: `(reused, ever used, free now)`.
-    pub(crate) fn slot_stats(&self) -> (u64, u64, usize) {
-        self.map.slot_stats()
+    /// Slab slot statistics: `(reused, ever used, free now)`, and what the
+    /// writer retired and has not freed yet: `(slots, tables)`.
+    pub(crate) fn slot_stats(&self) -> ((u64, u64, usize), (usize, usize)) {
+        let state = self.write_side.state.lock();
+        (self.map.slot_stats(), self.map.retired(&state.writer))
     }
 
     /// Locks the shard for a hot-tier refresh.

@@ -152,3 +152,33 @@ fn a_thread_can_use_the_cache_while_its_thread_locals_are_destroyed() {
     }
     cache.validate().unwrap();
 }
+
+#[test]
+fn a_cache_that_only_grows_frees_its_outgrown_tables() {
+    // One shard and no evictions: the writer retires nothing but the index
+    // tables it outgrows, which together are about as large as the current
+    // one. They must not wait for a slot retirement that never comes.
+    let cache: Cache<u64, u64> = Cache::builder()
+        .capacity(1_000_000)
+        .shards(1)
+        .build()
+        .unwrap();
+    for k in 0..100_000 {
+        cache.insert(k, k).unwrap();
+    }
+    let mut next = 100_000;
+    let mut rounds = 0;
+    while cache.slot_stats().retired_tables > 0 {
+        rounds += 1;
+        assert!(rounds < 2_000, "outgrown tables were never freed");
+        // A grace period can start; the next inserts look at limbo.
+        std::thread::sleep(Duration::from_millis(1));
+        for _ in 0..100 {
+            cache.insert(next, next).unwrap();
+            next += 1;
+        }
+    }
+    let stats = cache.slot_stats();
+    assert_eq!((stats.retired, stats.retired_tables), (0, 0));
+    assert_eq!(cache.len() as u64, next);
+}

@@ -80,7 +80,15 @@ pub(crate) struct Writer {
     retiring_len: usize,
     /// Unlinked batches and tables waiting until no reader can hold them.
     limbo: Limbo<Retired>,
+    /// Inserts since limbo was last looked at from `insert`.
+    inserts_since_collect: u32,
 }
+
+/// Inserts between two looks at a non-empty limbo from `insert` (a look is
+/// a clock read and, when a grace period is due, a pass over the readers'
+/// records): rare enough to cost nothing per insert, often enough that a
+/// replaced table waits for at most this many inserts past its grace period.
+const COLLECT_EVERY_INSERTS: u32 = 64;
 
 /// Something unlinked from the map, freed when its grace period is over.
 #[derive(Debug)]
@@ -120,6 +128,7 @@ where
                 retiring,
                 retiring_len: 0,
                 limbo: Limbo::new(),
+                inserts_since_collect: 0,
             },
         )
     }
@@ -253,6 +262,14 @@ where
         }
         table.set(pos, word(index, hash));
         w.live += 1;
+        // A cache that only grows retires nothing but its outgrown tables
+        // (which sum to about the current one), so limbo is also looked at
+        // every so many inserts, not only when slots are retired.
+        w.inserts_since_collect += 1;
+        if w.inserts_since_collect >= COLLECT_EVERY_INSERTS && !w.limbo.is_empty() {
+            w.inserts_since_collect = 0;
+            w.limbo.collect(|item| self.free(item));
+        }
         Ok(index)
     }
 
@@ -393,6 +410,17 @@ where
     /// The slab's slot statistics: `(reused, ever used, free now)`.
     pub(crate) fn slot_stats(&self) -> (u64, u64, usize) {
         self.slab.stats()
+    }
+
+    /// What the writer has retired and not freed: `(slots, tables)`,
+    /// counting slots still queued for their batch.
+    pub(crate) fn retired(&self, w: &Writer) -> (usize, usize) {
+        w.limbo
+            .iter()
+            .fold((w.retiring_len, 0), |(slots, tables), item| match item {
+                Retired::Slots(_, len) => (slots + len, tables),
+                Retired::Table(_) => (slots, tables + 1),
+            })
     }
 
     /// Heap bytes of the current table and the slab's slots.

@@ -60,6 +60,7 @@
 //! `membarrier`'s documented guarantee, as in liburcu.
 
 use std::cell::Cell;
+use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
@@ -84,6 +85,13 @@ pub(crate) struct Record {
 const _: () = assert!(std::mem::align_of::<CachePadded<AtomicU64>>() >= 64);
 const _: () = assert!(std::mem::size_of::<Record>() >= 2 * 64);
 
+/// When the last grace period began, and how long its heavy fence took.
+#[derive(Debug, Clone, Copy)]
+struct LastAdvance {
+    at: Instant,
+    fence: Duration,
+}
+
 /// A reclamation domain: the global epoch and the records of its readers.
 #[derive(Debug)]
 pub(crate) struct Domain {
@@ -97,9 +105,10 @@ pub(crate) struct Domain {
     /// Readers inside a section without a record (their thread's
     /// thread-locals are being destroyed); they fence for real.
     fallback: AtomicU64,
-    /// Serialises advances and remembers when the last one ran, so that
-    /// writers that want grace periods share them (see `advance_if_due`).
-    last_advance: Mutex<Option<std::time::Instant>>,
+    /// Serialises advances and remembers when the last one ran and how
+    /// long its heavy fence took, so that writers that want grace periods
+    /// share them (see `advance_if_due`).
+    last_advance: Mutex<Option<LastAdvance>>,
     /// Every record ever handed out; free ones are reused.
     records: Mutex<Vec<Arc<Record>>>,
 }
@@ -191,8 +200,10 @@ impl Domain {
     pub(crate) fn retire_epoch(&self) -> Option<u64> {
         let epoch = self.stamp();
         let mut last = self.last_advance.lock();
-        *last = Some(std::time::Instant::now());
-        self.advance_locked().then_some(epoch)
+        let at = Instant::now();
+        let (ran, fence) = self.advance_locked();
+        *last = Some(LastAdvance { at, fence });
+        ran.then_some(epoch)
     }
 
     /// Stamps a retirement: call after unlinking what is retired (from a
@@ -211,38 +222,49 @@ impl Domain {
     }
 
     /// Starts a grace period: advances the epoch and runs the heavy fence,
-    /// unless another thread is doing so or one ran less than
-    /// `min_interval` ago. Many writers' stamps share one heavy fence this
-    /// way (with `membarrier` it costs microseconds, see `heavy_fence`).
+    /// unless another thread is doing so, or the last one began less than
+    /// `min_interval` ago, or less than `cost_factor` times its own heavy
+    /// fence's duration ago. Many writers' stamps share one heavy fence this
+    /// way; the cost factor paces them by what they cost here (`membarrier`
+    /// takes ~0.2 µs when no other thread of the process is running and
+    /// ~8 µs on this virtual machine when one is, see `heavy_fence`).
     /// Returns whether it ran one.
-    pub(crate) fn advance_if_due(&self, min_interval: std::time::Duration) -> bool {
+    pub(crate) fn advance_if_due(&self, min_interval: Duration, cost_factor: u32) -> bool {
         let Some(mut last) = self.last_advance.try_lock() else {
             return false;
         };
-        let now = std::time::Instant::now();
-        if last.is_some_and(|at| now.duration_since(at) < min_interval) {
-            return false;
+        let now = Instant::now();
+        if let Some(last) = *last {
+            let interval = min_interval.max(last.fence * cost_factor);
+            if now.duration_since(last.at) < interval {
+                return false;
+            }
         }
-        *last = Some(now);
-        self.advance_locked()
+        let (ran, fence) = self.advance_locked();
+        *last = Some(LastAdvance { at: now, fence });
+        ran
     }
 
     /// Advances the epoch and runs the heavy fence; the caller holds
     /// `last_advance`. Returns false if the fence failed (the epoch then
-    /// never completes, so nothing stamped since is ever freed).
-    fn advance_locked(&self) -> bool {
+    /// never completes, so nothing stamped since is ever freed), and how
+    /// long the fence took.
+    fn advance_locked(&self) -> (bool, Duration) {
         // SeqCst: after the unlinks the stamps cover; as a read-modify-write
         // it continues their release sequences, and its Release part pairs
         // with the Acquire in `enter`.
         let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
-        if !heavy_fence() {
-            return false;
+        let started = Instant::now();
+        let fenced = heavy_fence();
+        let fence = started.elapsed();
+        if !fenced {
+            return (false, fence);
         }
         // Release pairs with the Acquire in `is_safe`: a checker that sees
         // the epoch completed also sees every section announced before the
         // fence.
         self.completed.fetch_max(epoch, Ordering::Release);
-        true
+        (true, fence)
     }
 
     /// The highest epoch whose grace period has run its heavy fence.
@@ -609,28 +631,27 @@ mod tests {
 
     #[test]
     fn a_stamp_waits_for_a_grace_period_and_for_older_sections() {
-        use std::time::Duration;
         init();
         let d = Domain::new();
         let a = d.register();
         d.enter(&a);
         let e = d.stamp();
         assert!(!d.is_safe(e), "no grace period ran since the stamp");
-        assert!(d.advance_if_due(Duration::ZERO));
+        assert!(d.advance_if_due(Duration::ZERO, 0));
         assert!(!d.is_safe(e), "a's section began before the stamp");
         d.exit(&a);
         assert!(d.is_safe(e), "idle readers hold nothing back");
 
         let e2 = d.stamp();
         assert!(
-            !d.advance_if_due(Duration::from_secs(3600)),
+            !d.advance_if_due(Duration::from_secs(3600), 0),
             "one grace period ran just now"
         );
         assert!(
             !d.is_safe(e2),
             "throttled: still waiting for its grace period"
         );
-        assert!(d.advance_if_due(Duration::ZERO));
+        assert!(d.advance_if_due(Duration::ZERO, 0));
         assert!(d.is_safe(e2));
 
         // A section entered after the grace period does not hold it back.
@@ -641,7 +662,7 @@ mod tests {
         // A fallback section (no record) holds back everything while open.
         d.enter_fallback();
         let e3 = d.stamp();
-        assert!(d.advance_if_due(Duration::ZERO));
+        assert!(d.advance_if_due(Duration::ZERO, 0));
         assert!(!d.is_safe(e3) && !d.is_safe(e2));
         d.exit_fallback();
         assert!(d.is_safe(e3));
