@@ -43,9 +43,16 @@ const GRACE_COST_FACTOR: u32 = 100;
 /// Grace periods are at least this far apart even when the fence is
 /// nearly free (no `membarrier`, or nothing else running): 20 µs bounds
 /// them to 50,000 a second, each an atomic increment on a line all writers
-/// share and a pass over the readers' records.
+/// share and a pass over the readers' records. A writer whose limbo holds
+/// many slots (see [`Limbo::collect`]) waits only this long.
 #[cfg(not(loom))]
 const MIN_GRACE_INTERVAL: Duration = Duration::from_micros(20);
+
+/// Grace periods are at most this far apart (while retirements wait for
+/// one), however long the last fence took: one slow `membarrier` (a
+/// descheduled CPU) must not hold memory back for long.
+#[cfg(not(loom))]
+const MAX_GRACE_INTERVAL: Duration = Duration::from_millis(1);
 
 /// What one writer has unlinked and not yet freed, oldest first, each with
 /// the epoch from which it may be freed (`Domain::stamp`).
@@ -81,18 +88,21 @@ impl<T> Limbo<T> {
 
     /// Hands `free` every item no reader can hold any more, oldest first,
     /// and starts a grace period if items still wait for one and none ran
-    /// lately (see [`GRACE_COST_FACTOR`]). Returns how many items remain.
+    /// lately (see [`GRACE_COST_FACTOR`]; with `urgent`, when the caller
+    /// holds much memory in limbo, only [`MIN_GRACE_INTERVAL`] applies).
+    /// Returns how many items remain.
     ///
     /// Call it inside a section (a [`Guard`]) that covers every reference
     /// the caller still holds to retired items: that section holds them back.
     #[cfg(not(loom))]
-    pub(crate) fn collect(&mut self, mut free: impl FnMut(T)) -> usize {
+    pub(crate) fn collect(&mut self, urgent: bool, mut free: impl FnMut(T)) -> usize {
         let domain = crate::raw::sections::domain();
         let Some(&(newest, _)) = self.pending.back() else {
             return 0;
         };
         if newest > domain.completed() {
-            domain.advance_if_due(MIN_GRACE_INTERVAL, GRACE_COST_FACTOR);
+            let factor = if urgent { 0 } else { GRACE_COST_FACTOR };
+            domain.advance_if_due(MIN_GRACE_INTERVAL, MAX_GRACE_INTERVAL, factor);
         }
         let safe_below = domain.safe_below();
         while let Some(&(epoch, _)) = self.pending.front() {
@@ -107,7 +117,7 @@ impl<T> Limbo<T> {
     }
 
     #[cfg(loom)]
-    pub(crate) fn collect(&mut self, _free: impl FnMut(T)) -> usize {
+    pub(crate) fn collect(&mut self, _urgent: bool, _free: impl FnMut(T)) -> usize {
         self.pending.len()
     }
 

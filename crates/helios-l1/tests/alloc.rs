@@ -290,8 +290,8 @@ fn steady_state_inserts_reuse_slots() {
     });
     let per_insert = allocations as f64 / inserts as f64;
     eprintln!("steady-state allocations per insert: {per_insert:.5}");
-    // Slots are retired 64 at a time and the thread's crossbeam bag is
-    // published every 8 batches (one queue node per 512 retired slots); hot
+    // Slots are retired 64 at a time into the writer's limbo, in pooled
+    // batches, and the limbo's queue only grows to its high-water mark; hot
     // tier refreshes allocate a little per refresh. Anything per entry would
     // be >= 1. The target is <= 0.01.
     assert!(

@@ -9,6 +9,7 @@
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::Arc;
 use loom::thread;
+use std::time::Duration;
 
 use super::hot::{HotPtr, HotTable};
 use super::sections::Domain;
@@ -304,7 +305,7 @@ fn loom_stamped_slot_outlives_the_sections_that_hold_it() {
         let advancer = {
             let domain = Arc::clone(&domain);
             thread::spawn(move || {
-                domain.advance_if_due(std::time::Duration::ZERO, 0);
+                domain.advance_if_due(Duration::ZERO, Duration::ZERO, 0);
             })
         };
         linked.store(0, Ordering::Release);
@@ -316,7 +317,7 @@ fn loom_stamped_slot_outlives_the_sections_that_hold_it() {
         advancer.join().expect("advancer");
         // Once every thread is out of its section and a grace period ran
         // after the stamp, the slot can go.
-        domain.advance_if_due(std::time::Duration::ZERO, 0);
+        domain.advance_if_due(Duration::ZERO, Duration::ZERO, 0);
         assert!(domain.is_safe(epoch), "an idle domain holds nothing back");
     });
 }

@@ -82,6 +82,8 @@ pub(crate) struct Writer {
     limbo: Limbo<Retired>,
     /// Inserts since limbo was last looked at from `insert`.
     inserts_since_collect: u32,
+    /// Slots in limbo (the sum over its `Slots` items).
+    limbo_slots: usize,
 }
 
 /// Inserts between two looks at a non-empty limbo from `insert` (a look is
@@ -129,6 +131,7 @@ where
                 retiring_len: 0,
                 limbo: Limbo::new(),
                 inserts_since_collect: 0,
+                limbo_slots: 0,
             },
         )
     }
@@ -268,7 +271,7 @@ where
         w.inserts_since_collect += 1;
         if w.inserts_since_collect >= COLLECT_EVERY_INSERTS && !w.limbo.is_empty() {
             w.inserts_since_collect = 0;
-            w.limbo.collect(|item| self.free(item));
+            self.collect(w);
         }
         Ok(index)
     }
@@ -382,12 +385,24 @@ where
             let batch = std::mem::replace(&mut w.retiring, self.slab.take_batch());
             let len = std::mem::take(&mut w.retiring_len);
             w.limbo.retire(Retired::Slots(batch, len));
+            w.limbo_slots += len;
         }
-        w.limbo.collect(|item| self.free(item));
+        self.collect(w);
     }
 
-    /// Frees one item from limbo.
-    fn free(&self, item: Retired) {
+    /// Frees what limbo says no reader can hold any more. A grace period is
+    /// urgent when limbo holds more than an eighth of the live entries'
+    /// slots (plus a few batches): that bounds the slab's growth under
+    /// churn to about that, however slow the heavy fence is.
+    fn collect(&self, w: &mut Writer) {
+        let urgent = w.limbo_slots > w.live / 8 + 4 * RETIRE_BATCH;
+        let mut freed = 0;
+        w.limbo.collect(urgent, |item| freed += self.free(item));
+        w.limbo_slots -= freed;
+    }
+
+    /// Frees one item from limbo; returns the slots it released.
+    fn free(&self, item: Retired) -> usize {
         match item {
             Retired::Slots(batch, len) => {
                 // SAFETY: every index in the batch was unlinked from the
@@ -397,12 +412,14 @@ where
                 // once, so it is still occupied.
                 unsafe { self.slab.release_all(&batch[..len]) };
                 self.slab.return_batch(batch);
+                len
             }
             Retired::Table(old) => {
                 // SAFETY: `old` came from `Box::into_raw` in `new`/`publish`,
                 // was swapped out before it was stamped, and limbo hands it
                 // back once, after every section that could have loaded it.
                 drop(unsafe { Box::from_raw(old.0) });
+                0
             }
         }
     }
@@ -487,6 +504,7 @@ impl<K, V> RawMap<K, V> {
             // SAFETY: from `Box::into_raw`, swapped out, freed once here.
             Retired::Table(old) => drop(unsafe { Box::from_raw(old.0) }),
         });
+        w.limbo_slots = 0;
     }
 }
 

@@ -223,19 +223,24 @@ impl Domain {
 
     /// Starts a grace period: advances the epoch and runs the heavy fence,
     /// unless another thread is doing so, or the last one began less than
-    /// `min_interval` ago, or less than `cost_factor` times its own heavy
-    /// fence's duration ago. Many writers' stamps share one heavy fence this
+    /// `cost_factor` times its own heavy fence's duration ago (that interval
+    /// clamped to `min_interval..=max_interval`). Many writers' stamps share one heavy fence this
     /// way; the cost factor paces them by what they cost here (`membarrier`
     /// takes ~0.2 µs when no other thread of the process is running and
     /// ~8 µs on this virtual machine when one is, see `heavy_fence`).
     /// Returns whether it ran one.
-    pub(crate) fn advance_if_due(&self, min_interval: Duration, cost_factor: u32) -> bool {
+    pub(crate) fn advance_if_due(
+        &self,
+        min_interval: Duration,
+        max_interval: Duration,
+        cost_factor: u32,
+    ) -> bool {
         let Some(mut last) = self.last_advance.try_lock() else {
             return false;
         };
         let now = Instant::now();
         if let Some(last) = *last {
-            let interval = min_interval.max(last.fence * cost_factor);
+            let interval = (last.fence * cost_factor).clamp(min_interval, max_interval);
             if now.duration_since(last.at) < interval {
                 return false;
             }
@@ -637,21 +642,21 @@ mod tests {
         d.enter(&a);
         let e = d.stamp();
         assert!(!d.is_safe(e), "no grace period ran since the stamp");
-        assert!(d.advance_if_due(Duration::ZERO, 0));
+        assert!(d.advance_if_due(Duration::ZERO, Duration::ZERO, 0));
         assert!(!d.is_safe(e), "a's section began before the stamp");
         d.exit(&a);
         assert!(d.is_safe(e), "idle readers hold nothing back");
 
         let e2 = d.stamp();
         assert!(
-            !d.advance_if_due(Duration::from_secs(3600), 0),
+            !d.advance_if_due(Duration::from_secs(3600), Duration::from_secs(3600), 0),
             "one grace period ran just now"
         );
         assert!(
             !d.is_safe(e2),
             "throttled: still waiting for its grace period"
         );
-        assert!(d.advance_if_due(Duration::ZERO, 0));
+        assert!(d.advance_if_due(Duration::ZERO, Duration::ZERO, 0));
         assert!(d.is_safe(e2));
 
         // A section entered after the grace period does not hold it back.
@@ -662,7 +667,7 @@ mod tests {
         // A fallback section (no record) holds back everything while open.
         d.enter_fallback();
         let e3 = d.stamp();
-        assert!(d.advance_if_due(Duration::ZERO, 0));
+        assert!(d.advance_if_due(Duration::ZERO, Duration::ZERO, 0));
         assert!(!d.is_safe(e3) && !d.is_safe(e2));
         d.exit_fallback();
         assert!(d.is_safe(e3));
