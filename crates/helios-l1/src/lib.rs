@@ -31,7 +31,7 @@
 //!   own cache-padded record; `membarrier(2)` on the writer side spares
 //!   readers the fence) and probes the table: no lock, no atomic
 //!   read-modify-write, no store to memory another thread writes, no
-//!   allocation, and no crossbeam pin. The table is published only while
+//!   allocation, and no read-buffer record. The table is published only while
 //!   its entries take at least 80% of the hits (below that the tier costs
 //!   more than it saves). See `src/hot/mod.rs` and `src/raw/sections.rs`.
 //! - **The weight never exceeds the capacity.** The capacity is split evenly

@@ -18,9 +18,13 @@
 //! retirement stamped before it, and writers space them by what the last
 //! one cost ([`GRACE_COST_FACTOR`]), so their cost is spread over many
 //! evictions. What that costs in memory: a retired slot stays allocated
-//! for up to about two intervals plus the time to the shard's next write
-//! (the writer frees its limbo when it next retires something, or when the
-//! shard is dropped).
+//! for up to about two intervals plus the time to the shard's next look at
+//! its limbo (each full batch of 64 retirements, every 64 inserts, and the
+//! end of every `remove` and `clear`, which run a due grace period outside
+//! their own section so that a removal on an otherwise idle cache frees its
+//! value at once), or until the shard is dropped. A value still waits for
+//! a later write if a grace period ran within the last interval or a
+//! reader is inside an older section when it is removed.
 
 #[cfg(not(loom))]
 use std::collections::VecDeque;

@@ -233,8 +233,10 @@ where
         value: V,
         weight: u64,
     ) -> Result<(), Refused<K, V>> {
-        let guard = pin();
         let mut state = self.lock_for_write();
+        // After the lock: a writer queued on it must not hold back
+        // reclamation. Dropped before the lock (declared after it).
+        let guard = pin();
         let State {
             writer,
             policy,
@@ -353,8 +355,10 @@ where
     where
         Q: Equivalent<K> + ?Sized,
     {
-        let guard = pin();
         let mut state = self.lock_for_write();
+        // After the lock: a writer queued on it must not hold back
+        // reclamation. Dropped before the lock (declared after it).
+        let guard = pin();
         let State {
             writer,
             policy,
@@ -437,30 +441,38 @@ where
         Q: Equivalent<K> + ?Sized,
         V: Clone,
     {
-        let guard = pin();
         let mut state = self.lock_for_write();
-        let State {
-            writer,
-            policy,
-            hot,
-            ..
-        } = &mut *state;
-        let (pos, index) = self.map.find(writer, &guard, hash, key)?;
-        self.notify(
-            writer,
-            index,
-            policy.weight_of(index),
-            RemovalCause::Removed,
-        );
-        invalidate(hot, index);
-        let value = self.map.with_entry(writer, index, |(_, v)| v.clone());
-        self.map.remove_at(writer, &guard, pos);
-        // An explicit removal goes to limbo now rather than with the next
-        // full batch, so its memory is freed at the shard's next flush after
-        // a grace period.
-        self.map.flush_retired(writer, &guard);
-        policy.remove(index);
-        self.publish_counts(policy);
+        let value = {
+            // After the lock: a writer queued on it must not hold back
+            // reclamation.
+            let guard = pin();
+            let State {
+                writer,
+                policy,
+                hot,
+                ..
+            } = &mut *state;
+            let (pos, index) = self.map.find(writer, &guard, hash, key)?;
+            self.notify(
+                writer,
+                index,
+                policy.weight_of(index),
+                RemovalCause::Removed,
+            );
+            invalidate(hot, index);
+            let value = self.map.with_entry(writer, index, |(_, v)| v.clone());
+            self.map.remove_at(writer, &guard, pos);
+            // An explicit removal goes to limbo now rather than with the
+            // next full batch.
+            self.map.flush_retired(writer, &guard);
+            policy.remove(index);
+            self.publish_counts(policy);
+            value
+        };
+        // Outside our section, the removal waits only for other readers: if
+        // a grace period is due it runs now, and the value is dropped here
+        // unless a reader still holds it (then at a later write).
+        self.map.collect_after_section(&mut state.writer);
         Some(value)
     }
 
@@ -486,8 +498,10 @@ where
     }
 
     pub(crate) fn clear(&self) {
-        let guard = pin();
         let mut state = self.lock_for_write();
+        // After the lock: a writer queued on it must not hold back
+        // reclamation. Dropped before the lock (declared after it).
+        let guard = pin();
         let State {
             writer,
             policy,
@@ -516,12 +530,16 @@ where
         self.map.clear(writer, &guard);
         policy.clear();
         self.publish_counts(policy);
+        drop(guard);
+        // As in `remove`: outside our section the cleared entries wait only
+        // for other readers.
+        self.map.collect_after_section(&mut state.writer);
     }
 
     /// Heap bytes of this shard's table, slab slots and policy metadata.
     pub(crate) fn heap_bytes(&self) -> usize {
-        let guard = pin();
         let state = self.write_side.state.lock();
+        let guard = pin();
         self.map.bytes(&guard)
             + state.policy.bytes()
             + state.hot.as_ref().map_or(0, ShardHot::bytes)
@@ -544,8 +562,8 @@ where
 
     /// Checks that table, policy and counters agree and the weight fits.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        let guard = pin();
         let state = self.write_side.state.lock();
+        let guard = pin();
         let policy = &state.policy;
         let live = self
             .map

@@ -10,7 +10,7 @@
 //! counter that numbers threads for read-buffer stripes
 //! (`raw::read_buffer::thread_stripe`; any number is a correct stripe) and
 //! the flag that says whether `membarrier` is in use (`raw::sections`; set
-//! once before any hot tier exists, and under loom the fences ignore it and
+//! once per process before any thread's first section, and under loom the fences ignore it and
 //! use loom's). Neither takes part in a protocol the models check, and a
 //! loom static would have to be reset between model iterations.
 

@@ -240,8 +240,8 @@ fn agent_reads_of_string_keys_allocate_nothing() {
         found[2] += u64::from(handle.with(name, |v| *v).unwrap() == Some(k));
         found[3] += u64::from(handle.with_private(name, |v| *v).unwrap() == Some(k + 1));
     };
-    // Warm up (epoch registration, collector bags, and the reserved
-    // reader's adoptions, which clone the key once per adopted object).
+    // Warm up (the thread's read-section record, and the reserved reader's
+    // adoptions, which clone the key once per adopted object).
     for i in 0..200_000 {
         read(&reader, i, &mut [0; 4]);
         reserved.get(object(i).0).unwrap();

@@ -269,15 +269,14 @@ impl<K, V> HotTableBuilder<K, V> {
     }
 }
 
-/// A table unpublished at an epoch (`None`: never reclaimable).
-type Retired<K, V> = (Arc<HotTable<K, V>>, Option<u64>);
+/// A table unpublished, and the epoch from which it may be freed.
+type Retired<K, V> = (Arc<HotTable<K, V>>, u64);
 
 /// The published hot table plus the retired ones awaiting reclamation.
 pub(crate) struct HotPtr<K, V> {
     /// From `Arc::into_raw`; this pointer owns one strong count. Never null.
     current: AtomicPtr<HotTable<K, V>>,
-    /// Unpublished tables and the epoch after which they are unreachable
-    /// (`None`: never, because the heavy fence failed).
+    /// Unpublished tables and the epoch from which they are unreachable.
     retired: Mutex<Vec<Retired<K, V>>>,
 }
 
@@ -352,7 +351,7 @@ impl<K, V> HotPtr<K, V> {
     /// Drops retired tables no reader can reach; returns how many remain.
     pub(crate) fn reclaim(&self, domain: &Domain) -> usize {
         let mut retired = self.retired.lock();
-        retired.retain(|(_, epoch)| !epoch.is_some_and(|e| domain.is_safe(e)));
+        retired.retain(|&(_, epoch)| !domain.is_safe(epoch));
         retired.len()
     }
 

@@ -280,24 +280,28 @@ fn loom_hot_table_outlives_the_sections_that_hold_it() {
 /// The main tables' amortised grace periods: a writer unlinks a slot and
 /// stamps the retirement; a grace period that another writer starts (any
 /// time after, or before, the stamp) lets the writer free it only once no
-/// section that could hold it remains. The model records the "free", so a
-/// premature one fails the reader's assertion.
+/// section that could hold it remains. The slot is a loom cell, read by the
+/// reader and overwritten by the "free": loom reports the pair if the free
+/// does not happen after the read, and the reader checks the value too.
 #[test]
 fn loom_stamped_slot_outlives_the_sections_that_hold_it() {
     loom::model(|| {
         let domain = Arc::new(Domain::new());
         // 1 while the "table" links the slot, 0 once unlinked.
         let linked = Arc::new(loom::sync::atomic::AtomicU64::new(1));
-        let freed = Arc::new(AtomicBool::new(false));
+        let slot = Arc::new(loom::cell::UnsafeCell::new(10u64));
         let record = domain.register();
 
         let reader = {
-            let (domain, linked, freed) =
-                (Arc::clone(&domain), Arc::clone(&linked), Arc::clone(&freed));
+            let (domain, linked, slot) =
+                (Arc::clone(&domain), Arc::clone(&linked), Arc::clone(&slot));
             thread::spawn(move || {
                 domain.enter(&record);
                 if linked.load(Ordering::Acquire) == 1 {
-                    assert!(!freed.load(Ordering::SeqCst), "freed while in use");
+                    // SAFETY (of the model): the slot was linked when
+                    // loaded inside the section, so it is not freed yet.
+                    let value = slot.with(|p| unsafe { *p });
+                    assert_eq!(value, 10, "read a freed slot");
                 }
                 domain.exit(&record);
             })
@@ -311,7 +315,8 @@ fn loom_stamped_slot_outlives_the_sections_that_hold_it() {
         linked.store(0, Ordering::Release);
         let epoch = domain.stamp();
         if domain.is_safe(epoch) {
-            freed.store(true, Ordering::SeqCst);
+            // The "free": no reader may still read the slot.
+            slot.with_mut(|p| unsafe { *p = 0 });
         }
         reader.join().expect("reader");
         advancer.join().expect("advancer");

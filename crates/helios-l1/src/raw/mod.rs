@@ -178,9 +178,11 @@ where
             }
             let index = word & INDEX_MASK;
             // SAFETY: `index` was loaded from a table inside `guard`'s
-            // section, so its slot stays occupied until the guard drops
-            // (slots are released only from limbo, after every section that
-            // began before their unlink has ended).
+            // section, so its slot stays occupied until the guard drops:
+            // slots are released only from limbo, once a grace period begun
+            // after their stamp (which follows their unlink) has completed
+            // and every section that announced an older epoch has ended; a
+            // section announcing a newer one cannot load the index.
             let found = unsafe {
                 self.slab.with(index, |(k, v)| {
                     if key.equivalent(k) {
@@ -334,10 +336,14 @@ where
     /// Removes every entry.
     pub(crate) fn clear(&self, w: &mut Writer, guard: &Guard) {
         let old = self.table(guard);
+        // Unlink first: every slot is stamped after the swap that made it
+        // unreachable (stamping a batch while the old table still links it
+        // would let a section that begins after the stamp find it). `old`
+        // stays valid: our own section began before its stamp.
+        self.publish(w, Table::new(MIN_SLOTS));
         for index in old.live() {
             self.retire_slot(w, guard, index);
         }
-        self.publish(w, Table::new(MIN_SLOTS));
         self.flush_retired(w, guard);
         w.live = 0;
         w.tombstones = 0;
@@ -387,6 +393,14 @@ where
             w.limbo.retire(Retired::Slots(batch, len));
             w.limbo_slots += len;
         }
+        self.collect(w);
+    }
+
+    /// Frees what limbo says no reader can hold any more, for a writer
+    /// outside any section of its own: the retirements of its last call no
+    /// longer wait for it. (Without a `Guard` the caller holds no reference
+    /// into the table or slots: every way to get one takes a guard.)
+    pub(crate) fn collect_after_section(&self, w: &mut Writer) {
         self.collect(w);
     }
 
@@ -520,5 +534,43 @@ impl<K, V> Drop for RawMap<K, V> {
             // each slot is released once.
             unsafe { self.slab.release(index) };
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::reclaim::pin;
+
+    fn h(key: u64) -> u64 {
+        key.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+
+    #[test]
+    fn clear_unlinks_the_table_before_it_stamps_the_slots() {
+        let (mut map, mut w) = RawMap::<u64, u64>::new();
+        {
+            let guard = pin();
+            for k in 0..200 {
+                map.insert(&mut w, &guard, h(k), (k, k), |i| h(u64::from(i)))
+                    .ok();
+            }
+            // Inside our section nothing retired from now on can be freed,
+            // so limbo shows the order of the stamps.
+            let before = w.limbo.iter().count();
+            map.clear(&mut w, &guard);
+            let kinds: Vec<bool> = w
+                .limbo
+                .iter()
+                .skip(before)
+                .map(|item| matches!(item, Retired::Table(_)))
+                .collect();
+            // The cleared table first, then its 200 slots in 4 batches: a
+            // batch stamped before the swap could be found, after its
+            // stamp, by a section that begins before the swap.
+            assert_eq!(kinds, [true, false, false, false, false]);
+            assert_eq!(map.retired(&w).0, 200);
+        }
+        map.release_retiring(&mut w);
     }
 }

@@ -95,7 +95,7 @@ struct LastAdvance {
 /// A reclamation domain: the global epoch and the records of its readers.
 #[derive(Debug)]
 pub(crate) struct Domain {
-    /// Advanced by [`advance`](Self::advance); also touched by writers'
+    /// Advanced by grace periods ([`advance_if_due`](Self::advance_if_due)); also touched by writers'
     /// [`stamp`](Self::stamp)s. Modified only by read-modify-writes, so
     /// every value a reader loads continues the release sequence of every
     /// earlier stamp (see [`stamp`](Self::stamp)).
@@ -162,25 +162,29 @@ impl Domain {
     /// owner of `record` loads from this domain's structures stays alive.
     #[inline(always)]
     pub(crate) fn enter(&self, record: &Record) {
-        // Acquire pairs with the `fetch_add` in `retire_epoch`: a section
-        // that announces `≥ e` sees the swap that preceded it.
+        // Acquire pairs with the advance that produced `epoch` (and, through
+        // its release sequence, with every earlier stamp): a section that
+        // announces `≥ e` sees every unlink stamped below `e`.
         let epoch = self.epoch.load(Ordering::Acquire);
-        record.announced.store(epoch, Ordering::Relaxed);
+        // Release (a plain store on x86): a checker that reads this record
+        // after the owner left and re-entered still synchronises with the
+        // earlier section's reads, not only when it reads `OFFLINE`.
+        record.announced.store(epoch, Ordering::Release);
         light_fence();
     }
 
     /// Leaves the section entered with [`enter`](Self::enter).
     #[inline(always)]
     pub(crate) fn exit(&self, record: &Record) {
-        // Release pairs with the Acquire in `is_safe`: the section's reads
-        // happen before a free that sees `OFFLINE`.
+        // Release pairs with the Acquire in `safe_below`: the section's
+        // reads happen before a free that sees `OFFLINE`.
         record.announced.store(OFFLINE, Ordering::Release);
     }
 
     /// Enters a section without a record (for a thread whose thread-locals
     /// are gone): a real read-modify-write and fence, so no heavy fence is
-    /// needed to see it. Rare; every [`is_safe`](Self::is_safe) waits for
-    /// all such sections.
+    /// needed to see it. Rare; every [`safe_below`](Self::safe_below) waits
+    /// for all such sections.
     #[cfg_attr(loom, allow(dead_code))] // the global domain is not modelled
     pub(crate) fn enter_fallback(&self) {
         self.fallback.fetch_add(1, Ordering::SeqCst);
@@ -190,27 +194,28 @@ impl Domain {
     /// Leaves a section entered with [`enter_fallback`](Self::enter_fallback).
     #[cfg_attr(loom, allow(dead_code))] // the global domain is not modelled
     pub(crate) fn exit_fallback(&self) {
-        // Release pairs with the Acquire in `is_safe`.
+        // Release pairs with the Acquire in `safe_below`.
         self.fallback.fetch_sub(1, Ordering::Release);
     }
 
-    /// Advances the epoch after the caller unpublished something (with a
-    /// `SeqCst` swap); returns the epoch it may be freed at, or `None` if the
-    /// heavy fence failed (then it must never be freed).
-    pub(crate) fn retire_epoch(&self) -> Option<u64> {
+    /// Stamps what the caller just unpublished (with a `SeqCst` swap) and
+    /// runs a grace period now; returns the epoch it may be freed at. If the
+    /// heavy fence failed, the epoch completes only with a later grace
+    /// period that succeeds.
+    pub(crate) fn retire_epoch(&self) -> u64 {
         let epoch = self.stamp();
         let mut last = self.last_advance.lock();
         let at = Instant::now();
-        let (ran, fence) = self.advance_locked();
+        let (_, fence) = self.advance_locked();
         *last = Some(LastAdvance { at, fence });
-        ran.then_some(epoch)
+        epoch
     }
 
     /// Stamps a retirement: call after unlinking what is retired (from a
     /// structure whose readers read inside this domain's sections). Returns
     /// the epoch it may be freed at: once [`is_safe`](Self::is_safe) holds
-    /// for it, which takes an [`advance`](Self::advance_if_due) after this
-    /// call.
+    /// for it, which takes a grace period ([`advance_if_due`](Self::advance_if_due))
+    /// begun after this call.
     ///
     /// A read-modify-write, not a load: with `AcqRel` it heads a release
     /// sequence that every later advance (also a read-modify-write)
@@ -251,9 +256,10 @@ impl Domain {
     }
 
     /// Advances the epoch and runs the heavy fence; the caller holds
-    /// `last_advance`. Returns false if the fence failed (the epoch then
-    /// never completes, so nothing stamped since is ever freed), and how
-    /// long the fence took.
+    /// `last_advance`. Returns false if the fence failed (then `completed`
+    /// stays put, and what was stamped since waits for a later grace period
+    /// that succeeds; `membarrier` does not fail once registered, short of
+    /// a kernel change), and how long the fence took.
     fn advance_locked(&self) -> (bool, Duration) {
         // SeqCst: after the unlinks the stamps cover; as a read-modify-write
         // it continues their release sequences, and its Release part pairs
@@ -314,7 +320,8 @@ impl Domain {
 }
 
 /// Whether readers may skip the hardware fence because writers run
-/// `membarrier`. Decided once by [`init`], before any hot tier exists.
+/// `membarrier`. Decided once by [`init`], which every thread runs before
+/// its first section and before every heavy fence.
 /// A `std` atomic rather than `crate::sync`'s: configuration, not protocol
 /// (under loom the fences below ignore it).
 static ASYMMETRIC: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -612,7 +619,7 @@ mod tests {
         let b = d.register();
         d.enter(&a);
         d.enter(&b);
-        let e = d.retire_epoch().unwrap();
+        let e = d.retire_epoch();
         assert!(!d.is_safe(e), "both sections began before the retirement");
         d.exit(&a);
         assert!(!d.is_safe(e), "b still may hold the old table");
@@ -623,7 +630,7 @@ mod tests {
             d.is_safe(e),
             "a section that began after it sees the new table"
         );
-        let e2 = d.retire_epoch().unwrap();
+        let e2 = d.retire_epoch();
         assert!(!d.is_safe(e2));
         d.exit(&a);
         d.unregister(&b);
@@ -685,7 +692,7 @@ mod tests {
         read(|outer| {
             let at_entry = announced(outer);
             assert_ne!(at_entry, OFFLINE);
-            let e = domain().retire_epoch().unwrap();
+            let e = domain().retire_epoch();
             read(|inner| assert_eq!(announced(inner), at_entry, "no re-entry"));
             // Still inside the outer section after the inner one left.
             assert_eq!(announced(outer), at_entry);

@@ -148,8 +148,9 @@ impl<K, V> Slab<K, V> {
     ///
     /// # Safety
     /// The slot must be occupied for the whole call: the caller either is the
-    /// writer and the index is live, or loaded the index from a table while
-    /// pinned (so `release` cannot run before the guard is dropped).
+    /// writer and the index is live, or loaded the index from a table inside
+    /// a read section (so `release`, which waits for every section older
+    /// than the slot's grace period, cannot run before the guard drops).
     #[inline(always)]
     pub(crate) unsafe fn with<R>(&self, index: u32, f: impl FnOnce(&(K, V)) -> R) -> R {
         let (chunk, offset) = locate(index);
