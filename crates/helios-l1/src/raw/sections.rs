@@ -496,6 +496,11 @@ mod global {
     }
 
     /// Enters a read section (at depth 0; nested sections only count).
+    ///
+    /// The guard must be dropped before the call into the cache that made
+    /// it returns: never store it or hand it to a user. [`Guard::reader`]'s
+    /// safety rests on that (the thread's record outlives every guard only
+    /// because no guard outlives a call).
     #[inline(always)]
     pub(crate) fn pin() -> Guard {
         let entered = READER.try_with(|reader| {
