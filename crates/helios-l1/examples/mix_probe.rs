@@ -84,10 +84,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     helios_mix(&helios, &warm);
     quick_cache_mix(&qc, &warm);
     helios.refresh_hot_tier();
+    // Wall time of the measured pass too (one thread, same process), for
+    // a same-run ratio when instruction counts miss memory stalls.
+    let started = std::time::Instant::now();
+    let helios_hits = helios_mix(&helios, &measured);
+    let helios_ns = started.elapsed().as_nanos() as f64 / OPS as f64;
+    let started = std::time::Instant::now();
+    let qc_hits = quick_cache_mix(&qc, &measured);
+    let qc_ns = started.elapsed().as_nanos() as f64 / OPS as f64;
     println!(
-        "hits: helios {}, quick_cache {}",
-        helios_mix(&helios, &measured),
-        quick_cache_mix(&qc, &measured)
+        "hits: helios {helios_hits}, quick_cache {qc_hits}; ns per op: helios {helios_ns:.1}, quick_cache {qc_ns:.1} (helios/quick_cache throughput {:.2}x)",
+        qc_ns / helios_ns
     );
     Ok(())
 }

@@ -91,6 +91,7 @@ mod hot;
 mod options;
 mod policy;
 mod pool;
+mod prefetch;
 mod raw;
 mod reclaim;
 mod recording;

@@ -20,6 +20,14 @@ use crate::recording::{HitRecording, HitRecordingStats};
 use crate::removal::{Listeners, RemovalCause};
 use crate::retention::Retention;
 use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
+
+/// How many records ahead a replay hints the policy lines a record will
+/// touch (its node and sketch block; its list neighbours half as far).
+/// Measured on the one-thread 95%-read mix (`examples/mix_probe`, helios's
+/// ns per operation, median of 8 alternating processes of one binary):
+/// no hints 72.9, 4 ahead 72.4, 8 ahead 68.8, 16 ahead 68.4, 32 ahead
+/// 70.3. 8 keeps nearly all of the gain with the fewest lines in flight.
+const REPLAY_AHEAD: usize = 8;
 use crossbeam_utils::CachePadded;
 
 pub(crate) struct Shard<K, V> {
@@ -208,21 +216,30 @@ where
 
     /// Replays buffered hits into the policy (and the hot tier's summary).
     fn drain_reads(reads: &ReadBuffer, state: &mut State<K, V>) {
-        let State {
-            policy,
-            hot,
-            recording,
-            ..
-        } = state;
-        reads.drain(|record| {
-            recording.replayed += 1;
-            let (index, hash) = read_buffer::decode(record);
-            if policy.access(index, hash) {
-                if let Some(hot) = hot {
-                    hot.record(index, hash);
+        // Replays in order, hinting each record's policy node and sketch
+        // block `REPLAY_AHEAD` records ahead and its list neighbours half
+        // as far (see `crate::prefetch`); the hints only read, so the
+        // replay is exactly what a plain drain would do.
+        reads.drain_ahead::<REPLAY_AHEAD, _>(
+            state,
+            |state, record| {
+                let (index, hash) = read_buffer::decode(record);
+                state.policy.prefetch_access(index, hash);
+            },
+            |state, record| {
+                let (index, _) = read_buffer::decode(record);
+                state.policy.prefetch_neighbours(index);
+            },
+            |state, record| {
+                state.recording.replayed += 1;
+                let (index, hash) = read_buffer::decode(record);
+                if state.policy.access(index, hash) {
+                    if let Some(hot) = state.hot.as_mut() {
+                        hot.record(index, hash);
+                    }
                 }
-            }
-        });
+            },
+        );
     }
 
     /// Inserts or replaces `key`, then evicts until the shard fits.

@@ -264,6 +264,30 @@ impl Policy {
         self.nodes[index as usize].weight
     }
 
+    /// Hints the lines [`access`](Self::access) of `index` will touch first:
+    /// its node and its sketch block.
+    #[inline]
+    pub(crate) fn prefetch_access(&self, index: u32, hash: u32) {
+        if let Some(node) = self.nodes.get(index as usize) {
+            crate::prefetch::prefetch(node);
+        }
+        self.sketch.prefetch(hash);
+    }
+
+    /// Hints the nodes `access` of `index` will relink: its list neighbours
+    /// (read from its node, which an earlier [`prefetch_access`](Self::prefetch_access) brought in).
+    #[inline]
+    pub(crate) fn prefetch_neighbours(&self, index: u32) {
+        let Some(node) = self.nodes.get(index as usize) else {
+            return;
+        };
+        for link in [node.prev(), node.next] {
+            if let Some(neighbour) = self.nodes.get(link as usize) {
+                crate::prefetch::prefetch(neighbour);
+            }
+        }
+    }
+
     pub(crate) fn is_resident(&self, index: u32) -> bool {
         self.nodes
             .get(index as usize)

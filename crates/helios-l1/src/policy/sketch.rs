@@ -117,6 +117,15 @@ impl FrequencySketch {
         (offset + ((i as usize) << 1), index << 2)
     }
 
+    /// Hints the block [`increment`](Self::increment) of `hash` will touch.
+    #[inline]
+    pub(crate) fn prefetch(&self, hash: u32) {
+        let (start, _) = self.block(hash);
+        if let Some(word) = self.table.get(start) {
+            crate::prefetch::prefetch(word);
+        }
+    }
+
     /// Estimated recent frequency of `hash`, 0..=15.
     #[inline]
     pub(crate) fn frequency(&self, hash: u32) -> u8 {

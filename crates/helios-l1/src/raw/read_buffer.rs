@@ -131,6 +131,40 @@ impl ReadBuffer {
         true
     }
 
+    /// Hands every available record to `f`, in the order [`drain`](Self::drain)
+    /// would, after first showing it to `soon` `AHEAD` records earlier and
+    /// to `sooner` `AHEAD / 2` records earlier (each record reaches `f` at
+    /// the end, however few there are). The two hooks are for prefetching
+    /// what `f` will touch: `soon` can hint lines found from the record
+    /// alone, `sooner` lines found through them once they have arrived.
+    ///
+    /// Only one thread may drain at a time (the shard lock holder).
+    pub(crate) fn drain_ahead<const AHEAD: usize, C>(
+        &self,
+        context: &mut C,
+        soon: impl Fn(&C, u64),
+        sooner: impl Fn(&C, u64),
+        mut f: impl FnMut(&mut C, u64),
+    ) {
+        const { assert!(AHEAD.is_power_of_two() && AHEAD >= 2) };
+        let mut ring = [0u64; AHEAD];
+        let mut seen = 0usize;
+        self.drain(|record| {
+            soon(context, record);
+            if seen >= AHEAD / 2 {
+                sooner(context, ring[(seen - AHEAD / 2) % AHEAD]);
+            }
+            if seen >= AHEAD {
+                f(context, ring[seen % AHEAD]);
+            }
+            ring[seen % AHEAD] = record;
+            seen += 1;
+        });
+        for k in seen.saturating_sub(AHEAD)..seen {
+            f(context, ring[k % AHEAD]);
+        }
+    }
+
     /// Hands every available record to `f`.
     ///
     /// Only one thread may drain at a time (the shard lock holder).
@@ -158,6 +192,45 @@ impl ReadBuffer {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drain_ahead_hands_every_record_in_order_after_both_hooks() {
+        for n in 0..40u32 {
+            let buf = ReadBuffer::new(1);
+            for i in 0..n {
+                assert!(buf.record(encode(i, 1)));
+            }
+            let events = std::cell::RefCell::new(Vec::new());
+            let mut handed = Vec::new();
+            buf.drain_ahead::<8, _>(
+                &mut handed,
+                |_, r| events.borrow_mut().push(('s', decode(r).0)),
+                |_, r| events.borrow_mut().push(('t', decode(r).0)),
+                |handed, r| {
+                    handed.push(decode(r).0);
+                    events.borrow_mut().push(('f', decode(r).0));
+                },
+            );
+            let events = events.into_inner();
+            assert_eq!(handed, (0..n).collect::<Vec<_>>(), "n = {n}");
+            let order = |kind| {
+                events
+                    .iter()
+                    .filter(|e| e.0 == kind)
+                    .map(|e| e.1)
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(order('f'), (0..n).collect::<Vec<_>>(), "n = {n}");
+            assert_eq!(order('s'), (0..n).collect::<Vec<_>>(), "n = {n}");
+            for i in 0..n {
+                let at = |kind| events.iter().position(|e| *e == (kind, i));
+                assert!(at('s') < at('f'), "record {i} of {n} reached f unannounced");
+                if let Some(t) = at('t') {
+                    assert!(at('s') < Some(t) && Some(t) < at('f'));
+                }
+            }
+        }
+    }
 
     #[test]
     fn encode_round_trips() {
