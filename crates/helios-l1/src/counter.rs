@@ -48,6 +48,28 @@ impl StripedCounter {
     }
 }
 
+/// A number naming the calling thread, unique for the life of the process
+/// (never 0): a 64-bit count of threads that asked, so it never repeats.
+/// For counters a single thread owns (`agent::registry`'s read counts).
+#[inline]
+pub(crate) fn thread_token() -> u64 {
+    use std::cell::Cell;
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    thread_local! {
+        static TOKEN: Cell<u64> = const { Cell::new(0) };
+    }
+    // While the thread's thread-locals are being destroyed: a token no
+    // thread owns, so the caller takes its shared path.
+    TOKEN
+        .try_with(|token| {
+            if token.get() == 0 {
+                token.set(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+            }
+            token.get()
+        })
+        .unwrap_or(u64::MAX)
+}
+
 impl std::fmt::Debug for StripedCounter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.sum())

@@ -496,3 +496,45 @@ fn ten_thousand_agents_keep_their_own_private_keys_through_recycling() {
         "new agents take the terminated agents' slots"
     );
 }
+
+#[test]
+fn read_counts_stay_exact_when_threads_share_an_agent_and_slots_are_reused() {
+    // The first thread to count owns the plain cells; the others add to
+    // shared ones. Together they must lose nothing.
+    let cache = agent_cache();
+    for round in 0..3 {
+        let agent = cache
+            .register_agent(&format!("shared-{round}"), AgentConfig::new())
+            .unwrap();
+        for k in 0..100u64 {
+            assert!(agent.insert(k, format!("v{k}")).unwrap().is_ok());
+        }
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let agent = agent.clone();
+                std::thread::spawn(move || {
+                    // 7 is coprime with 200: each thread reads every key
+                    // 0..200 exactly 250 times; keys below 100 hit.
+                    for i in 0..50_000u64 {
+                        agent.get(&((i * 7 + t) % 200)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // And the registering thread reads too (it may or may not own).
+        assert!(agent.get(&1).unwrap().is_some());
+        let stats = cache.agents(AgentSort::Name);
+        assert_eq!(stats.len(), 1);
+        assert_eq!(
+            (stats[0].hits, stats[0].misses),
+            (100_001, 100_000),
+            "round {round}"
+        );
+        // Terminating frees the slot; the next round's agent reuses it and
+        // must start from zero, with a new owner.
+        agent.terminate().unwrap();
+    }
+}

@@ -496,11 +496,7 @@ where
         } else {
             self.read_protecting(key, slot, reserved, f)
         };
-        slot.count(if value.is_some() {
-            Counter::Hits
-        } else {
-            Counter::Misses
-        });
+        slot.count_read(value.is_some());
         Ok(value)
     }
 

@@ -11,6 +11,7 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crate::counter::thread_token;
 use crate::removal::RemovalCause;
 use crate::retention::Retention;
 use crate::sync::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Mutex, Ordering, RwLock};
@@ -244,14 +245,31 @@ pub enum AgentEvent {
 /// counters stay in that core's cache; slots are 64-byte aligned, so two
 /// agents never share a line. They are padded per agent, not striped per
 /// thread: one agent's handle used from many threads at once makes those
-/// threads contend on its counter line (a `fetch_add` per hit), which
-/// striping would avoid at the cost of multiplying the ≤ 256 bytes per
-/// agent by the stripe count. Give each thread its own agent when that
-/// matters.
+/// threads contend on its counter line, which striping would avoid at the
+/// cost of multiplying the ≤ 256 bytes per agent by the stripe count. Give
+/// each thread its own agent when that matters.
+///
+/// Hits and misses, counted on every read, are *owned*: the first thread
+/// to count one claims the slot (`owner`) and from then on adds with a
+/// plain load and store to `hits`/`misses`, which only it writes; other
+/// threads `fetch_add` to `foreign_hits`/`foreign_misses`. Both are exact,
+/// and the owner's read path has no locked instruction (a `fetch_add` per
+/// read, a full barrier on x86, cost the agent read path ~15% of its
+/// 2-thread throughput: BENCHMARKS.md, "Throughput cost of agent
+/// awareness").
 #[derive(Debug, Default)]
 struct Counters {
+    /// Written only by the thread whose token is in `owner`.
     hits: AtomicU64,
+    /// Written only by the thread whose token is in `owner`.
     misses: AtomicU64,
+    /// Hits counted by other threads.
+    foreign_hits: AtomicU64,
+    /// Misses counted by other threads.
+    foreign_misses: AtomicU64,
+    /// `counter::thread_token` of the thread that owns `hits` and `misses`,
+    /// or 0 before one claims them. Reset when the slot is reused.
+    owner: AtomicU64,
     inserts: AtomicU64,
     loads: AtomicU64,
     load_nanos: AtomicU64,
@@ -284,9 +302,6 @@ pub(crate) struct Slot<K> {
     reserved: AtomicU64,
     cap: AtomicU64,
     priority: AtomicU32,
-    /// The current agent's name (None while the slot is free), read or
-    /// changed off the hit path.
-    name: Mutex<Option<Box<str>>>,
     _keys: std::marker::PhantomData<fn(K)>,
 }
 
@@ -316,7 +331,6 @@ impl<K> Slot<K> {
             reserved: AtomicU64::new(0),
             cap: AtomicU64::new(u64::MAX),
             priority: AtomicU32::new(1),
-            name: Mutex::new(None),
             _keys: std::marker::PhantomData,
         }
     }
@@ -337,8 +351,8 @@ impl<K> Slot<K> {
     pub(crate) fn count(&self, counter: Counter) {
         let c = &self.counters;
         let cell = match counter {
-            Counter::Hits => &c.hits,
-            Counter::Misses => &c.misses,
+            Counter::Hits => return self.count_read(true),
+            Counter::Misses => return self.count_read(false),
             Counter::Inserts => &c.inserts,
             Counter::Loads => &c.loads,
             Counter::EvictionsSuffered => &c.evictions_suffered,
@@ -346,6 +360,38 @@ impl<K> Slot<K> {
         };
         // Relaxed: statistics only.
         cell.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a read: a hit or a miss (see `Counters` on ownership).
+    #[inline]
+    pub(crate) fn count_read(&self, hit: bool) {
+        let c = &self.counters;
+        let token = thread_token();
+        let mut owner = c.owner.load(Ordering::Relaxed);
+        if owner == 0 {
+            // Claim the slot; whoever wins owns it until the slot is reused.
+            owner = match c
+                .owner
+                .compare_exchange(0, token, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => token,
+                Err(current) => current,
+            };
+        }
+        // Relaxed: statistics only.
+        if owner == token {
+            // Only this thread writes the owned cells, so a load and a
+            // store lose nothing.
+            let cell = if hit { &c.hits } else { &c.misses };
+            cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        } else {
+            let cell = if hit {
+                &c.foreign_hits
+            } else {
+                &c.foreign_misses
+            };
+            cell.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Weight charged to this slot's agent now.
@@ -479,9 +525,28 @@ type Listener = Box<dyn Fn(&AgentEvent) + Send + Sync>;
 #[derive(Default)]
 struct Names {
     by_hash: HashMap<u64, Vec<u32>, foldhash::fast::FixedState>,
+    /// Each slot's agent name (None while free), by slot number: kept here,
+    /// off the hit path, rather than in the slots, whose 128 bytes hold the
+    /// counters a read touches.
+    names: Vec<Option<Box<str>>>,
     used: usize,
     free: Vec<u32>,
     live: usize,
+}
+
+impl Names {
+    fn name(&self, index: u32) -> Option<&str> {
+        self.names.get(index as usize)?.as_deref()
+    }
+
+    /// Sets slot `index`'s name; returns the previous one.
+    fn set_name(&mut self, index: u32, name: Option<Box<str>>) -> Option<Box<str>> {
+        let i = index as usize;
+        if i >= self.names.len() {
+            self.names.resize_with(i + 1, || None);
+        }
+        std::mem::replace(&mut self.names[i], name)
+    }
 }
 
 /// `CHUNK_SLOTS` slots, allocated on first use.
@@ -580,11 +645,10 @@ impl<K: Hash + Eq> Registry<K> {
                     committed.saturating_add(config.reserved)
                 )));
             }
-            let taken = names.by_hash.get(&hash).is_some_and(|indices| {
-                indices
-                    .iter()
-                    .any(|&i| self.slot(i).name.lock().as_deref() == Some(name))
-            });
+            let taken = names
+                .by_hash
+                .get(&hash)
+                .is_some_and(|indices| indices.iter().any(|&i| names.name(i) == Some(name)));
             if taken {
                 return Err(AgentError::DuplicateName(name.to_string()));
             }
@@ -597,13 +661,16 @@ impl<K: Hash + Eq> Registry<K> {
                 None => return Err(AgentError::TooManyAgents { max: MAX_AGENTS }),
             };
             let slot = self.slot(index);
-            *slot.name.lock() = Some(Box::from(name));
+            names.set_name(index, Some(Box::from(name)));
             slot.set_config(config);
             let c = &slot.counters;
             // `charged` was moved to `orphaned` at termination.
             for cell in [
                 &c.hits,
                 &c.misses,
+                &c.foreign_hits,
+                &c.foreign_misses,
+                &c.owner,
                 &c.inserts,
                 &c.loads,
                 &c.load_nanos,
@@ -685,8 +752,7 @@ impl<K: Hash + Eq> Registry<K> {
             if state_before == ACTIVE {
                 self.join_pool(config, false);
             }
-            let mut name = slot.name.lock();
-            if let Some(name) = name.take() {
+            if let Some(name) = names.set_name(id.index, None) {
                 let hash = name_hash(&name);
                 if let Some(indices) = names.by_hash.get_mut(&hash) {
                     indices.retain(|&i| i != id.index);
@@ -696,7 +762,6 @@ impl<K: Hash + Eq> Registry<K> {
                 }
             }
             names.live -= 1;
-            drop(name);
             let private = self.private[id.index as usize % PRIVATE_SHARDS]
                 .lock()
                 .remove(&id.index)
@@ -712,12 +777,20 @@ impl<K: Hash + Eq> Registry<K> {
 
     /// Statistics of every live agent, ordered by `sort`.
     pub(crate) fn snapshot(&self, sort: AgentSort) -> Vec<AgentStats> {
-        let used = self.names.lock().used;
-        let mut out: Vec<AgentStats> = (0..used)
-            .filter_map(|index| {
+        // Names are copied under the lock, the counters read after it.
+        let names: Vec<Option<Arc<str>>> = {
+            let names = self.names.lock();
+            (0..names.used)
+                .map(|i| names.name(i as u32).map(Arc::from))
+                .collect()
+        };
+        let mut out: Vec<AgentStats> = names
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, name)| {
                 let slot = self.slot(index as u32);
                 let state = slot.state()?;
-                let name = Arc::<str>::from(slot.name.lock().as_deref()?);
+                let name = name?;
                 let config = slot.config();
                 let c = &slot.counters;
                 Some(AgentStats {
@@ -728,8 +801,9 @@ impl<K: Hash + Eq> Registry<K> {
                     name,
                     state,
                     config,
-                    hits: c.hits.load(Ordering::Relaxed),
-                    misses: c.misses.load(Ordering::Relaxed),
+                    hits: c.hits.load(Ordering::Relaxed) + c.foreign_hits.load(Ordering::Relaxed),
+                    misses: c.misses.load(Ordering::Relaxed)
+                        + c.foreign_misses.load(Ordering::Relaxed),
                     inserts: c.inserts.load(Ordering::Relaxed),
                     loads: c.loads.load(Ordering::Relaxed),
                     load_time: Duration::from_nanos(c.load_nanos.load(Ordering::Relaxed)),
