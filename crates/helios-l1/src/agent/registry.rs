@@ -524,7 +524,8 @@ type Listener = Box<dyn Fn(&AgentEvent) + Send + Sync>;
 /// slot numbers.
 #[derive(Default)]
 struct Names {
-    by_hash: HashMap<u64, Vec<u32>, foldhash::fast::FixedState>,
+    /// Slots by the hash of their agent's name.
+    by_hash: HashMap<u64, SameHash, foldhash::fast::FixedState>,
     /// Each slot's agent name (None while free), by slot number: kept here,
     /// off the hit path, rather than in the slots, whose 128 bytes hold the
     /// counters a read touches.
@@ -532,6 +533,50 @@ struct Names {
     used: usize,
     free: Vec<u32>,
     live: usize,
+}
+
+/// The slots whose names share one hash: almost always one, so it is
+/// stored inline (a `Vec` per name cost 16 heap bytes per agent).
+#[derive(Debug)]
+enum SameHash {
+    One(u32),
+    Many(Vec<u32>),
+}
+
+impl SameHash {
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        let (one, many) = match self {
+            Self::One(index) => (Some(*index), &[][..]),
+            Self::Many(indices) => (None, &indices[..]),
+        };
+        one.into_iter().chain(many.iter().copied())
+    }
+
+    fn push(&mut self, index: u32) {
+        *self = match std::mem::replace(self, Self::Many(Vec::new())) {
+            Self::One(first) => Self::Many(vec![first, index]),
+            Self::Many(mut indices) => {
+                indices.push(index);
+                Self::Many(indices)
+            }
+        };
+    }
+
+    /// Removes `index`; returns whether none is left.
+    fn remove(&mut self, index: u32) -> bool {
+        let Self::Many(indices) = self else {
+            return matches!(self, Self::One(only) if *only == index);
+        };
+        indices.retain(|&i| i != index);
+        match indices[..] {
+            [] => true,
+            [last] => {
+                *self = Self::One(last);
+                false
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Names {
@@ -543,7 +588,11 @@ impl Names {
     fn set_name(&mut self, index: u32, name: Option<Box<str>>) -> Option<Box<str>> {
         let i = index as usize;
         if i >= self.names.len() {
-            self.names.resize_with(i + 1, || None);
+            // Grow a chunk of slots at a time, not by doubling: a doubled
+            // vector's slack alone was ~10 bytes per agent at 10,000.
+            let to = (i / CHUNK_SLOTS + 1) * CHUNK_SLOTS;
+            self.names.reserve_exact(to - self.names.len());
+            self.names.resize_with(to, || None);
         }
         std::mem::replace(&mut self.names[i], name)
     }
@@ -648,7 +697,7 @@ impl<K: Hash + Eq> Registry<K> {
             let taken = names
                 .by_hash
                 .get(&hash)
-                .is_some_and(|indices| indices.iter().any(|&i| names.name(i) == Some(name)));
+                .is_some_and(|same| same.iter().any(|i| names.name(i) == Some(name)));
             if taken {
                 return Err(AgentError::DuplicateName(name.to_string()));
             }
@@ -682,7 +731,12 @@ impl<K: Hash + Eq> Registry<K> {
             slot.pressured.store(0, Ordering::Relaxed);
             // Release pairs with the Acquire in `Slot::check`.
             slot.state.store(ACTIVE, Ordering::Release);
-            names.by_hash.entry(hash).or_default().push(index);
+            match names.by_hash.entry(hash) {
+                std::collections::hash_map::Entry::Occupied(mut same) => same.get_mut().push(index),
+                std::collections::hash_map::Entry::Vacant(free) => {
+                    free.insert(SameHash::One(index));
+                }
+            }
             names.live += 1;
             self.committed.fetch_add(config.reserved, Ordering::AcqRel);
             self.join_pool(config, true);
@@ -754,11 +808,12 @@ impl<K: Hash + Eq> Registry<K> {
             }
             if let Some(name) = names.set_name(id.index, None) {
                 let hash = name_hash(&name);
-                if let Some(indices) = names.by_hash.get_mut(&hash) {
-                    indices.retain(|&i| i != id.index);
-                    if indices.is_empty() {
-                        names.by_hash.remove(&hash);
-                    }
+                if names
+                    .by_hash
+                    .get_mut(&hash)
+                    .is_some_and(|same| same.remove(id.index))
+                {
+                    names.by_hash.remove(&hash);
                 }
             }
             names.live -= 1;
@@ -1004,5 +1059,39 @@ impl<K: Hash + Eq> Registry<K> {
         for listener in self.listeners.read().iter() {
             listener(event);
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_sharing_a_name_hash_are_kept_and_released_one_by_one() {
+        let mut same = SameHash::One(3);
+        assert_eq!(same.iter().collect::<Vec<_>>(), [3]);
+        same.push(7);
+        same.push(9);
+        assert_eq!(same.iter().collect::<Vec<_>>(), [3, 7, 9]);
+        assert!(!same.remove(7));
+        assert!(!same.remove(42), "an absent slot changes nothing");
+        assert_eq!(same.iter().collect::<Vec<_>>(), [3, 9]);
+        assert!(!same.remove(3));
+        assert!(matches!(same, SameHash::One(9)), "back inline: {same:?}");
+        assert!(!same.remove(5));
+        assert!(same.remove(9), "the last one leaves nothing");
+    }
+
+    #[test]
+    fn names_grow_a_chunk_at_a_time() {
+        let mut names = Names::default();
+        assert_eq!(names.set_name(0, Some("a".into())), None);
+        assert_eq!(names.names.len(), CHUNK_SLOTS);
+        assert_eq!(names.set_name(CHUNK_SLOTS as u32, Some("b".into())), None);
+        assert_eq!(names.names.len(), 2 * CHUNK_SLOTS);
+        assert_eq!(names.name(0), Some("a"));
+        assert_eq!(names.set_name(0, None).as_deref(), Some("a"));
+        assert_eq!(names.name(0), None);
+        assert_eq!(names.name(u32::MAX), None);
     }
 }
