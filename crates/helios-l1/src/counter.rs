@@ -58,8 +58,9 @@ pub(crate) fn thread_token() -> u64 {
     thread_local! {
         static TOKEN: Cell<u64> = const { Cell::new(0) };
     }
-    // While the thread's thread-locals are being destroyed: a token no
-    // thread owns, so the caller takes its shared path.
+    // While the thread's thread-locals are being destroyed (unlikely: a
+    // const `Cell` has no destructor): `u64::MAX`, which callers never let
+    // own anything, so they take their shared path.
     TOKEN
         .try_with(|token| {
             if token.get() == 0 {

@@ -61,9 +61,10 @@ const MAX_GRACE_INTERVAL: Duration = Duration::from_millis(1);
 /// How many times the last heavy fence's cost a writer waits before it
 /// starts the next grace period (see [`GRACE_COST_FACTOR`]). `urgent` (a
 /// limbo holding much memory) waits only the minimum, but not while its
-/// oldest item's grace period has already completed: then a reader inside
-/// an older section holds everything back, and fences every 20 µs would
-/// burn CPU (~40% of a core at 8 µs each) without freeing a byte.
+/// oldest item (after a free pass) is covered by a completed grace period:
+/// then a reader inside an older section holds everything back, and fences
+/// every 20 µs would burn CPU (~40% of a core at 8 µs each) without
+/// freeing a byte.
 #[cfg(not(loom))]
 fn cost_factor(urgent: bool, oldest: u64, completed: u64) -> u32 {
     let held_by_a_reader = oldest <= completed;
@@ -117,6 +118,10 @@ impl<T> Limbo<T> {
     #[cfg(not(loom))]
     pub(crate) fn collect(&mut self, urgent: bool, mut free: impl FnMut(T)) -> usize {
         let domain = crate::raw::sections::domain();
+        // Free first, so that what is left is what still waits: then an
+        // oldest item covered by a completed grace period is really held
+        // by a reader (see `cost_factor`).
+        self.free_safe(domain.safe_below(), &mut free);
         let (Some(&(oldest, _)), Some(&(newest, _))) = (self.pending.front(), self.pending.back())
         else {
             return 0;
@@ -124,9 +129,16 @@ impl<T> Limbo<T> {
         let completed = domain.completed();
         if newest > completed {
             let factor = cost_factor(urgent, oldest, completed);
-            domain.advance_if_due(MIN_GRACE_INTERVAL, MAX_GRACE_INTERVAL, factor);
+            if domain.advance_if_due(MIN_GRACE_INTERVAL, MAX_GRACE_INTERVAL, factor) {
+                self.free_safe(domain.safe_below(), &mut free);
+            }
         }
-        let safe_below = domain.safe_below();
+        self.pending.len()
+    }
+
+    /// Frees the items stamped below `safe_below`, oldest first.
+    #[cfg(not(loom))]
+    fn free_safe(&mut self, safe_below: u64, free: &mut impl FnMut(T)) {
         while let Some(&(epoch, _)) = self.pending.front() {
             if epoch >= safe_below {
                 break;
@@ -135,7 +147,6 @@ impl<T> Limbo<T> {
                 free(item);
             }
         }
-        self.pending.len()
     }
 
     #[cfg(loom)]

@@ -21,6 +21,8 @@ use crate::removal::{Listeners, RemovalCause};
 use crate::retention::Retention;
 use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
 
+use crossbeam_utils::CachePadded;
+
 /// How many records ahead a replay hints the policy lines a record will
 /// touch (its node and sketch block; its list neighbours half as far).
 /// Measured on the one-thread 95%-read mix (`examples/mix_probe`, helios's
@@ -28,7 +30,6 @@ use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering
 /// no hints 72.9, 4 ahead 72.4, 8 ahead 68.8, 16 ahead 68.4, 32 ahead
 /// 70.3. 8 keeps nearly all of the gain with the fewest lines in flight.
 const REPLAY_AHEAD: usize = 8;
-use crossbeam_utils::CachePadded;
 
 pub(crate) struct Shard<K, V> {
     /// Read by every hit (the table and slab pointers): read-mostly.

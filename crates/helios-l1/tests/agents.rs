@@ -538,3 +538,54 @@ fn read_counts_stay_exact_when_threads_share_an_agent_and_slots_are_reused() {
         agent.terminate().unwrap();
     }
 }
+
+#[test]
+fn a_reused_slot_starts_from_zero_even_with_stale_reads_in_flight() {
+    // Threads keep reading through a handle while its agent is terminated
+    // and its slot reused. Their reads in flight may count once each for
+    // the new agent (at most one per thread), but must never carry the old
+    // agent's counts over or lose the new agent's.
+    let cache = agent_cache();
+    for round in 0..20 {
+        let old = cache
+            .register_agent(&format!("old-{round}"), AgentConfig::new())
+            .unwrap();
+        assert!(old.insert(1, "v".to_string()).unwrap().is_ok());
+        let stop = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                let (old, stop) = (old.clone(), Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        if old.get(&1).is_err() {
+                            break; // terminated
+                        }
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        old.terminate().unwrap();
+        let new = cache
+            .register_agent(&format!("new-{round}"), AgentConfig::new())
+            .unwrap();
+        for k in 0..1_000u64 {
+            new.get(&k).unwrap();
+        }
+        stop.store(true, Ordering::Relaxed);
+        for r in readers {
+            r.join().unwrap();
+        }
+        let stats = cache.agents(AgentSort::Name);
+        let new_stats = stats
+            .iter()
+            .find(|s| *s.name == format!("new-{round}"))
+            .unwrap();
+        let reads = new_stats.hits + new_stats.misses;
+        assert!(
+            (1_000..=1_003).contains(&reads),
+            "round {round}: {reads} reads counted for 1,000"
+        );
+        new.terminate().unwrap();
+    }
+}

@@ -252,8 +252,16 @@ pub enum AgentEvent {
 /// Hits and misses, counted on every read, are *owned*: the first thread
 /// to count one claims the slot (`owner`) and from then on adds with a
 /// plain load and store to `hits`/`misses`, which only it writes; other
-/// threads `fetch_add` to `foreign_hits`/`foreign_misses`. Both are exact,
-/// and the owner's read path has no locked instruction (a `fetch_add` per
+/// threads `fetch_add` to `foreign_hits`/`foreign_misses`. The owner and
+/// these four cells are never reset, not even when the slot is reused (a
+/// reset could be overwritten by a stale handle's read in flight): the
+/// registry records the counts at each registration and reports the
+/// difference (`Names`). So the counts are exact, except that a read of a
+/// terminated agent still in flight when its slot is reused may count for
+/// the new agent; and the slot stays owned by the first thread that ever
+/// counted on it (a thread that registers and reads, then hands the agent
+/// to a worker, leaves the worker on the `fetch_add` path). The owner's
+/// read path has no locked instruction (a `fetch_add` per
 /// read, a full barrier on x86, cost the agent read path ~15% of its
 /// 2-thread throughput: BENCHMARKS.md, "Throughput cost of agent
 /// awareness").
@@ -268,7 +276,7 @@ struct Counters {
     /// Misses counted by other threads.
     foreign_misses: AtomicU64,
     /// `counter::thread_token` of the thread that owns `hits` and `misses`,
-    /// or 0 before one claims them. Reset when the slot is reused.
+    /// or 0 before one claims them. Never reset.
     owner: AtomicU64,
     inserts: AtomicU64,
     loads: AtomicU64,
@@ -362,13 +370,22 @@ impl<K> Slot<K> {
         cell.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The slot's hit and miss counts since it was created (all its agents').
+    fn read_counts(&self) -> (u64, u64) {
+        let c = &self.counters;
+        (
+            c.hits.load(Ordering::Relaxed) + c.foreign_hits.load(Ordering::Relaxed),
+            c.misses.load(Ordering::Relaxed) + c.foreign_misses.load(Ordering::Relaxed),
+        )
+    }
+
     /// Counts a read: a hit or a miss (see `Counters` on ownership).
     #[inline]
     pub(crate) fn count_read(&self, hit: bool) {
         let c = &self.counters;
         let token = thread_token();
         let mut owner = c.owner.load(Ordering::Relaxed);
-        if owner == 0 {
+        if owner == 0 && token != u64::MAX {
             // Claim the slot; whoever wins owns it until the slot is reused.
             owner = match c
                 .owner
@@ -519,82 +536,98 @@ pub enum AgentSort {
 
 type Listener = Box<dyn Fn(&AgentEvent) + Send + Sync>;
 
-/// Live agents by the hash of their name (several names may share a hash;
-/// the slots hold the names), the number of slots ever used, and the free
-/// slot numbers.
+/// Live agents by the hash of their name (several names may share a hash),
+/// each slot's name and starting read counts, the number of slots ever
+/// used, and the free slot numbers. Off the hit path, under one lock.
 #[derive(Default)]
 struct Names {
-    /// Slots by the hash of their agent's name.
-    by_hash: HashMap<u64, SameHash, foldhash::fast::FixedState>,
-    /// Each slot's agent name (None while free), by slot number: kept here,
-    /// off the hit path, rather than in the slots, whose 128 bytes hold the
-    /// counters a read touches.
-    names: Vec<Option<Box<str>>>,
+    /// The first slot whose agent's name has this hash: one 16-byte entry
+    /// per agent (a `Vec` per hash cost 32-byte entries and a heap block).
+    by_hash: HashMap<u64, u32, foldhash::fast::FixedState>,
+    /// Further slots whose names share a hash with an earlier one (rare).
+    same_hash: HashMap<u64, Vec<u32>, foldhash::fast::FixedState>,
+    /// Per slot number: kept here rather than in the slots, whose 128 bytes
+    /// hold what a read touches.
+    slots: Vec<SlotNames>,
     used: usize,
     free: Vec<u32>,
     live: usize,
 }
 
-/// The slots whose names share one hash: almost always one, so it is
-/// stored inline (a `Vec` per name cost 16 heap bytes per agent).
-#[derive(Debug)]
-enum SameHash {
-    One(u32),
-    Many(Vec<u32>),
-}
-
-impl SameHash {
-    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        let (one, many) = match self {
-            Self::One(index) => (Some(*index), &[][..]),
-            Self::Many(indices) => (None, &indices[..]),
-        };
-        one.into_iter().chain(many.iter().copied())
-    }
-
-    fn push(&mut self, index: u32) {
-        *self = match std::mem::replace(self, Self::Many(Vec::new())) {
-            Self::One(first) => Self::Many(vec![first, index]),
-            Self::Many(mut indices) => {
-                indices.push(index);
-                Self::Many(indices)
-            }
-        };
-    }
-
-    /// Removes `index`; returns whether none is left.
-    fn remove(&mut self, index: u32) -> bool {
-        let Self::Many(indices) = self else {
-            return matches!(self, Self::One(only) if *only == index);
-        };
-        indices.retain(|&i| i != index);
-        match indices[..] {
-            [] => true,
-            [last] => {
-                *self = Self::One(last);
-                false
-            }
-            _ => false,
-        }
-    }
+/// What the registry keeps of a slot off the hit path.
+#[derive(Debug, Default)]
+struct SlotNames {
+    /// The agent's name; None while the slot is free.
+    name: Option<Box<str>>,
+    /// The slot's hit and miss counts when its agent registered: the counts
+    /// are never reset (see `Counters`), an agent's are the difference.
+    base: (u64, u64),
 }
 
 impl Names {
-    fn name(&self, index: u32) -> Option<&str> {
-        self.names.get(index as usize)?.as_deref()
+    /// The slots whose agents' names hash to `hash`.
+    fn with_hash(&self, hash: u64) -> impl Iterator<Item = u32> + '_ {
+        let more = self.same_hash.get(&hash).map_or(&[][..], |v| &v[..]);
+        self.by_hash
+            .get(&hash)
+            .copied()
+            .into_iter()
+            .chain(more.iter().copied())
     }
 
-    /// Sets slot `index`'s name; returns the previous one.
-    fn set_name(&mut self, index: u32, name: Option<Box<str>>) -> Option<Box<str>> {
-        let i = index as usize;
-        if i >= self.names.len() {
-            // Grow a chunk of slots at a time, not by doubling: a doubled
-            // vector's slack alone was ~10 bytes per agent at 10,000.
-            let to = (i / CHUNK_SLOTS + 1) * CHUNK_SLOTS;
-            self.names.reserve_exact(to - self.names.len());
-            self.names.resize_with(to, || None);
+    fn add_hash(&mut self, hash: u64, index: u32) {
+        match self.by_hash.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(first) => {
+                first.insert(index);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.same_hash.entry(hash).or_default().push(index);
+            }
         }
-        std::mem::replace(&mut self.names[i], name)
+    }
+
+    fn remove_hash(&mut self, hash: u64, index: u32) {
+        if self.by_hash.get(&hash) == Some(&index) {
+            // Promote another slot of the same hash, if any.
+            let next = self.same_hash.get_mut(&hash).and_then(Vec::pop);
+            if self.same_hash.get(&hash).is_some_and(Vec::is_empty) {
+                self.same_hash.remove(&hash);
+            }
+            match next {
+                Some(next) => {
+                    self.by_hash.insert(hash, next);
+                }
+                None => {
+                    self.by_hash.remove(&hash);
+                }
+            }
+        } else if let Some(more) = self.same_hash.get_mut(&hash) {
+            more.retain(|&i| i != index);
+            if more.is_empty() {
+                self.same_hash.remove(&hash);
+            }
+        }
+    }
+
+    fn slot(&self, index: u32) -> Option<&SlotNames> {
+        self.slots.get(index as usize)
+    }
+
+    fn name(&self, index: u32) -> Option<&str> {
+        self.slot(index)?.name.as_deref()
+    }
+
+    /// Slot `index`'s entry, growing the vector by an eighth (at least a
+    /// chunk of slots) when needed: little slack per agent, and linear
+    /// copying overall.
+    fn slot_mut(&mut self, index: u32) -> &mut SlotNames {
+        let i = index as usize;
+        if i >= self.slots.len() {
+            let to = (i + 1).max(self.slots.len() + (self.slots.len() / 8).max(CHUNK_SLOTS));
+            self.slots.reserve_exact(to - self.slots.len());
+            self.slots.resize_with(to, SlotNames::default);
+        }
+        &mut self.slots[i]
     }
 }
 
@@ -694,10 +727,7 @@ impl<K: Hash + Eq> Registry<K> {
                     committed.saturating_add(config.reserved)
                 )));
             }
-            let taken = names
-                .by_hash
-                .get(&hash)
-                .is_some_and(|same| same.iter().any(|i| names.name(i) == Some(name)));
+            let taken = names.with_hash(hash).any(|i| names.name(i) == Some(name));
             if taken {
                 return Err(AgentError::DuplicateName(name.to_string()));
             }
@@ -710,16 +740,15 @@ impl<K: Hash + Eq> Registry<K> {
                 None => return Err(AgentError::TooManyAgents { max: MAX_AGENTS }),
             };
             let slot = self.slot(index);
-            names.set_name(index, Some(Box::from(name)));
+            *names.slot_mut(index) = SlotNames {
+                name: Some(Box::from(name)),
+                // The read counts go on from where the last agent left them.
+                base: slot.read_counts(),
+            };
             slot.set_config(config);
             let c = &slot.counters;
             // `charged` was moved to `orphaned` at termination.
             for cell in [
-                &c.hits,
-                &c.misses,
-                &c.foreign_hits,
-                &c.foreign_misses,
-                &c.owner,
                 &c.inserts,
                 &c.loads,
                 &c.load_nanos,
@@ -731,12 +760,7 @@ impl<K: Hash + Eq> Registry<K> {
             slot.pressured.store(0, Ordering::Relaxed);
             // Release pairs with the Acquire in `Slot::check`.
             slot.state.store(ACTIVE, Ordering::Release);
-            match names.by_hash.entry(hash) {
-                std::collections::hash_map::Entry::Occupied(mut same) => same.get_mut().push(index),
-                std::collections::hash_map::Entry::Vacant(free) => {
-                    free.insert(SameHash::One(index));
-                }
-            }
+            names.add_hash(hash, index);
             names.live += 1;
             self.committed.fetch_add(config.reserved, Ordering::AcqRel);
             self.join_pool(config, true);
@@ -806,15 +830,8 @@ impl<K: Hash + Eq> Registry<K> {
             if state_before == ACTIVE {
                 self.join_pool(config, false);
             }
-            if let Some(name) = names.set_name(id.index, None) {
-                let hash = name_hash(&name);
-                if names
-                    .by_hash
-                    .get_mut(&hash)
-                    .is_some_and(|same| same.remove(id.index))
-                {
-                    names.by_hash.remove(&hash);
-                }
+            if let Some(name) = names.slot_mut(id.index).name.take() {
+                names.remove_hash(name_hash(&name), id.index);
             }
             names.live -= 1;
             let private = self.private[id.index as usize % PRIVATE_SHARDS]
@@ -832,20 +849,16 @@ impl<K: Hash + Eq> Registry<K> {
 
     /// Statistics of every live agent, ordered by `sort`.
     pub(crate) fn snapshot(&self, sort: AgentSort) -> Vec<AgentStats> {
-        // Names are copied under the lock, the counters read after it.
-        let names: Vec<Option<Arc<str>>> = {
-            let names = self.names.lock();
-            (0..names.used)
-                .map(|i| names.name(i as u32).map(Arc::from))
-                .collect()
-        };
-        let mut out: Vec<AgentStats> = names
-            .into_iter()
-            .enumerate()
-            .filter_map(|(index, name)| {
+        // Under the lock, so that no slot is terminated and reused while
+        // its row is read (its name and counts would then mix two agents).
+        let names = self.names.lock();
+        let mut out: Vec<AgentStats> = (0..names.used)
+            .filter_map(|index| {
                 let slot = self.slot(index as u32);
                 let state = slot.state()?;
-                let name = name?;
+                let names = names.slot(index as u32)?;
+                let name = Arc::<str>::from(names.name.as_deref()?);
+                let (hits, misses) = slot.read_counts();
                 let config = slot.config();
                 let c = &slot.counters;
                 Some(AgentStats {
@@ -856,9 +869,8 @@ impl<K: Hash + Eq> Registry<K> {
                     name,
                     state,
                     config,
-                    hits: c.hits.load(Ordering::Relaxed) + c.foreign_hits.load(Ordering::Relaxed),
-                    misses: c.misses.load(Ordering::Relaxed)
-                        + c.foreign_misses.load(Ordering::Relaxed),
+                    hits: hits.saturating_sub(names.base.0),
+                    misses: misses.saturating_sub(names.base.1),
                     inserts: c.inserts.load(Ordering::Relaxed),
                     loads: c.loads.load(Ordering::Relaxed),
                     load_time: Duration::from_nanos(c.load_nanos.load(Ordering::Relaxed)),
@@ -869,6 +881,7 @@ impl<K: Hash + Eq> Registry<K> {
                 })
             })
             .collect();
+        drop(names);
         match sort {
             AgentSort::Name => out.sort_by(|a, b| a.name.cmp(&b.name)),
             AgentSort::Hits => out.sort_by_key(|a| std::cmp::Reverse(a.hits)),
@@ -1068,30 +1081,36 @@ mod tests {
 
     #[test]
     fn slots_sharing_a_name_hash_are_kept_and_released_one_by_one() {
-        let mut same = SameHash::One(3);
-        assert_eq!(same.iter().collect::<Vec<_>>(), [3]);
-        same.push(7);
-        same.push(9);
-        assert_eq!(same.iter().collect::<Vec<_>>(), [3, 7, 9]);
-        assert!(!same.remove(7));
-        assert!(!same.remove(42), "an absent slot changes nothing");
-        assert_eq!(same.iter().collect::<Vec<_>>(), [3, 9]);
-        assert!(!same.remove(3));
-        assert!(matches!(same, SameHash::One(9)), "back inline: {same:?}");
-        assert!(!same.remove(5));
-        assert!(same.remove(9), "the last one leaves nothing");
+        let mut names = Names::default();
+        let with = |names: &Names, hash| names.with_hash(hash).collect::<Vec<_>>();
+        names.add_hash(1, 3);
+        names.add_hash(1, 7);
+        names.add_hash(1, 9);
+        names.add_hash(2, 4);
+        assert_eq!(with(&names, 1), [3, 7, 9]);
+        assert_eq!(with(&names, 2), [4]);
+        names.remove_hash(1, 7);
+        names.remove_hash(1, 42); // absent: nothing changes
+        assert_eq!(with(&names, 1), [3, 9]);
+        // Removing the first promotes another.
+        names.remove_hash(1, 3);
+        assert_eq!(with(&names, 1), [9]);
+        assert!(names.same_hash.is_empty(), "no list left behind");
+        names.remove_hash(1, 9);
+        assert!(with(&names, 1).is_empty());
+        assert_eq!(names.by_hash.len(), 1);
     }
 
     #[test]
-    fn names_grow_a_chunk_at_a_time() {
+    fn slot_names_grow_with_little_slack() {
         let mut names = Names::default();
-        assert_eq!(names.set_name(0, Some("a".into())), None);
-        assert_eq!(names.names.len(), CHUNK_SLOTS);
-        assert_eq!(names.set_name(CHUNK_SLOTS as u32, Some("b".into())), None);
-        assert_eq!(names.names.len(), 2 * CHUNK_SLOTS);
+        names.slot_mut(0).name = Some("a".into());
+        assert_eq!(names.slots.len(), CHUNK_SLOTS);
+        names.slot_mut(CHUNK_SLOTS as u32).name = Some("b".into());
+        assert_eq!(names.slots.len(), 2 * CHUNK_SLOTS);
+        names.slot_mut(20_000);
+        assert!(names.slots.len() >= 20_001 && names.slots.len() <= 20_001 + 20_001 / 8);
         assert_eq!(names.name(0), Some("a"));
-        assert_eq!(names.set_name(0, None).as_deref(), Some("a"));
-        assert_eq!(names.name(0), None);
         assert_eq!(names.name(u32::MAX), None);
     }
 }

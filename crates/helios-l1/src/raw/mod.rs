@@ -407,7 +407,9 @@ where
     /// Frees what limbo says no reader can hold any more. A grace period is
     /// urgent when limbo holds more than an eighth of the live entries'
     /// slots (plus a few batches): that bounds the slab's growth under
-    /// churn to about that, however slow the heavy fence is.
+    /// churn to about that, however slow the heavy fence is, unless a
+    /// reader inside an old section holds the slots back (then nothing can
+    /// free them until it leaves, and grace periods keep their normal pace).
     fn collect(&self, w: &mut Writer) {
         let urgent = w.limbo_slots > w.live / 8 + 4 * RETIRE_BATCH;
         let mut freed = 0;

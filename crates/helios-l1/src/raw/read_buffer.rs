@@ -132,9 +132,10 @@ impl ReadBuffer {
     }
 
     /// Hands every available record to `f`, in the order [`drain`](Self::drain)
-    /// would, after first showing it to `soon` `AHEAD` records earlier and
-    /// to `sooner` `AHEAD / 2` records earlier (each record reaches `f` at
-    /// the end, however few there are). The two hooks are for prefetching
+    /// would, after first showing it to `soon` up to `AHEAD` records earlier
+    /// and to `sooner` up to `AHEAD / 2` records earlier (the last records
+    /// get less notice: the last `AHEAD / 2` skip `sooner`; every record
+    /// reaches `f`, however few there are). The two hooks are for prefetching
     /// what `f` will touch: `soon` can hint lines found from the record
     /// alone, `sooner` lines found through them once they have arrived.
     ///

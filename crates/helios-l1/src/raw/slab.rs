@@ -99,7 +99,8 @@ impl<K, V> Slab<K, V> {
     /// entry back when the index space is exhausted.
     ///
     /// # Safety
-    /// Only the shard's single writer may call this (no concurrent `alloc`).
+    /// Only the shard's single writer may call this (no concurrent `alloc`,
+    /// `release` or `release_all`: all three use the free list).
     pub(crate) unsafe fn alloc(&self, entry: (K, V)) -> Result<u32, (K, V)> {
         // SAFETY: only the single writer touches `free` (caller's contract).
         let recycled = self.free.with_mut(|free| unsafe { (*free).pop() });
@@ -246,9 +247,9 @@ impl<K, V> Slab<K, V> {
 
 impl<K, V> Drop for Slab<K, V> {
     /// Frees chunk memory. Entries are *not* dropped here: occupied slots are
-    /// released by their owner (`RawMap::drop`) or by a pending retirement,
-    /// which holds an `Arc` to this slab, so every occupied slot is vacant by
-    /// the time the last reference goes.
+    /// released by their owner (`RawMap::drop`) or from the writer's limbo
+    /// (`RawMap::release_retiring` when the shard is dropped), so every
+    /// occupied slot is vacant by the time the slab goes.
     fn drop(&mut self) {
         for (chunk, slot) in self.chunks.iter().enumerate() {
             let base = slot.load(Ordering::Acquire);
