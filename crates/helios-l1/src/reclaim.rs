@@ -120,8 +120,17 @@ impl<T> Limbo<T> {
         let domain = crate::raw::sections::domain();
         // Free first, so that what is left is what still waits: then an
         // oldest item covered by a completed grace period is really held
-        // by a reader (see `cost_factor`).
-        self.free_safe(domain.safe_below(), &mut free);
+        // by a reader (see `cost_factor`). Nothing stamped above the
+        // completed epoch can be free (`safe_below` is at most one above
+        // it), so skip the pass over the readers' records (a lock all
+        // writers share) until a grace period covers the oldest item.
+        if self
+            .pending
+            .front()
+            .is_some_and(|&(oldest, _)| oldest <= domain.completed())
+        {
+            self.free_safe(domain.safe_below(), &mut free);
+        }
         let (Some(&(oldest, _)), Some(&(newest, _))) = (self.pending.front(), self.pending.back())
         else {
             return 0;
