@@ -386,7 +386,7 @@ impl<K> Slot<K> {
         let token = thread_token();
         let mut owner = c.owner.load(Ordering::Relaxed);
         if owner == 0 && token != u64::MAX {
-            // Claim the slot; whoever wins owns it until the slot is reused.
+            // Claim the slot; whoever wins owns it for the slot's life.
             owner = match c
                 .owner
                 .compare_exchange(0, token, Ordering::Relaxed, Ordering::Relaxed)
