@@ -49,26 +49,12 @@ impl StripedCounter {
 }
 
 /// A number naming the calling thread, unique for the life of the process
-/// (never 0): a 64-bit count of threads that asked, so it never repeats.
-/// For counters a single thread owns (`agent::registry`'s read counts).
+/// and never 0: the thread's stripe number (a count of threads, which never
+/// repeats) plus one. For counters a single thread owns
+/// (`agent::registry`'s read counts).
 #[inline]
 pub(crate) fn thread_token() -> u64 {
-    use std::cell::Cell;
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    thread_local! {
-        static TOKEN: Cell<u64> = const { Cell::new(0) };
-    }
-    // While the thread's thread-locals are being destroyed (unlikely: a
-    // const `Cell` has no destructor): `u64::MAX`, which callers never let
-    // own anything, so they take their shared path.
-    TOKEN
-        .try_with(|token| {
-            if token.get() == 0 {
-                token.set(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-            }
-            token.get()
-        })
-        .unwrap_or(u64::MAX)
+    thread_stripe() as u64 + 1
 }
 
 impl std::fmt::Debug for StripedCounter {

@@ -490,7 +490,7 @@ where
         // Outside our section, the removal waits only for other readers: if
         // a grace period is due it runs now, and the value is dropped here
         // unless a reader still holds it (then at a later write).
-        self.map.collect_after_section(&mut state.writer);
+        self.map.collect(&mut state.writer);
         Some(value)
     }
 
@@ -551,7 +551,7 @@ where
         drop(guard);
         // As in `remove`: outside our section the cleared entries wait only
         // for other readers.
-        self.map.collect_after_section(&mut state.writer);
+        self.map.collect(&mut state.writer);
     }
 
     /// Heap bytes of this shard's table, slab slots and policy metadata.

@@ -385,7 +385,7 @@ impl<K> Slot<K> {
         let c = &self.counters;
         let token = thread_token();
         let mut owner = c.owner.load(Ordering::Relaxed);
-        if owner == 0 && token != u64::MAX {
+        if owner == 0 {
             // Claim the slot; whoever wins owns it for the slot's life.
             owner = match c
                 .owner

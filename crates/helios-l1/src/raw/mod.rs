@@ -396,21 +396,18 @@ where
         self.collect(w);
     }
 
-    /// Frees what limbo says no reader can hold any more, for a writer
-    /// outside any section of its own: the retirements of its last call no
-    /// longer wait for it. (Without a `Guard` the caller holds no reference
-    /// into the table or slots: every way to get one takes a guard.)
-    pub(crate) fn collect_after_section(&self, w: &mut Writer) {
-        self.collect(w);
-    }
-
-    /// Frees what limbo says no reader can hold any more. A grace period is
+    /// Frees what limbo says no reader can hold any more. Called inside the
+    /// writer's section (from `flush_retired` and `insert`) and by `Shard`
+    /// after it (so the retirements of the call no longer wait for the
+    /// writer itself; without a `Guard` the caller holds no reference into
+    /// the table or slots, since every way to get one takes a guard). A
+    /// grace period is
     /// urgent when limbo holds more than an eighth of the live entries'
     /// slots (plus a few batches): that bounds the slab's growth under
     /// churn to about that, however slow the heavy fence is, unless a
     /// reader inside an old section holds the slots back (then nothing can
     /// free them until it leaves, and grace periods keep their normal pace).
-    fn collect(&self, w: &mut Writer) {
+    pub(crate) fn collect(&self, w: &mut Writer) {
         let urgent = w.limbo_slots > w.live / 8 + 4 * RETIRE_BATCH;
         let mut freed = 0;
         w.limbo.collect(urgent, |item| freed += self.free(item));

@@ -63,7 +63,9 @@ pub(crate) fn decode(record: u64) -> (u32, u32) {
     ((record as u32).wrapping_sub(1), (record >> 32) as u32)
 }
 
-/// This thread's stripe number (any value; callers mask it).
+/// This thread's number: threads are numbered in the order they first ask,
+/// and no number repeats. Read buffers mask it into a stripe; the agents'
+/// single-owner counters use it as an identity (`counter::thread_token`).
 #[inline(always)]
 pub(crate) fn thread_stripe() -> usize {
     use std::cell::Cell;
