@@ -20,7 +20,9 @@
 //! a time and cannot interleave peers within a round.
 //!
 //! `cargo bench -p helios-l1 --bench throughput` (env: `ROUNDS`, default 7;
-//! `OPS`, operations per thread per round, default 2,000,000; `ONLY=helios` (or another implementation's name)
+//! `OPS`, operations per thread per round, default 2,000,000; `ONLY=helios`
+//! (or several implementations' names, comma-separated; `helios_s8`,
+//! `helios_s16`... name the default cache with that many shards)
 //! and `THREADS=1` for callgrind runs; `READS=95` or `READS=100` for one mix).
 
 #![allow(missing_docs)] // a bench binary, not an API
@@ -166,8 +168,21 @@ fn make(name: &str) -> Arc<dyn Bench> {
                 .build()
                 .expect("valid options"),
         ),
+        // `helios_s8`, `helios_s16`, `helios_s32`: the default cache with
+        // that many shards (run only when named in `ONLY`).
+        name if name.starts_with("helios_s") => Arc::new(
+            helios_l1::Cache::<u64, u64>::builder()
+                .capacity(CAPACITY)
+                .shards(name["helios_s".len()..].parse().expect("a shard count"))
+                .build()
+                .expect("valid options"),
+        ),
         "quick_cache" => Arc::new(quick_cache::sync::Cache::<u64, u64>::new(CAPACITY as usize)),
-        _ => Arc::new(moka::sync::Cache::<u64, u64>::new(CAPACITY)),
+        "moka" => Arc::new(moka::sync::Cache::<u64, u64>::new(CAPACITY)),
+        other => {
+            eprintln!("unknown implementation {other:?} in ONLY");
+            std::process::exit(2)
+        }
     }
 }
 
@@ -238,17 +253,17 @@ fn main() {
     let threads = env("THREADS", 2);
     let only = std::env::var("ONLY").ok();
     let reads = std::env::var("READS").ok();
-    let impls: Vec<&str> = [
-        "helios",
-        "helios_hot",
-        "helios_nohot",
-        "helios_agents",
-        "quick_cache",
-        "moka",
-    ]
-    .into_iter()
-    .filter(|name| only.as_deref().is_none_or(|o| o == *name))
-    .collect();
+    let impls: Vec<&str> = match only.as_deref() {
+        Some(names) => names.split(',').collect(),
+        None => vec![
+            "helios",
+            "helios_hot",
+            "helios_nohot",
+            "helios_agents",
+            "quick_cache",
+            "moka",
+        ],
+    };
     println!("threads {threads}, {ops} ops per thread per round, {rounds} rounds, capacity {CAPACITY}, {KEYS} keys");
     for (s, write_percent) in [(0.99, 0u32), (0.8, 0), (0.99, 5), (0.8, 5)] {
         if reads
@@ -295,16 +310,12 @@ fn main() {
                 .map(|i| medians[i])
         };
         if let Some(helios) = of("helios") {
-            let ratios: Vec<String> = [
-                "helios_hot",
-                "helios_nohot",
-                "helios_agents",
-                "quick_cache",
-                "moka",
-            ]
-            .into_iter()
-            .filter_map(|peer| of(peer).map(|m| format!("helios/{peer} {:.2}x", helios / m)))
-            .collect();
+            let ratios: Vec<String> = caches
+                .iter()
+                .map(|(peer, _)| *peer)
+                .filter(|peer| *peer != "helios")
+                .filter_map(|peer| of(peer).map(|m| format!("helios/{peer} {:.2}x", helios / m)))
+                .collect();
             println!("{workload:<22} {}", ratios.join("   "));
         }
     }
