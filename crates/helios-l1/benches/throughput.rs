@@ -170,13 +170,25 @@ fn make(name: &str) -> Arc<dyn Bench> {
         ),
         // `helios_s8`, `helios_s16`, `helios_s32`: the default cache with
         // that many shards (run only when named in `ONLY`).
-        name if name.starts_with("helios_s") => Arc::new(
-            helios_l1::Cache::<u64, u64>::builder()
-                .capacity(CAPACITY)
-                .shards(name["helios_s".len()..].parse().expect("a shard count"))
-                .build()
-                .expect("valid options"),
-        ),
+        name if name.starts_with("helios_s") => {
+            let built = name["helios_s".len()..]
+                .parse::<usize>()
+                .map_err(|e| e.to_string())
+                .and_then(|shards| {
+                    helios_l1::Cache::<u64, u64>::builder()
+                        .capacity(CAPACITY)
+                        .shards(shards)
+                        .build()
+                        .map_err(|e| e.to_string())
+                });
+            match built {
+                Ok(cache) => Arc::new(cache),
+                Err(e) => {
+                    eprintln!("{name:?} in ONLY: {e}");
+                    std::process::exit(2)
+                }
+            }
+        }
         "quick_cache" => Arc::new(quick_cache::sync::Cache::<u64, u64>::new(CAPACITY as usize)),
         "moka" => Arc::new(moka::sync::Cache::<u64, u64>::new(CAPACITY)),
         other => {
