@@ -181,16 +181,17 @@ where
         let Some(hot) = self.hot.as_ref().filter(|hot| hot.may_contain(hash)) else {
             return self.shard(hash).get(hash, key, f);
         };
-        sections::read(|reader| {
-            // Every SAMPLE-th call of a thread takes the main path, so the
-            // policy keeps hearing of hot entries (see `crate::hot`).
-            if let Some(reader) = reader.filter(|r| r.tick() % SAMPLE != 0) {
-                if let Some((stored, value)) = hot.get(reader, hash, key) {
-                    return Some(f(stored, value));
-                }
+        // One section for both tiers.
+        let guard = sections::pin();
+        // Every SAMPLE-th call of a thread takes the main path, so the
+        // policy keeps hearing of hot entries (see `crate::hot`). No reader:
+        // the thread is shutting down and must not use the hot tier.
+        if let Some(reader) = guard.reader().filter(|r| r.tick() % SAMPLE != 0) {
+            if let Some((stored, value)) = hot.get(reader, hash, key) {
+                return Some(f(stored, value));
             }
-            self.shard(hash).get(hash, key, f)
-        })
+        }
+        self.shard(hash).get_in(&guard, hash, key, f)
     }
 
     /// Whether `key` is served by the hot tier right now (a diagnostic for
@@ -204,7 +205,10 @@ where
         let Some(hot) = self.hot.as_ref().filter(|hot| hot.may_contain(hash)) else {
             return false;
         };
-        sections::read(|reader| reader.is_some_and(|r| hot.get(r, hash, key).is_some()))
+        let guard = sections::pin();
+        guard
+            .reader()
+            .is_some_and(|r| hot.get(r, hash, key).is_some())
     }
 
     /// Rebuilds the hot tier now from the shards' most-hit entries; returns

@@ -111,12 +111,13 @@ impl<T> Limbo<T> {
     /// and starts a grace period if items still wait for one and none ran
     /// lately (see [`GRACE_COST_FACTOR`]; with `urgent`, when the caller
     /// holds much memory in limbo, only [`MIN_GRACE_INTERVAL`] applies).
-    /// Returns how many items remain.
     ///
-    /// Call it inside a section (a [`Guard`]) that covers every reference
-    /// the caller still holds to retired items: that section holds them back.
+    /// A caller that still holds references to retired items calls it
+    /// inside a section (a [`Guard`]) covering them: that section holds them
+    /// back. A caller holding none may call it outside any section
+    /// (`Shard::remove` and `clear` do, so their own removals can go now).
     #[cfg(not(loom))]
-    pub(crate) fn collect(&mut self, urgent: bool, mut free: impl FnMut(T)) -> usize {
+    pub(crate) fn collect(&mut self, urgent: bool, mut free: impl FnMut(T)) {
         let domain = crate::raw::sections::domain();
         // Free first, so that what is left is what still waits: then an
         // oldest item covered by a completed grace period is really held
@@ -133,7 +134,7 @@ impl<T> Limbo<T> {
         }
         let (Some(&(oldest, _)), Some(&(newest, _))) = (self.pending.front(), self.pending.back())
         else {
-            return 0;
+            return;
         };
         let completed = domain.completed();
         if newest > completed {
@@ -142,7 +143,6 @@ impl<T> Limbo<T> {
                 self.free_safe(domain.safe_below(), &mut free);
             }
         }
-        self.pending.len()
     }
 
     /// Frees the items stamped below `safe_below`, oldest first.
@@ -159,9 +159,7 @@ impl<T> Limbo<T> {
     }
 
     #[cfg(loom)]
-    pub(crate) fn collect(&mut self, _urgent: bool, _free: impl FnMut(T)) -> usize {
-        self.pending.len()
-    }
+    pub(crate) fn collect(&mut self, _urgent: bool, _free: impl FnMut(T)) {}
 
     /// The items waiting, oldest first.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {

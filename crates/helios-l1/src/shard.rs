@@ -130,8 +130,22 @@ where
     where
         Q: Equivalent<K> + ?Sized,
     {
-        let guard = pin();
-        self.map.get(&guard, hash, key, |index, stored, value| {
+        self.get_in(&pin(), hash, key, f)
+    }
+
+    /// [`get`](Self::get) inside the caller's read section.
+    #[inline]
+    pub(crate) fn get_in<Q, R>(
+        &self,
+        guard: &Guard,
+        hash: u64,
+        key: &Q,
+        f: impl FnOnce(&K, &V) -> R,
+    ) -> Option<R>
+    where
+        Q: Equivalent<K> + ?Sized,
+    {
+        self.map.get(guard, hash, key, |index, stored, value| {
             let record = read_buffer::encode(index, hash as u32);
             if !self.reads.record(record) {
                 if self.hit_recording.exact {
@@ -460,33 +474,31 @@ where
         V: Clone,
     {
         let mut state = self.lock_for_write();
-        let value = {
-            // After the lock: a writer queued on it must not hold back
-            // reclamation.
-            let guard = pin();
-            let State {
-                writer,
-                policy,
-                hot,
-                ..
-            } = &mut *state;
-            let (pos, index) = self.map.find(writer, &guard, hash, key)?;
-            self.notify(
-                writer,
-                index,
-                policy.weight_of(index),
-                RemovalCause::Removed,
-            );
-            invalidate(hot, index);
-            let value = self.map.with_entry(writer, index, |(_, v)| v.clone());
-            self.map.remove_at(writer, &guard, pos);
-            // An explicit removal goes to limbo now rather than with the
-            // next full batch.
-            self.map.flush_retired(writer, &guard);
-            policy.remove(index);
-            self.publish_counts(policy);
-            value
-        };
+        // After the lock: a writer queued on it must not hold back
+        // reclamation. Dropped before the lock (declared after it).
+        let guard = pin();
+        let State {
+            writer,
+            policy,
+            hot,
+            ..
+        } = &mut *state;
+        let (pos, index) = self.map.find(writer, &guard, hash, key)?;
+        self.notify(
+            writer,
+            index,
+            policy.weight_of(index),
+            RemovalCause::Removed,
+        );
+        invalidate(hot, index);
+        let value = self.map.with_entry(writer, index, |(_, v)| v.clone());
+        self.map.remove_at(writer, &guard, pos);
+        // An explicit removal goes to limbo now rather than with the
+        // next full batch.
+        self.map.flush_retired(writer, &guard);
+        policy.remove(index);
+        self.publish_counts(policy);
+        drop(guard);
         // Outside our section, the removal waits only for other readers: if
         // a grace period is due it runs now, and the value is dropped here
         // unless a reader still holds it (then at a later write).
@@ -567,7 +579,10 @@ where
     /// writer retired and has not freed yet: `(slots, tables)`.
     pub(crate) fn slot_stats(&self) -> ((u64, u64, usize), (usize, usize)) {
         let state = self.write_side.state.lock();
-        (self.map.slot_stats(), self.map.retired(&state.writer))
+        (
+            self.map.slot_stats(&state.writer),
+            self.map.retired(&state.writer),
+        )
     }
 
     /// Locks the shard for a hot-tier refresh.

@@ -7,11 +7,12 @@
 //! lock-free read protocol (`raw`), whose writers are serialised by the test.
 //!
 //! Two process-wide statics use `std` atomics directly, on purpose: the
-//! counter that numbers threads for read-buffer stripes
-//! (`raw::read_buffer::thread_stripe`; any number is a correct stripe) and
+//! counter that numbers threads (`raw::read_buffer::thread_stripe`: any
+//! number is a correct stripe; the agents' counter owners rely only on the
+//! numbers being unique, which the `fetch_add` gives whatever the model) and
 //! the flag that says whether `membarrier` is in use (`raw::sections`; set
-//! once per process before any thread's first section, and under loom the fences ignore it and
-//! use loom's). Neither takes part in a protocol the models check, and a
+//! once per process before any thread's first section, and under loom the
+//! fences ignore it and use loom's). Neither takes part in a protocol the models check, and a
 //! loom static would have to be reset between model iterations.
 
 #[cfg(not(loom))]

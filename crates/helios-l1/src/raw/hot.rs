@@ -293,8 +293,9 @@ impl<K, V> HotPtr<K, V> {
     #[cfg(not(loom))]
     #[inline(always)]
     pub(crate) fn load<'r>(&'r self, _reader: &'r Reader) -> &'r HotTable<K, V> {
-        // SAFETY: `_reader` exists only inside `sections::read`, a read section
-        // of the global domain, and tables of a `HotPtr` are retired only
+        // SAFETY: a `&Reader` is only handed out borrowed from a `Guard`
+        // (`Guard::reader`), so a read section of the global domain is open
+        // for all of `'r`, and tables of a `HotPtr` are retired only
         // into that domain (`publish`), so the table outlives `'r`.
         unsafe { self.load_unchecked() }
     }
@@ -351,7 +352,11 @@ impl<K, V> HotPtr<K, V> {
     /// Drops retired tables no reader can reach; returns how many remain.
     pub(crate) fn reclaim(&self, domain: &Domain) -> usize {
         let mut retired = self.retired.lock();
-        retired.retain(|&(_, epoch)| !domain.is_safe(epoch));
+        if !retired.is_empty() {
+            // One pass over the readers' records for all of them.
+            let safe_below = domain.safe_below();
+            retired.retain(|&(_, epoch)| epoch >= safe_below);
+        }
         retired.len()
     }
 

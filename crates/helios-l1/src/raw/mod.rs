@@ -82,6 +82,9 @@ pub(crate) struct Writer {
     limbo: Limbo<Retired>,
     /// Inserts since limbo was last looked at from `insert`.
     inserts_since_collect: u32,
+    /// Emptied retirement batches, reused so that retiring does not
+    /// allocate. The writer's alone: only it retires and frees.
+    spare_batches: Vec<Batch>,
     /// Slots in limbo (the sum over its `Slots` items).
     limbo_slots: usize,
 }
@@ -117,7 +120,6 @@ where
     pub(crate) fn new() -> (Self, Writer) {
         let table = Box::into_raw(Box::new(Table::new(MIN_SLOTS)));
         let slab = Slab::new();
-        let retiring = slab.take_batch();
         let map = Self {
             table: AtomicPtr::new(table),
             slab,
@@ -127,10 +129,11 @@ where
             Writer {
                 live: 0,
                 tombstones: 0,
-                retiring,
+                retiring: Box::new([0; RETIRE_BATCH]),
                 retiring_len: 0,
                 limbo: Limbo::new(),
                 inserts_since_collect: 0,
+                spare_batches: Vec::new(),
                 limbo_slots: 0,
             },
         )
@@ -270,7 +273,7 @@ where
         // A cache that only grows retires nothing but its outgrown tables
         // (which sum to about the current one), so limbo is also looked at
         // every so many inserts, not only when slots are retired.
-        w.inserts_since_collect += 1;
+        w.inserts_since_collect = w.inserts_since_collect.saturating_add(1);
         if w.inserts_since_collect >= COLLECT_EVERY_INSERTS && !w.limbo.is_empty() {
             w.inserts_since_collect = 0;
             self.collect(w);
@@ -388,7 +391,11 @@ where
     /// (anything retired since it began cannot be freed before it ends).
     pub(crate) fn flush_retired(&self, w: &mut Writer, _guard: &Guard) {
         if w.retiring_len > 0 {
-            let batch = std::mem::replace(&mut w.retiring, self.slab.take_batch());
+            let spare = w.spare_batches.pop();
+            let batch = std::mem::replace(
+                &mut w.retiring,
+                spare.unwrap_or_else(|| Box::new([0; RETIRE_BATCH])),
+            );
             let len = std::mem::take(&mut w.retiring_len);
             w.limbo.retire(Retired::Slots(batch, len));
             w.limbo_slots += len;
@@ -409,37 +416,21 @@ where
     /// free them until it leaves, and grace periods keep their normal pace).
     pub(crate) fn collect(&self, w: &mut Writer) {
         let urgent = w.limbo_slots > w.live / 8 + 4 * RETIRE_BATCH;
-        let mut freed = 0;
-        w.limbo.collect(urgent, |item| freed += self.free(item));
-        w.limbo_slots -= freed;
-    }
-
-    /// Frees one item from limbo; returns the slots it released.
-    fn free(&self, item: Retired) -> usize {
-        match item {
-            Retired::Slots(batch, len) => {
-                // SAFETY: every index in the batch was unlinked from the
-                // table before the batch was stamped, and limbo hands it back
-                // only once every section that began before that has ended;
-                // later sections cannot find the slots. Each slot is retired
-                // once, so it is still occupied.
-                unsafe { self.slab.release_all(&batch[..len]) };
-                self.slab.return_batch(batch);
-                len
-            }
-            Retired::Table(old) => {
-                // SAFETY: `old` came from `Box::into_raw` in `new`/`publish`,
-                // was swapped out before it was stamped, and limbo hands it
-                // back once, after every section that could have loaded it.
-                drop(unsafe { Box::from_raw(old.0) });
-                0
-            }
-        }
+        let Writer {
+            limbo,
+            spare_batches,
+            limbo_slots,
+            ..
+        } = w;
+        limbo.collect(urgent, |item| {
+            *limbo_slots -= self.free(item, spare_batches)
+        });
     }
 
     /// The slab's slot statistics: `(reused, ever used, free now)`.
-    pub(crate) fn slot_stats(&self) -> (u64, u64, usize) {
-        self.slab.stats()
+    pub(crate) fn slot_stats(&self, _w: &Writer) -> (u64, u64, usize) {
+        // SAFETY: `_w` proves we are the only writer.
+        unsafe { self.slab.stats() }
     }
 
     /// What the writer has retired and not freed: `(slots, tables)`,
@@ -503,6 +494,32 @@ where
 }
 
 impl<K, V> RawMap<K, V> {
+    /// Frees one item from limbo (keeping its batch for reuse); returns the
+    /// slots it released. Only the writer calls it, with an item limbo
+    /// handed back (or with exclusive access to the map).
+    fn free(&self, item: Retired, spare_batches: &mut Vec<Batch>) -> usize {
+        match item {
+            Retired::Slots(batch, len) => {
+                // SAFETY: every index in the batch was unlinked from the
+                // table before the batch was stamped, and limbo hands it back
+                // only once every section that began before that has ended
+                // (or the caller has `&mut` access: no reader exists); later
+                // sections cannot find the slots. Each slot is retired once,
+                // so it is still occupied.
+                unsafe { self.slab.release_all(&batch[..len]) };
+                spare_batches.push(batch);
+                len
+            }
+            Retired::Table(old) => {
+                // SAFETY: `old` came from `Box::into_raw` in `new`/`publish`,
+                // was swapped out before it was stamped, and limbo hands it
+                // back once, after every section that could have loaded it.
+                drop(unsafe { Box::from_raw(old.0) });
+                0
+            }
+        }
+    }
+
     /// Releases the queued slots and everything in limbo at once (no reader
     /// exists: `&mut self`).
     pub(crate) fn release_retiring(&mut self, w: &mut Writer) {
@@ -510,12 +527,13 @@ impl<K, V> RawMap<K, V> {
         // SAFETY: the slots were unlinked, and `&mut self` means no reader
         // can still hold one.
         unsafe { self.slab.release_all(&w.retiring[..len]) };
-        let slab = &self.slab;
-        w.limbo.free_all(|item| match item {
-            // SAFETY: as above; each retired slot is still occupied.
-            Retired::Slots(batch, len) => unsafe { slab.release_all(&batch[..len]) },
-            // SAFETY: from `Box::into_raw`, swapped out, freed once here.
-            Retired::Table(old) => drop(unsafe { Box::from_raw(old.0) }),
+        let Writer {
+            limbo,
+            spare_batches,
+            ..
+        } = w;
+        limbo.free_all(|item| {
+            self.free(item, spare_batches);
         });
         w.limbo_slots = 0;
     }

@@ -23,7 +23,7 @@
 //!   a read-modify-write on `G`, and is freed once some writer's *grace
 //!   period* (advance `G`, heavy fence, publish it as completed) ran after
 //!   the stamp and every record is `OFFLINE` or `≥ e`
-//!   ([`Domain::stamp`], [`Domain::advance_if_due`], [`Domain::is_safe`];
+//!   ([`Domain::stamp`], [`Domain::advance_if_due`], [`Domain::safe_below`];
 //!   `crate::reclaim` keeps the per-writer limbo). The stamp being a
 //!   read-modify-write puts the advance in its release sequence, so a
 //!   section announcing `≥ e` synchronises with the stamp and sees the
@@ -213,9 +213,9 @@ impl Domain {
 
     /// Stamps a retirement: call after unlinking what is retired (from a
     /// structure whose readers read inside this domain's sections). Returns
-    /// the epoch it may be freed at: once [`is_safe`](Self::is_safe) holds
-    /// for it, which takes a grace period ([`advance_if_due`](Self::advance_if_due))
-    /// begun after this call.
+    /// the epoch it may be freed at: once it is below
+    /// [`safe_below`](Self::safe_below), which takes a grace period
+    /// ([`advance_if_due`](Self::advance_if_due)) begun after this call.
     ///
     /// A read-modify-write, not a load: with `AcqRel` it heads a release
     /// sequence that every later advance (also a read-modify-write)
@@ -271,7 +271,7 @@ impl Domain {
         if !fenced {
             return (false, fence);
         }
-        // Release pairs with the Acquire in `is_safe`: a checker that sees
+        // Release pairs with the Acquire in `safe_below`: a checker that sees
         // the epoch completed also sees every section announced before the
         // fence.
         self.completed.fetch_max(epoch, Ordering::Release);
@@ -287,6 +287,7 @@ impl Domain {
     /// Whether no section that could hold something retired at `epoch`
     /// remains: the epoch's heavy fence has run and every reader is outside
     /// any section or entered one at `epoch` or later.
+    #[cfg(test)]
     pub(crate) fn is_safe(&self, epoch: u64) -> bool {
         epoch < self.safe_below()
     }
@@ -552,16 +553,6 @@ mod global {
     pub(crate) fn tick() -> u32 {
         READER.try_with(Reader::tick).unwrap_or(1)
     }
-
-    /// Runs `f` inside a read section of the global domain: what it loads
-    /// from hot tables stays valid until it returns. `f` gets `None` if the
-    /// thread is shutting down (its thread-locals are gone); it must then
-    /// not use the hot tier.
-    #[inline(always)]
-    pub(crate) fn read<R>(f: impl FnOnce(Option<&Reader>) -> R) -> R {
-        let guard = pin();
-        f(guard.reader())
-    }
 }
 
 /// Under loom the global domain is not modelled (statics outlive models):
@@ -579,17 +570,12 @@ mod global {
         }
     }
 
-    pub(crate) fn read<R>(f: impl FnOnce(Option<&Reader>) -> R) -> R {
-        f(None)
-    }
-
     /// Stand-in guard: under loom the main tables never free what they
     /// retire while a model runs (see `raw::Writer`).
     #[derive(Debug)]
     pub(crate) struct Guard(());
 
     impl Guard {
-        #[allow(dead_code)] // the hot tier is bypassed under loom
         pub(crate) fn reader(&self) -> Option<&Reader> {
             None
         }
@@ -604,7 +590,7 @@ mod global {
     }
 }
 
-pub(crate) use global::{pin, read, tick, Guard, Reader};
+pub(crate) use global::{pin, tick, Guard, Reader};
 
 /// The domain the main tables and all hot tiers retire into.
 #[cfg(not(loom))]
@@ -694,22 +680,27 @@ mod tests {
                 .map(|r| r.record.announced.load(Ordering::SeqCst))
                 .unwrap_or(0)
         };
-        read(|outer| {
-            let at_entry = announced(outer);
+        {
+            let outer = pin();
+            let at_entry = announced(outer.reader());
             assert_ne!(at_entry, OFFLINE);
             let e = domain().retire_epoch();
-            read(|inner| assert_eq!(announced(inner), at_entry, "no re-entry"));
+            {
+                let inner = pin();
+                assert_eq!(announced(inner.reader()), at_entry, "no re-entry");
+            }
             // Still inside the outer section after the inner one left.
-            assert_eq!(announced(outer), at_entry);
+            assert_eq!(announced(outer.reader()), at_entry);
             assert!(!domain().is_safe(e));
-        });
-        read(|reader| {
+        }
+        {
+            let fresh = pin();
             let mut depth_zero = 0;
             // A fresh section announces the current epoch.
-            if let Some(r) = reader {
+            if let Some(r) = fresh.reader() {
                 depth_zero = r.record.announced.load(Ordering::SeqCst);
             }
             assert!(depth_zero >= 2);
-        });
+        }
     }
 }

@@ -23,7 +23,7 @@
 use std::mem::MaybeUninit;
 use std::ptr;
 
-use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering, UnsafeCell};
+use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, Ordering, UnsafeCell};
 
 /// Slots in chunk 0; chunk `c` holds `BASE_SLOTS << c`. 32 keeps a tiny cache
 /// tiny (one 32-slot chunk); 20 chunks cover every index up to `MAX_INDEX`.
@@ -46,15 +46,11 @@ pub(crate) struct Slab<K, V> {
     /// those `unsafe` methods), so no lock: a mutex here cost two locked
     /// instructions per insert, ~3.7% of the 95%-read mix's time (`perf`).
     free: UnsafeCell<Vec<u32>>,
-    /// `free`'s length, for `stats` on any thread. Written only by the writer.
-    free_len: AtomicUsize,
     /// Every index `>= fresh` is vacant and was never used. Written only by
     /// the shard's writer.
     fresh: AtomicU32,
     /// Allocations served by a recycled slot. Written only by the writer.
     reused: AtomicU64,
-    /// Spare retirement batches, so that retiring does not allocate.
-    batches: Mutex<Vec<Batch>>,
 }
 
 /// Slots retired together: one limbo entry, and one stamp (an atomic
@@ -88,10 +84,8 @@ impl<K, V> Slab<K, V> {
         Self {
             chunks: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
             free: UnsafeCell::new(Vec::new()),
-            free_len: AtomicUsize::new(0),
             fresh: AtomicU32::new(0),
             reused: AtomicU64::new(0),
-            batches: Mutex::new(Vec::new()),
         }
     }
 
@@ -109,9 +103,6 @@ impl<K, V> Slab<K, V> {
                 // Single writer: a load and a store, no read-modify-write.
                 let reused = self.reused.load(Ordering::Relaxed);
                 self.reused.store(reused + 1, Ordering::Relaxed);
-                let len = self.free_len.load(Ordering::Relaxed);
-                self.free_len
-                    .store(len.saturating_sub(1), Ordering::Relaxed);
                 index
             }
             None => {
@@ -149,11 +140,17 @@ impl<K, V> Slab<K, V> {
 
     /// Allocations from recycled slots, slots ever used, and slots vacant on
     /// the free list now.
-    pub(crate) fn stats(&self) -> (u64, u64, usize) {
+    ///
+    /// # Safety
+    /// As for `alloc`: only the shard's single writer may call this (it
+    /// reads the free list).
+    pub(crate) unsafe fn stats(&self) -> (u64, u64, usize) {
+        // SAFETY: only the single writer touches `free` (caller's contract).
+        let free = self.free.with_mut(|free| unsafe { (*free).len() });
         (
             self.reused.load(Ordering::Relaxed),
             u64::from(self.fresh.load(Ordering::Relaxed)),
-            self.free_len.load(Ordering::Relaxed),
+            free,
         )
     }
 
@@ -194,11 +191,7 @@ impl<K, V> Slab<K, V> {
         slot.with_mut(|p| unsafe { (*p).assume_init_drop() });
         // SAFETY: only the writer (or an exclusive owner) releases (the
         // caller's contract), and it alone touches `free`.
-        let len = self.free.with_mut(|free| unsafe {
-            (*free).push(index);
-            (*free).len()
-        });
-        self.free_len.store(len, Ordering::Relaxed);
+        self.free.with_mut(|free| unsafe { (*free).push(index) });
     }
 
     /// [`release`](Self::release) for each of `indices`.
@@ -215,25 +208,8 @@ impl<K, V> Slab<K, V> {
             slot.with_mut(|p| unsafe { (*p).assume_init_drop() });
         }
         // SAFETY: as in `release`.
-        let len = self.free.with_mut(|free| unsafe {
-            (*free).extend_from_slice(indices);
-            (*free).len()
-        });
-        self.free_len.store(len, Ordering::Relaxed);
-    }
-
-    /// An empty retirement batch, reused if one is free (see
-    /// `RawMap::retire_slot`).
-    pub(crate) fn take_batch(&self) -> Batch {
-        self.batches
-            .lock()
-            .pop()
-            .unwrap_or_else(|| Box::new([0; RETIRE_BATCH]))
-    }
-
-    /// Returns a batch whose slots were released.
-    pub(crate) fn return_batch(&self, batch: Batch) {
-        self.batches.lock().push(batch);
+        self.free
+            .with_mut(|free| unsafe { (*free).extend_from_slice(indices) });
     }
 
     /// Slots allocated (occupied + vacant) across all chunks.
