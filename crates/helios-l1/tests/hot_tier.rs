@@ -252,6 +252,9 @@ fn the_tier_serves_only_while_its_entries_take_enough_of_the_hits() {
     assert!((20..60).contains(&stats.hit_share_percent), "{stats:?}");
     assert_eq!(stats.entries, 0, "nothing published: {stats:?}");
     assert!((0..4096).all(|k| !c.is_hot(&k)));
+    // Far below the minimum: the summaries record one hit in 8, and the
+    // share above was estimated from them.
+    assert!(stats.summaries_thinned, "{stats:?}");
 
     // Hits concentrate on 8 keys: their share rises past the threshold.
     promote(&c, &(0..8).collect::<Vec<_>>());
@@ -264,6 +267,7 @@ fn the_tier_serves_only_while_its_entries_take_enough_of_the_hits() {
     let stats = c.hot_tier_stats();
     assert!(stats.serving, "{stats:?}");
     assert!(stats.hit_share_percent >= 80, "{stats:?}");
+    assert!(!stats.summaries_thinned, "{stats:?}");
     assert!((0..8).all(|k| c.is_hot(&k)), "{stats:?}");
     for k in 0..8 {
         assert_reads(&c, k, Some(k));

@@ -29,6 +29,16 @@ struct Bucket {
 /// full hot tier holds under Zipf(0.99) (1/(1024 × 14.4) of all hits).
 const AGE_EVERY: u32 = 16;
 
+/// A thinned summary records one hit in this many (see
+/// [`HeavyHitters::thin`]).
+pub(crate) const THIN: u64 = 8;
+
+/// The golden ratio in 64-bit fixed point: stepping by it visits the
+/// 64-bit circle evenly (a Weyl sequence), so "below 1/THIN of the circle"
+/// keeps every THIN-th step on average with no short period a workload
+/// could fall into step with.
+const WEYL_STEP: u64 = 0x9e37_79b9_7f4a_7c15;
+
 /// Per-shard summary; lives under the shard lock.
 #[derive(Debug)]
 pub(crate) struct HeavyHitters {
@@ -41,6 +51,10 @@ pub(crate) struct HeavyHitters {
     total: u64,
     /// `AGE_EVERY × buckets`.
     age_at: u32,
+    /// A hit is recorded when the Weyl sequence `weyl` lands at or below
+    /// this: `u64::MAX` records every hit, `u64::MAX / THIN` one in THIN.
+    keep_at_most: u64,
+    weyl: u64,
 }
 
 /// A tracked entry: slab index, policy hash and hits since the last halving.
@@ -63,7 +77,25 @@ impl HeavyHitters {
             age_at: u32::try_from(n)
                 .unwrap_or(u32::MAX)
                 .saturating_mul(AGE_EVERY),
+            keep_at_most: u64::MAX,
+            weyl: 0,
         }
+    }
+
+    /// Records one hit in [`THIN`] from now on (`true`) or every hit. A
+    /// thinned summary sees an even sample of the hits: counts and `total`
+    /// shrink alike, so shares and ranks stay what they were, and since
+    /// halving goes by recorded hits the counts keep their size; only the
+    /// window they cover grows THIN times longer. The hot tier thins while
+    /// its gate is well shut, where the summary only has to notice a skew
+    /// growing, and so saves most of its cost per replayed hit.
+    pub(crate) fn thin(&mut self, thin: bool) {
+        self.keep_at_most = if thin { u64::MAX / THIN } else { u64::MAX };
+    }
+
+    /// Whether the summary records one hit in [`THIN`].
+    pub(crate) fn is_thinned(&self) -> bool {
+        self.keep_at_most != u64::MAX
     }
 
     /// The two buckets `hash` may occupy (different bits for each).
@@ -77,6 +109,10 @@ impl HeavyHitters {
     /// Counts one hit on the entry at slab `index` with policy `hash`.
     #[inline]
     pub(crate) fn record(&mut self, index: u32, hash: u32) {
+        self.weyl = self.weyl.wrapping_add(WEYL_STEP);
+        if self.weyl > self.keep_at_most {
+            return;
+        }
         self.recorded += 1;
         self.total += 1;
         if self.recorded >= self.age_at {
@@ -161,6 +197,45 @@ impl HeavyHitters {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_thinned_summary_keeps_one_hit_in_thin_and_the_same_shares() {
+        // 1,024 buckets: ages after 16,384 recorded hits, not within this.
+        let mut hh = HeavyHitters::new(1024);
+        hh.thin(true);
+        assert!(hh.is_thinned());
+        let n = 80_000u32;
+        for i in 0..n {
+            // Key 0 takes 1/4 of the hits and key 1 1/8, in a short cycle a
+            // periodic sampler could fall into step with.
+            let key = match i % 8 {
+                0 | 4 => 0,
+                2 => 1,
+                _ => 100 + i % 500,
+            };
+            hh.record(key, key.wrapping_mul(0x85eb_ca6b));
+        }
+        let total = hh.total();
+        let expected = u64::from(n) / THIN;
+        assert!(
+            total.abs_diff(expected) * 50 < expected,
+            "{total} recorded, expected ~{expected}"
+        );
+        let share = |key: u32| {
+            let count = hh.hitters().find(|h| h.index == key).map_or(0, |h| h.count);
+            f64::from(count) / total as f64
+        };
+        assert!((share(0) - 0.25).abs() < 0.03, "key 0: {}", share(0));
+        assert!((share(1) - 0.125).abs() < 0.03, "key 1: {}", share(1));
+        // Back to every hit.
+        hh.thin(false);
+        assert!(!hh.is_thinned());
+        let before = hh.total();
+        for _ in 0..100 {
+            hh.record(0, 0);
+        }
+        assert_eq!(hh.total(), before + 100);
+    }
 
     #[test]
     fn the_heaviest_keys_survive_a_stream_of_rare_ones() {

@@ -29,7 +29,9 @@
 //!   that, the branch between the tier and the main table is too often
 //!   mispredicted for hot hits to pay for it; the tier then publishes an
 //!   empty table (an empty filter: every read predictably takes the main
-//!   path) and keeps ranking entries.
+//!   path) and keeps ranking entries; while the share stays more than
+//!   `THIN_BELOW_MIN` points short, from one hit in
+//!   [`THIN`](heavy_hitters::THIN) (an even sample, which keeps the shares).
 //! - **Sampling.** One hot hit in `SAMPLE` goes to the main table instead, so
 //!   the policy keeps hearing of hot entries (their recency and frequency
 //!   stay current, so they are not evicted for looking cold) and the
@@ -83,6 +85,15 @@ const WEIGHT_FRACTION: u64 = 16;
 /// flip the tier at every refresh (the estimate moves by a point or two
 /// between refreshes of a steady workload).
 const SHARE_HYSTERESIS: u64 = 3;
+/// Percentage points below the minimum hit share under which a shut gate
+/// thins the heavy-hitter summaries to one hit in `heavy_hitters::THIN`:
+/// recording every replayed hit cost the 95%-read mix ~32 instructions per
+/// operation while the gate stayed shut (BENCHMARKS.md, "Thinned summaries").
+/// Thinning keeps shares and ranks (an even sample) but makes the summary
+/// follow a change THIN times more slowly, so it stops this far short of
+/// the threshold: a skew on its way up is recorded in full before the gate
+/// decides on it.
+const THIN_BELOW_MIN: u64 = 10;
 /// Membership-filter bits per hot entry: with one hash function, a key that
 /// is not hot passes the filter with probability ≈ 1/16, and the filter of
 /// the default tier is 2 KiB (L1-resident).
@@ -132,6 +143,11 @@ pub struct HotTierStats {
     /// when the tier would cost reads more than it saves; its table is then
     /// empty and a read pays one filter load.
     pub serving: bool,
+    /// Whether the shards' heavy-hitter summaries record only one replayed
+    /// hit in 8: set while `hit_share_percent` stays more than 10 points
+    /// below the minimum, where recording every hit cost more than the
+    /// ranking needs (an even sample keeps the shares).
+    pub summaries_thinned: bool,
 }
 
 /// An entry a refresh may promote.
@@ -244,6 +260,8 @@ struct Refresh<K, V> {
     /// Whether the published table holds the chosen entries (else it is
     /// empty: the hit share was too small).
     serving: bool,
+    /// Whether the summaries record one hit in `THIN` (`THIN_BELOW_MIN`).
+    thinned: bool,
 }
 
 /// The hot tier of one cache.
@@ -292,6 +310,7 @@ impl<K, V> HotTier<K, V> {
                 candidates: Vec::new(),
                 next: start,
                 serving: false,
+                thinned: false,
             }),
             due_at: AtomicU64::new(0),
             start,
@@ -398,6 +417,7 @@ impl<K, V> HotTier<K, V> {
             current,
             candidates,
             serving,
+            thinned,
             ..
         } = &mut *state;
         candidates.clear();
@@ -408,14 +428,22 @@ impl<K, V> HotTier<K, V> {
             let mut found = Vec::new();
             locked.hitters(&mut |hitter, weight| found.push((hitter, weight)));
             let hot = locked.hot();
-            total_hits += hot.hitters.total();
+            // A thinned summary's counts and total are in thinned hits:
+            // scaled back, as members' sampled counts are, so that scores
+            // estimate hits (`MIN_SCORE`) whatever the recording rate.
+            let thin = if hot.hitters.is_thinned() {
+                heavy_hitters::THIN
+            } else {
+                1
+            };
+            total_hits += hot.hitters.total() * thin;
             for (hitter, weight) in found {
                 // Members' hits reach the summary only through sampling.
                 let scale = if hot.slots.contains_key(&hitter.index) {
-                    total_hits += u64::from(hitter.count) * u64::from(SAMPLE - 1);
-                    u64::from(SAMPLE)
+                    total_hits += u64::from(hitter.count) * u64::from(SAMPLE - 1) * thin;
+                    u64::from(SAMPLE) * thin
                 } else {
-                    1
+                    thin
                 };
                 candidates.push(Candidate {
                     shard,
@@ -463,6 +491,8 @@ impl<K, V> HotTier<K, V> {
         if !*serving {
             candidates.clear();
         }
+        let thin = !*serving && share + THIN_BELOW_MIN < min;
+        *thinned = thin;
 
         // Phase 2: copies, shard by shard.
         let mut builder = HotTable::builder(self.config.entries);
@@ -470,6 +500,7 @@ impl<K, V> HotTier<K, V> {
         for shard in 0..shards {
             let mut locked = lock(shard);
             let hot = locked.hot();
+            hot.hitters.thin(thin);
             hot.next_slots.clear();
             hot.next_invalid.clear();
             while let Some(c) = next.next_if(|c| c.shard == shard) {
@@ -536,9 +567,9 @@ impl<K, V> HotTier<K, V> {
     }
 
     pub(crate) fn stats(&self) -> HotTierStats {
-        let (valid, serving) = {
+        let (valid, serving, summaries_thinned) = {
             let state = self.refresh.lock();
-            (state.current.valid(), state.serving)
+            (state.current.valid(), state.serving, state.thinned)
         };
         HotTierStats {
             capacity: self.config.entries,
@@ -554,6 +585,7 @@ impl<K, V> HotTier<K, V> {
             membarrier: crate::raw::sections::asymmetric(),
             hit_share_percent: self.hit_share.load(Ordering::Relaxed).min(100) as u8,
             serving,
+            summaries_thinned,
         }
     }
 }
