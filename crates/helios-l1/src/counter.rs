@@ -48,15 +48,6 @@ impl StripedCounter {
     }
 }
 
-/// A number naming the calling thread, unique for the life of the process
-/// and never 0: the thread's stripe number (a count of threads, which never
-/// repeats) plus one. For counters a single thread owns
-/// (`agent::registry`'s read counts).
-#[inline]
-pub(crate) fn thread_token() -> u64 {
-    thread_stripe() as u64 + 1
-}
-
 impl std::fmt::Debug for StripedCounter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.sum())

@@ -100,6 +100,7 @@ mod removal;
 mod retention;
 mod shard;
 mod sync;
+mod thread_token;
 mod weigher;
 
 pub use agent::{

@@ -11,10 +11,10 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::counter::thread_token;
 use crate::removal::RemovalCause;
 use crate::retention::Retention;
 use crate::sync::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Mutex, Ordering, RwLock};
+use crate::thread_token;
 
 /// An agent may hold up to this many times its fair share while the cache is
 /// full (more only within its reservation): beyond it, its inserts are
@@ -258,9 +258,13 @@ pub enum AgentEvent {
 /// registry records the counts at each registration and reports the
 /// difference (`Names`). So the counts are exact, except that a read of a
 /// terminated agent still in flight when its slot is reused may count for
-/// the new agent; and the slot stays owned by the first thread that ever
-/// counted on it (a thread that registers and reads, then hands the agent
-/// to a worker, leaves the worker on the `fetch_add` path). The owner's
+/// the new agent. The slot stays owned by the thread that claimed it until
+/// that thread exits; the next thread to count then claims it
+/// (`crate::thread_token`), so agents outlive the threads that first read
+/// them at no cost. A live owner keeps it: a thread that reads, then hands
+/// the agent to a worker while it lives on (or an agent whose reads move
+/// between the live threads of a pool), leaves the others on the
+/// `fetch_add` path. The owner's
 /// read path has no locked instruction (a `fetch_add` per
 /// read, a full barrier on x86, cost the agent read path ~15% of its
 /// 2-thread throughput: BENCHMARKS.md, "Throughput cost of agent
@@ -275,8 +279,9 @@ struct Counters {
     foreign_hits: AtomicU64,
     /// Misses counted by other threads.
     foreign_misses: AtomicU64,
-    /// `counter::thread_token` of the thread that owns `hits` and `misses`,
-    /// or 0 before one claims them. Never reset.
+    /// `thread_token::current` of the thread that owns `hits` and
+    /// `misses`, or 0 before one claims them. Never reset; passes to
+    /// another reader once its thread has exited.
     owner: AtomicU64,
     inserts: AtomicU64,
     loads: AtomicU64,
@@ -383,17 +388,23 @@ impl<K> Slot<K> {
     #[inline]
     pub(crate) fn count_read(&self, hit: bool) {
         let c = &self.counters;
-        let token = thread_token();
+        // None while the thread exits (a thread-local's destructor reading
+        // through a handle): it counts as a foreign thread, never as owner.
+        let token = thread_token::current().unwrap_or(0);
         let mut owner = c.owner.load(Ordering::Relaxed);
-        if owner == 0 {
-            // Claim the slot; whoever wins owns it for the slot's life.
-            owner = match c
-                .owner
-                .compare_exchange(0, token, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => token,
-                Err(current) => current,
-            };
+        if owner != token && token != 0 && (owner == 0 || thread_token::has_exited(owner)) {
+            // Claim the slot from nobody, or from a thread that can never
+            // count again: its last stores happen-before the exit mark that
+            // `has_exited` acquired, so nothing it counted is lost. Whoever
+            // wins the exchange owns the cells until its own thread exits.
+            owner =
+                match c
+                    .owner
+                    .compare_exchange(owner, token, Ordering::Relaxed, Ordering::Relaxed)
+                {
+                    Ok(_) => token,
+                    Err(current) => current,
+                };
         }
         // Relaxed: statistics only.
         if owner == token {
@@ -1078,6 +1089,37 @@ impl<K: Hash + Eq> Registry<K> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_counters_pass_to_the_next_thread_once_their_owner_exits() {
+        let slot = Slot::<u64>::new();
+        let owner = std::thread::scope(|s| {
+            s.spawn(|| {
+                (0..1_000).for_each(|i| slot.count_read(i % 4 != 0));
+                thread_token::current()
+            })
+            .join()
+            .expect("thread")
+        });
+        let c = &slot.counters;
+        assert_eq!(c.owner.load(Ordering::Relaxed), owner.expect("a token"));
+        // The owner has exited: this thread takes the plain cells over and
+        // continues from the exited owner's counts, losing none.
+        (0..500).for_each(|_| slot.count_read(true));
+        let me = thread_token::current().expect("a token");
+        assert_eq!(c.owner.load(Ordering::Relaxed), me);
+        assert_eq!(c.hits.load(Ordering::Relaxed), 750 + 500);
+        assert_eq!(c.misses.load(Ordering::Relaxed), 250);
+        assert_eq!(c.foreign_hits.load(Ordering::Relaxed), 0);
+        assert_eq!(slot.read_counts(), (1_250, 250));
+        // A live owner keeps them: another thread counts as foreign.
+        std::thread::scope(|s| {
+            s.spawn(|| (0..100).for_each(|_| slot.count_read(false)));
+        });
+        assert_eq!(c.owner.load(Ordering::Relaxed), me);
+        assert_eq!(c.foreign_misses.load(Ordering::Relaxed), 100);
+        assert_eq!(slot.read_counts(), (1_250, 350));
+    }
 
     #[test]
     fn slots_sharing_a_name_hash_are_kept_and_released_one_by_one() {

@@ -1,0 +1,143 @@
+//! A number per thread that no other thread ever gets, and a way for other
+//! threads to learn that its thread has exited.
+//!
+//! The agents' read counters are owned by one thread, which adds with a
+//! plain load and store (`agent::registry`, `Counters`). Ownership may pass
+//! to another thread only once the owner can never add again, or a count
+//! could be lost; an exited thread is such an owner. Without a hand-over,
+//! an agent first counted by a thread that has since exited (a short-lived
+//! worker, a recycled slot) would make every later reader pay a locked
+//! `fetch_add` per read.
+//!
+//! A thread's token lives in a thread-local whose destructor marks the
+//! token exited, with `Release`, after the thread's last use of it: once
+//! the thread-local is gone, [`current`] returns `None`, so code running
+//! later in the thread's exit (another thread-local's destructor) never
+//! counts as the owner again. A reader that sees the mark (`Acquire`) also
+//! sees every count the owner stored.
+//!
+//! The marks are a bitmap in chunks allocated on first use, 8 KiB per
+//! 65,536 threads the process ever started, never freed; tokens beyond
+//! [`MAX_TRACKED`] are never marked (their ownership just never passes on).
+//!
+//! Not through `crate::sync`: process-wide statics that loom would have to
+//! reset between iterations, and the hand-over is not part of the modelled
+//! read protocol.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+/// Tokens per chunk of the exit bitmap (8 KiB of bits).
+const CHUNK_BITS: u64 = 1 << 16;
+/// Chunks: room for the first 2^28 threads of the process.
+const CHUNKS: usize = 1 << 12;
+/// Tokens above this are never marked exited.
+pub(crate) const MAX_TRACKED: u64 = CHUNK_BITS * CHUNKS as u64 - 1;
+
+type Chunk = Box<[AtomicU64]>;
+
+static EXITED: [OnceLock<Chunk>; CHUNKS] = [const { OnceLock::new() }; CHUNKS];
+static NEXT: AtomicU64 = AtomicU64::new(1);
+
+/// Owns the calling thread's token; marks it exited when the thread's
+/// thread-locals are destroyed.
+struct Life {
+    token: u64,
+}
+
+impl Drop for Life {
+    fn drop(&mut self) {
+        mark_exited(self.token);
+    }
+}
+
+thread_local! {
+    static LIFE: Life = Life {
+        // Relaxed: only uniqueness matters.
+        token: NEXT.fetch_add(1, Ordering::Relaxed),
+    };
+}
+
+/// The calling thread's token (never 0), or `None` once its thread-locals
+/// are being destroyed.
+#[inline]
+pub(crate) fn current() -> Option<u64> {
+    LIFE.try_with(|life| life.token).ok()
+}
+
+/// Bitmap word and bit of `token`, or `None` beyond [`MAX_TRACKED`].
+fn locate(token: u64) -> Option<(usize, usize, u64)> {
+    (token <= MAX_TRACKED).then(|| {
+        let chunk = (token / CHUNK_BITS) as usize;
+        let bit = token % CHUNK_BITS;
+        (chunk, (bit / 64) as usize, 1 << (bit % 64))
+    })
+}
+
+fn mark_exited(token: u64) {
+    let Some((chunk, word, mask)) = locate(token) else {
+        return;
+    };
+    let words =
+        EXITED[chunk].get_or_init(|| (0..CHUNK_BITS / 64).map(|_| AtomicU64::new(0)).collect());
+    // Release pairs with the Acquire in `has_exited`: whoever sees the mark
+    // sees everything the thread stored before it exited.
+    words[word].fetch_or(mask, Ordering::Release);
+}
+
+/// Whether the thread of `token` has exited (its thread-locals are gone),
+/// so it will never again act on anything it owns.
+#[inline]
+pub(crate) fn has_exited(token: u64) -> bool {
+    let Some((chunk, word, mask)) = locate(token) else {
+        return false;
+    };
+    EXITED[chunk]
+        .get()
+        .is_some_and(|words| words[word].load(Ordering::Acquire) & mask != 0)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_unique_and_exits_are_seen() {
+        let mine = current().expect("a live thread has a token");
+        assert_ne!(mine, 0);
+        assert_eq!(current(), Some(mine), "stable within a thread");
+        let theirs = std::thread::spawn(|| current().expect("token"))
+            .join()
+            .expect("thread");
+        assert_ne!(theirs, mine);
+        assert!(has_exited(theirs), "joined, so its thread-locals are gone");
+        assert!(!has_exited(mine));
+        assert!(!has_exited(MAX_TRACKED + 1), "untracked tokens never exit");
+    }
+
+    #[test]
+    fn a_thread_local_destructor_running_after_the_token_gets_none() {
+        struct Late(std::sync::mpsc::Sender<(Option<u64>, Option<u64>)>);
+        impl Drop for Late {
+            fn drop(&mut self) {
+                // Runs during thread exit, before or after `LIFE` goes;
+                // either way the answer is consistent with the mark.
+                let token = current();
+                let _ = self.0.send((token, token.filter(|&t| has_exited(t))));
+            }
+        }
+        thread_local! {
+            static LATE: std::cell::RefCell<Option<Late>> = const { std::cell::RefCell::new(None) };
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            LATE.with(|l| *l.borrow_mut() = Some(Late(tx)));
+            let _ = current();
+        })
+        .join()
+        .expect("thread");
+        let (token, exited_while_live) = rx.recv().expect("destructor ran");
+        // A token handed out is never one already marked exited.
+        assert_eq!(exited_while_live, None, "token {token:?}");
+    }
+}
