@@ -3,11 +3,8 @@
 //! `helios` is the default cache (its hot tier serves only while its entries
 //! take at least 80% of the hits), `helios_hot` serves from the tier whatever
 //! its share, `helios_nohot` has no tier;
-//! `helios_agents` is an `AgentCache` read through one agent handle per
-//! thread (16 agents registered). Compare it at 100% reads only: in the 95%
-//! mixes its two active agents soon hold more than twice their fair share
-//! (1/16 of the capacity each), so most of their inserts are refused and it
-//! does far less work than the others.
+//! `helios_agents` is an `AgentCache` with one agent per thread, each thread
+//! holding its agent's handle (see `Agents` for why not more agents).
 //!
 //! Workloads: pre-generated Zipf(0.99) and Zipf(0.8) streams over 1,000,000
 //! keys, capacity 100,000, at 100% reads (after a warm-up that fills the
@@ -22,8 +19,8 @@
 //! `cargo bench -p helios-l1 --bench throughput` (env: `ROUNDS`, default 7;
 //! `OPS`, operations per thread per round, default 2,000,000; `ONLY=helios`
 //! (or several implementations' names, comma-separated; `helios_s8`,
-//! `helios_s16`... name the default cache with that many shards)
-//! and `THREADS=1` for callgrind runs; `READS=95` or `READS=100` for one mix).
+//! `helios_s16`... name the default cache with that many shards,
+//! `helios_wide` the default cache keyed by two words) and `THREADS=1` for callgrind runs; `READS=95` or `READS=100` for one mix).
 
 #![allow(missing_docs)] // a bench binary, not an API
 
@@ -36,9 +33,17 @@ use rand_distr::Zipf;
 const KEYS: u64 = 1_000_000;
 const CAPACITY: u64 = 100_000;
 
-trait Bench: Send + Sync {
+/// The operations a bench thread performs.
+trait Ops: Sync {
     fn get(&self, key: u64) -> bool;
     fn insert(&self, key: u64);
+}
+
+trait Bench: Send + Sync {
+    /// What bench thread `thread` operates through for a whole run: the
+    /// cache itself, or (`helios_agents`) that thread's agent handle, held
+    /// as an agent holds its handle.
+    fn ops(&self, thread: usize) -> &dyn Ops;
     /// A line about internal state worth printing after warm-up.
     fn describe(&self) -> Option<String> {
         None
@@ -49,7 +54,7 @@ trait Bench: Send + Sync {
     }
 }
 
-impl Bench for helios_l1::Cache<u64, u64> {
+impl Ops for helios_l1::Cache<u64, u64> {
     #[inline]
     fn get(&self, key: u64) -> bool {
         helios_l1::Cache::get(self, &key).is_some()
@@ -57,6 +62,12 @@ impl Bench for helios_l1::Cache<u64, u64> {
     #[inline]
     fn insert(&self, key: u64) {
         let _ = helios_l1::Cache::insert(self, key, key);
+    }
+}
+
+impl Bench for helios_l1::Cache<u64, u64> {
+    fn ops(&self, _thread: usize) -> &dyn Ops {
+        self
     }
     fn describe(&self) -> Option<String> {
         let s = self.hot_tier_stats();
@@ -85,7 +96,7 @@ impl Bench for helios_l1::Cache<u64, u64> {
     }
 }
 
-impl Bench for quick_cache::sync::Cache<u64, u64> {
+impl Ops for quick_cache::sync::Cache<u64, u64> {
     #[inline]
     fn get(&self, key: u64) -> bool {
         quick_cache::sync::Cache::get(self, &key).is_some()
@@ -96,7 +107,13 @@ impl Bench for quick_cache::sync::Cache<u64, u64> {
     }
 }
 
-impl Bench for moka::sync::Cache<u64, u64> {
+impl Bench for quick_cache::sync::Cache<u64, u64> {
+    fn ops(&self, _thread: usize) -> &dyn Ops {
+        self
+    }
+}
+
+impl Ops for moka::sync::Cache<u64, u64> {
     #[inline]
     fn get(&self, key: u64) -> bool {
         moka::sync::Cache::get(self, &key).is_some()
@@ -107,51 +124,89 @@ impl Bench for moka::sync::Cache<u64, u64> {
     }
 }
 
-/// Agents registered in the `helios_agents` cache.
-const AGENTS: usize = 16;
+impl Bench for moka::sync::Cache<u64, u64> {
+    fn ops(&self, _thread: usize) -> &dyn Ops {
+        self
+    }
+}
 
-/// An `AgentCache` with one agent per bench thread (threads pick their
-/// handle on first use), to measure what agent awareness costs on hits.
-struct Agents(Vec<helios_l1::AgentHandle<u64, u64>>);
+/// An `AgentCache` with one agent per bench thread, each thread reading
+/// through its own agent's handle, to measure what agent awareness costs
+/// on hits. As many agents as threads: with more registered than reading
+/// (16 for 2 threads), each reading agent would hold more than twice its
+/// fair share of the full cache, so the admission rule would refuse its
+/// inserts once the warm-up filled the cache and its resident set would
+/// freeze; its hit ratio then fell 4 pp (Zipf 0.99) to 10 pp (Zipf 0.8)
+/// below the plain cache's, and the run compared different workloads.
+struct Agents {
+    handles: Vec<helios_l1::AgentHandle<u64, u64>>,
+    cache: Arc<helios_l1::AgentCache<u64, u64>>,
+}
 
-impl Agents {
+impl Ops for helios_l1::AgentHandle<u64, u64> {
     #[inline]
-    fn handle(&self) -> &helios_l1::AgentHandle<u64, u64> {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        thread_local! {
-            // Reduced once per thread: a division per operation (the
-            // harness's, not the cache's) cost several percent.
-            static MINE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % AGENTS;
-        }
-        &self.0[MINE.with(|m| *m)]
+    fn get(&self, key: u64) -> bool {
+        matches!(helios_l1::AgentHandle::get(self, &key), Ok(Some(_)))
+    }
+    #[inline]
+    fn insert(&self, key: u64) {
+        let _ = helios_l1::AgentHandle::insert(self, key, key);
     }
 }
 
 impl Bench for Agents {
-    #[inline]
-    fn get(&self, key: u64) -> bool {
-        matches!(self.handle().get(&key), Ok(Some(_)))
+    fn ops(&self, thread: usize) -> &dyn Ops {
+        &self.handles[thread % self.handles.len()]
     }
-    #[inline]
-    fn insert(&self, key: u64) {
-        let _ = self.handle().insert(key, key);
+    fn describe(&self) -> Option<String> {
+        Some(format!(
+            "{} agents, {} entries resident after warm-up",
+            self.handles.len(),
+            self.cache.cache().len()
+        ))
     }
 }
 
-fn make(name: &str) -> Arc<dyn Bench> {
+/// The plain cache keyed by two words, as wide as an agent's scoped key
+/// (`helios_wide`, run only when named in `ONLY`): what separates
+/// `helios_agents` from `helios` that is the key's width, not the agent
+/// logic.
+struct Wide(helios_l1::Cache<(u64, u64), u64>);
+
+impl Ops for Wide {
+    #[inline]
+    fn get(&self, key: u64) -> bool {
+        self.0.get(&(u64::MAX, key)).is_some()
+    }
+    #[inline]
+    fn insert(&self, key: u64) {
+        let _ = self.0.insert((u64::MAX, key), key);
+    }
+}
+
+impl Bench for Wide {
+    fn ops(&self, _thread: usize) -> &dyn Ops {
+        self
+    }
+}
+
+fn make(name: &str, threads: usize) -> Arc<dyn Bench> {
     match name {
+        "helios_wide" => Arc::new(Wide(
+            helios_l1::Cache::new(CAPACITY).expect("valid capacity"),
+        )),
         "helios_agents" => {
             let cache = helios_l1::AgentCache::<u64, u64>::new(CAPACITY).expect("valid capacity");
-            Arc::new(Agents(
-                (0..AGENTS)
+            Arc::new(Agents {
+                handles: (0..threads.max(1))
                     .map(|i| {
                         cache
                             .register_agent(&format!("agent-{i}"), helios_l1::AgentConfig::new())
                             .expect("unique names")
                     })
                     .collect(),
-            ))
+                cache,
+            })
         }
         "helios" => Arc::new(helios_l1::Cache::<u64, u64>::new(CAPACITY).expect("valid capacity")),
         "helios_hot" => Arc::new(
@@ -217,9 +272,11 @@ fn run(cache: &Arc<dyn Bench>, streams: &[Arc<Vec<(u64, bool)>>], insert_on_miss
     let barrier = Arc::new(Barrier::new(streams.len() + 1));
     let handles: Vec<_> = streams
         .iter()
-        .map(|ops| {
+        .enumerate()
+        .map(|(thread, ops)| {
             let (cache, ops, barrier) = (Arc::clone(cache), Arc::clone(ops), Arc::clone(&barrier));
             std::thread::spawn(move || {
+                let cache = cache.ops(thread);
                 barrier.wait();
                 let start = Instant::now();
                 let mut hits = 0u64;
@@ -287,7 +344,8 @@ fn main() {
         let streams: Vec<Arc<Vec<(u64, bool)>>> = (0..threads)
             .map(|t| Arc::new(stream(s, ops, write_percent, 42 + t as u64)))
             .collect();
-        let caches: Vec<(&str, Arc<dyn Bench>)> = impls.iter().map(|&n| (n, make(n))).collect();
+        let caches: Vec<(&str, Arc<dyn Bench>)> =
+            impls.iter().map(|&n| (n, make(n, threads))).collect();
         // Warm-up: fill each cache by reading the stream with insert on miss.
         for (name, cache) in &caches {
             run(cache, &streams, true);

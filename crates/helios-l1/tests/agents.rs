@@ -589,3 +589,70 @@ fn a_reused_slot_starts_from_zero_even_with_stale_reads_in_flight() {
         new.terminate().unwrap();
     }
 }
+
+/// A read checks the handle, the agent's state and whether it has a
+/// reservation in one status word: every combination must still take the
+/// right path, including after a slot is reused with a different
+/// configuration.
+#[test]
+fn reads_follow_state_and_reservation_through_slot_reuse() {
+    let cache = agent_cache();
+    let stats = |name: &str| {
+        cache
+            .agents(AgentSort::Name)
+            .into_iter()
+            .find(|s| &*s.name == name)
+            .unwrap()
+    };
+    let loader = cache.register_agent("loader", AgentConfig::new()).unwrap();
+    for k in 0..10 {
+        loader.insert(k, format!("v{k}")).unwrap().unwrap();
+    }
+
+    // Active, no reservation: the plain path.
+    assert_eq!(loader.get(&1).unwrap().as_deref(), Some("v1"));
+    // Suspended: reads still answer and count.
+    assert!(loader.suspend().unwrap());
+    assert_eq!(loader.get(&2).unwrap().as_deref(), Some("v2"));
+    assert_eq!(loader.get(&99).unwrap(), None);
+    assert!(loader.resume().unwrap());
+    let s = stats("loader");
+    assert_eq!((s.hits, s.misses), (2, 1));
+    assert_eq!(s.resident, 10);
+
+    // A reserved reader takes over what it reads (the charged agent has
+    // no reservation to protect it).
+    let reserved = cache
+        .register_agent("reserved", AgentConfig::new().reserved(5))
+        .unwrap();
+    for k in 0..3 {
+        assert!(reserved.get(&k).unwrap().is_some());
+    }
+    assert_eq!(stats("reserved").resident, 3);
+    assert_eq!(stats("loader").resident, 7);
+
+    // Its slot, reused by an agent without a reservation, reads plainly.
+    let old = reserved.id();
+    reserved.terminate().unwrap();
+    let plain = cache.register_agent("plain", AgentConfig::new()).unwrap();
+    assert_eq!(plain.id().index(), old.index());
+    for k in 3..6 {
+        assert!(plain.get(&k).unwrap().is_some());
+    }
+    assert_eq!(stats("plain").resident, 0, "no reservation, no take-over");
+    assert_eq!((stats("plain").hits, stats("plain").misses), (3, 0));
+    assert_eq!(
+        reserved.get(&3).unwrap_err(),
+        AgentError::Terminated { id: old }
+    );
+
+    // And reused again with a reservation, it takes over again.
+    plain.terminate().unwrap();
+    let again = cache
+        .register_agent("again", AgentConfig::new().reserved(5))
+        .unwrap();
+    assert_eq!(again.id().index(), old.index());
+    assert!(again.get(&6).unwrap().is_some());
+    assert_eq!(stats("again").resident, 1);
+    assert!(plain.get(&6).is_err());
+}

@@ -489,24 +489,44 @@ where
     {
         // One slot lookup for the check and the count.
         let slot = self.slot();
-        slot.check(self.id)?;
-        let reserved = slot.reserved_weight();
-        let value = if reserved == 0 || !key.is_shared() {
+        let value = if slot.plain_reader(self.id) {
             self.cache.cache.with_entry(key, |_, value| f(value))
         } else {
-            self.read_protecting(key, slot, reserved, f)
+            self.read_other(key, slot, f)?
         };
         slot.count_read(value.is_some());
         Ok(value)
+    }
+
+    /// A read by anyone but a live, active agent without a reservation:
+    /// a terminated agent's handle (an error), a suspended agent (the plain
+    /// path), or an agent with a reservation. Out of line, so that the
+    /// common reader's path stays one compare.
+    #[inline(never)]
+    fn read_other<Q, R>(
+        &self,
+        key: &ScopedRef<'_, Q>,
+        slot: &Slot<K>,
+        f: impl FnOnce(&V) -> R,
+    ) -> Result<Option<R>, AgentError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        slot.check(self.id)?;
+        let reserved = slot.reserved_weight();
+        Ok(if reserved == 0 || !key.is_shared() {
+            self.cache.cache.with_entry(key, |_, value| f(value))
+        } else {
+            self.read_protecting(key, slot, reserved, f)
+        })
     }
 
     /// A read by an agent with a reservation: a shared object whose charged
     /// agent does not protect it is taken over (adopted) while this agent
     /// is within its reservation, so a shared object stays protected while
     /// any reserved agent that reads it can. Costs a write only when the
-    /// charge moves, once per object. Not inlined: it keeps the plain path
-    /// of agents without a reservation small.
-    #[inline(never)]
+    /// charge moves, once per object.
     fn read_protecting<Q, R>(
         &self,
         key: &ScopedRef<'_, Q>,

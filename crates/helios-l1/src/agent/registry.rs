@@ -196,9 +196,23 @@ pub enum AgentState {
     Suspended,
 }
 
-const FREE: u8 = 0;
-const ACTIVE: u8 = 1;
-const SUSPENDED: u8 = 2;
+/// A slot's status word (`Slot::status`): the generation in the high 32
+/// bits, [`HAS_RESERVATION`], and the state in the low byte. One word, so
+/// that a read checks its handle, the agent's state and whether it has a
+/// reservation with one load and one compare (`Slot::plain_reader`).
+const FREE: u64 = 0;
+const ACTIVE: u64 = 1;
+const SUSPENDED: u64 = 2;
+const STATE_MASK: u64 = 0xff;
+/// Set while the slot's agent has a reservation (its reads may adopt
+/// shared objects: `AgentHandle::read_protecting`).
+const HAS_RESERVATION: u64 = 1 << 8;
+const GENERATION_SHIFT: u32 = 32;
+
+/// The generation in a status word.
+fn generation_of(status: u64) -> u32 {
+    (status >> GENERATION_SHIFT) as u32
+}
 
 /// Something that happened to an agent; see [`AgentCache::subscribe`](crate::AgentCache::subscribe).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -305,9 +319,9 @@ struct Counters {
 #[repr(align(64))]
 pub(crate) struct Slot<K> {
     counters: Counters,
-    /// Advanced when the slot's agent terminates.
-    generation: AtomicU32,
-    state: AtomicU8,
+    /// Generation, reservation flag and state (see [`FREE`]). The
+    /// generation advances when the slot's agent terminates.
+    status: AtomicU64,
     /// 1 while the agent's inserts are being refused (cap or share), so
     /// that `QuotaPressure` is sent once per episode, not per refusal.
     pressured: AtomicU8,
@@ -338,8 +352,7 @@ impl<K> Slot<K> {
     fn new() -> Self {
         Self {
             counters: Counters::default(),
-            generation: AtomicU32::new(0),
-            state: AtomicU8::new(FREE),
+            status: AtomicU64::new(FREE),
             pressured: AtomicU8::new(0),
             reserved: AtomicU64::new(0),
             cap: AtomicU64::new(u64::MAX),
@@ -351,13 +364,32 @@ impl<K> Slot<K> {
     /// Whether `id` is this slot's live agent.
     #[inline]
     pub(crate) fn check(&self, id: AgentId) -> Result<(), AgentError> {
-        if self.generation.load(Ordering::Acquire) == id.generation
-            && self.state.load(Ordering::Acquire) != FREE
-        {
+        let status = self.status.load(Ordering::Acquire);
+        if generation_of(status) == id.generation && status & STATE_MASK != FREE {
             Ok(())
         } else {
             Err(AgentError::Terminated { id })
         }
+    }
+
+    /// Whether `id` is this slot's live agent, active and without a
+    /// reservation: the common reader, whose reads take the plain path.
+    /// One load and one compare. False says nothing more (see `check`).
+    #[inline]
+    pub(crate) fn plain_reader(&self, id: AgentId) -> bool {
+        // Acquire pairs with registration's Release store, as in `check`.
+        self.status.load(Ordering::Acquire)
+            == (u64::from(id.generation) << GENERATION_SHIFT) | ACTIVE
+    }
+
+    /// The generation of the slot's current (or next) agent.
+    fn generation(&self) -> u32 {
+        generation_of(self.status.load(Ordering::Acquire))
+    }
+
+    /// The state bits of the status word.
+    fn state_code(&self) -> u64 {
+        self.status.load(Ordering::Acquire) & STATE_MASK
     }
 
     #[inline]
@@ -455,7 +487,7 @@ impl<K> Slot<K> {
     }
 
     pub(crate) fn state(&self) -> Option<AgentState> {
-        match self.state.load(Ordering::Acquire) {
+        match self.state_code() {
             ACTIVE => Some(AgentState::Active),
             SUSPENDED => Some(AgentState::Suspended),
             _ => None,
@@ -708,7 +740,7 @@ impl<K: Hash + Eq> Registry<K> {
     fn live_slot(&self, id: AgentId) -> Option<&Slot<K>> {
         let chunk = self.chunks.get(id.index as usize / CHUNK_SLOTS)?.get()?;
         let slot = &chunk[id.index as usize % CHUNK_SLOTS];
-        (slot.generation.load(Ordering::Acquire) == id.generation).then_some(slot)
+        (slot.generation() == id.generation).then_some(slot)
     }
 
     /// The chunk holding slot `index`; the slot is at `index % CHUNK_SLOTS`
@@ -769,15 +801,23 @@ impl<K: Hash + Eq> Registry<K> {
                 cell.store(0, Ordering::Relaxed);
             }
             slot.pressured.store(0, Ordering::Relaxed);
-            // Release pairs with the Acquire in `Slot::check`.
-            slot.state.store(ACTIVE, Ordering::Release);
+            // Release pairs with the Acquire in `Slot::check`. The
+            // generation stays: termination advanced it.
+            let generation = u64::from(slot.generation()) << GENERATION_SHIFT;
+            let reservation = if config.reserved > 0 {
+                HAS_RESERVATION
+            } else {
+                0
+            };
+            slot.status
+                .store(generation | reservation | ACTIVE, Ordering::Release);
             names.add_hash(hash, index);
             names.live += 1;
             self.committed.fetch_add(config.reserved, Ordering::AcqRel);
             self.join_pool(config, true);
             AgentId {
                 index,
-                generation: slot.generation.load(Ordering::Acquire),
+                generation: slot.generation(),
             }
         };
         self.emit(&AgentEvent::Registered {
@@ -800,10 +840,19 @@ impl<K: Hash + Eq> Registry<K> {
             // change (an old handle must never suspend its slot's next agent).
             let _names = self.names.lock();
             slot.check(id)?;
-            let changed = slot
-                .state
-                .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok();
+            // Only state changes write the word while the lock is held
+            // elsewhere, so one exchange suffices.
+            let status = slot.status.load(Ordering::Acquire);
+            let changed = status & STATE_MASK == from
+                && slot
+                    .status
+                    .compare_exchange(
+                        status,
+                        (status & !STATE_MASK) | to,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_ok();
             if changed {
                 self.join_pool(slot.config(), state == AgentState::Active);
             }
@@ -829,8 +878,9 @@ impl<K: Hash + Eq> Registry<K> {
         let private = {
             let mut names = self.names.lock();
             slot.check(id)?;
-            slot.generation.fetch_add(1, Ordering::AcqRel);
-            let state_before = slot.state.swap(FREE, Ordering::AcqRel);
+            // One store advances the generation and frees the slot.
+            let next = u64::from(id.generation.wrapping_add(1)) << GENERATION_SHIFT;
+            let state_before = slot.status.swap(next | FREE, Ordering::AcqRel) & STATE_MASK;
             // After the generation moved: later departures of its entries
             // credit `orphaned` (see `depart`).
             let charged = slot.counters.charged.swap(0, Ordering::AcqRel);
@@ -875,7 +925,7 @@ impl<K: Hash + Eq> Registry<K> {
                 Some(AgentStats {
                     id: AgentId {
                         index: index as u32,
-                        generation: slot.generation.load(Ordering::Acquire),
+                        generation: slot.generation(),
                     },
                     name,
                     state,
@@ -952,7 +1002,7 @@ impl<K: Hash + Eq> Registry<K> {
             // Its owner was terminated: shared content nobody is charged for.
             return Retention::Normal;
         };
-        match slot.state.load(Ordering::Acquire) {
+        match slot.state_code() {
             SUSPENDED => return Retention::Expendable,
             ACTIVE => {}
             _ => return Retention::Normal,
@@ -978,9 +1028,7 @@ impl<K: Hash + Eq> Registry<K> {
     pub(crate) fn protects(&self, owner: AgentId) -> bool {
         self.live_slot(owner).is_some_and(|slot| {
             let reserved = slot.reserved_weight();
-            slot.state.load(Ordering::Acquire) == ACTIVE
-                && reserved > 0
-                && slot.resident() <= reserved
+            slot.state_code() == ACTIVE && reserved > 0 && slot.resident() <= reserved
         })
     }
 
