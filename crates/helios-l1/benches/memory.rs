@@ -137,6 +137,29 @@ fn agents() {
         (after - before - handles_vec) as f64 / AGENTS as f64,
         took.as_secs_f64() * 1e3
     );
+
+    // Fair shares split the pool among the agents that use the cache, which
+    // are recounted after each lifecycle change and every 1,024 inserts of
+    // an agent: time one recount over these 10,000 agents (a registration
+    // makes the count stale; the next share computation recounts).
+    let mut recounts: Vec<f64> = (0..21)
+        .map(|i| {
+            cache
+                .register_agent(&format!("extra-{i}"), helios_l1::AgentConfig::new())
+                .expect("unique names");
+            let start = std::time::Instant::now();
+            std::hint::black_box(handles[0].fair_share().expect("alive"));
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    recounts.sort_by(f64::total_cmp);
+    println!(
+        "recount      {:.1} us over {} agents (median of {}): {:.1} ns per insert at one recount per 1,024",
+        recounts[recounts.len() / 2] * 1e6,
+        cache.agent_count(),
+        recounts.len(),
+        recounts[recounts.len() / 2] * 1e9 / 1024.0
+    );
     drop(handles);
 
     // Termination releases the agent's private entries: time it per 10,000.

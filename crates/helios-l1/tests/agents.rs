@@ -397,8 +397,11 @@ fn caps_are_hard_and_a_scanner_stops_at_twice_its_share() {
     // How many scan inserts were refused depends on how fast the policy
     // evicts the scanner's own entries (hash seeds vary per run); what must
     // hold is that it was throttled and never held more than twice its
-    // share, so the workers kept everything else.
+    // share, so the workers kept everything else. The share stays 1000 / 4
+    // even if the policy evicts all of an agent's entries (the capped
+    // agent's ten, never read, may go): an agent once used keeps its claim.
     assert!(refusals > 0, "the scan was never throttled");
+    assert_eq!(scanner.fair_share().unwrap(), 250);
     assert!(resident("scanner") <= 2 * 250, "{stats:?}");
     assert!(resident("capped") <= 10);
     assert_eq!(
@@ -656,3 +659,40 @@ fn reads_follow_state_and_reservation_through_slot_reuse() {
     assert_eq!(stats("again").resident, 1);
     assert!(plain.get(&6).is_err());
 }
+
+/// Agents that are registered but idle claim no part of the pool: two
+/// agents reading and writing beside fourteen idle ones share the whole
+/// cache, and their inserts keep being admitted once it is full (with the
+/// pool split sixteen ways, each would be refused beyond 2/16 of it and
+/// the cache's contents would freeze).
+#[test]
+fn idle_agents_do_not_shrink_the_shares_of_busy_ones() {
+    let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(1000).unwrap();
+    let agents: Vec<_> = (0..16)
+        .map(|i| {
+            cache
+                .register_agent(&format!("a{i:02}"), AgentConfig::new())
+                .unwrap()
+        })
+        .collect();
+    let busy = &agents[..2];
+    for k in 0..5_000u64 {
+        let agent = &busy[(k % 2) as usize];
+        assert!(agent.insert(k, k).unwrap().is_ok(), "insert {k} refused");
+    }
+    assert_eq!(cache.cache().len(), 1000, "full");
+    for agent in busy {
+        assert_eq!(agent.fair_share().unwrap(), 500);
+    }
+    // An idle agent that starts inserting claims its part again.
+    for k in 0..RECOUNT_INSERTS {
+        let _ = agents[2].insert(1_000_000 + k, k).unwrap();
+    }
+    for agent in busy {
+        assert_eq!(agent.fair_share().unwrap(), 333);
+    }
+    assert_eq!(cache.charged_weight(), cache.cache().weight());
+}
+
+/// Inserts after which an agent recounts the pool's claimants.
+const RECOUNT_INSERTS: u64 = 1024;

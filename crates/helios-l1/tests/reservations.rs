@@ -307,7 +307,12 @@ fn termination_returns_the_reservation_to_the_pool() {
     assert_eq!(b.fair_share().unwrap(), 3_000);
     a.terminate().unwrap();
     assert_eq!(b.fair_share().unwrap(), 10_000);
+    // A new agent splits the pool with b once b is used (an agent never
+    // used, without a reservation, claims no part of it).
     let c = cache.register_agent("c", AgentConfig::new()).unwrap();
+    assert_eq!(c.fair_share().unwrap(), 10_000);
+    b.insert(1, 1).unwrap().unwrap();
+    cache.register_agent("d", AgentConfig::new()).unwrap(); // a recount
     assert_eq!(c.fair_share().unwrap(), 5_000);
 }
 

@@ -248,7 +248,17 @@ fn as_inserter<R>(address: usize, id: AgentId, f: impl FnOnce() -> R) -> R {
 /// # Caps, shares and reservations
 /// An agent's *fair share* is its reservation plus its priority's part of
 /// the capacity no active agent has reserved (Memshare's reserved-plus-pool
-/// split). Three rules use it:
+/// split). The pool is split among its *claimants*: the active agents that
+/// have a reservation or have used the cache (inserted, read, or hold
+/// entries) since they were registered, and the agent asking. Agents
+/// registered but never used claim nothing, so they do not shrink the
+/// others' shares (with 16 agents registered and 2 in use, each of the two
+/// may use half the cache, not a sixteenth). An agent once used keeps its
+/// claim while it is active, even after its entries are evicted, so a
+/// scanner cannot grow its share by evicting idle agents' entries; suspend
+/// an idle agent to lend its share. Claimants are recounted after every
+/// lifecycle change and every 1,024 inserts of an agent, so a share lags
+/// an agent's first use by at most that many inserts. Three rules use it:
 /// - **Caps are hard.** An insert that would take the agent's resident
 ///   weight above its cap is refused ([`RefusalReason::AgentCap`]).
 /// - **Admission.** While the cache is full, an agent holding more than
@@ -457,16 +467,16 @@ where
     }
 
     /// The agent's fair share of the capacity now: its reservation plus
-    /// its priority's part of what active agents have not reserved (0 while
-    /// it is suspended: its share is lent out).
+    /// its priority's part of what active agents have not reserved, split
+    /// among the agents that claim the pool (see [`AgentCache`]'s docs), 0
+    /// while it is suspended (its share is lent out).
     pub fn fair_share(&self) -> Result<u64, AgentError> {
         if self.state()? == AgentState::Suspended {
             return Ok(0);
         }
-        Ok(self
-            .cache
-            .registry
-            .fair_share(self.cache.cache.capacity(), &self.slot().config()))
+        let registry = &self.cache.registry;
+        registry.refresh_claimants();
+        Ok(registry.fair_share(self.cache.cache.capacity(), self.slot()))
     }
 
     fn weigh(&self, key: &K, value: &V) -> u64 {
@@ -631,7 +641,9 @@ where
         let cache = &self.cache.cache;
         let capacity = cache.capacity();
         if cache.weight().saturating_add(weight) > capacity {
-            let share = self.cache.registry.fair_share(capacity, &config);
+            let registry = &self.cache.registry;
+            registry.refresh_claimants_on_insert(self.slot().inserts());
+            let share = registry.fair_share(capacity, self.slot());
             let allowed = share
                 .saturating_mul(OVER_SHARE_FACTOR)
                 .max(config.reserved_weight());
