@@ -4,7 +4,9 @@
 //! take at least 80% of the hits), `helios_hot` serves from the tier whatever
 //! its share, `helios_nohot` has no tier;
 //! `helios_agents` is an `AgentCache` with 16 registered agents, each thread
-//! reading through its own agent's handle.
+//! reading through its own agent's handle. With many threads, each agent's
+//! fair share is 1/THREADS of the cache, and in the 95% mixes an agent
+//! whose stream brings in more than twice that has its inserts refused.
 //!
 //! Workloads: pre-generated Zipf(0.99) and Zipf(0.8) streams over 1,000,000
 //! keys, capacity 100,000, at 100% reads (after a warm-up that fills the

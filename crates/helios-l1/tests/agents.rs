@@ -211,16 +211,25 @@ fn agents_register_and_terminate_while_others_read() {
         stable.insert_private(k, format!("p{k}")).unwrap().unwrap();
     }
     let stop = Arc::new(AtomicBool::new(false));
+    // Churn starts once every reader is reading, so that the two overlap
+    // even when the scheduler runs the churners first.
+    let reading = Arc::new(std::sync::Barrier::new(8));
     let readers: Vec<_> = (0..4)
         .map(|_| {
-            let (stable, stop) = (stable.clone(), Arc::clone(&stop));
+            let (stable, stop, reading) = (stable.clone(), Arc::clone(&stop), Arc::clone(&reading));
             std::thread::spawn(move || {
                 let mut reads = 0u64;
-                while !stop.load(Ordering::Relaxed) {
+                loop {
                     let k = reads % 100;
                     assert_eq!(stable.get(&k).unwrap(), Some(format!("v{k}")));
                     assert_eq!(stable.get_private(&k).unwrap(), Some(format!("p{k}")));
                     reads += 1;
+                    if reads == 1 {
+                        reading.wait();
+                    }
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
                 }
                 reads
             })
@@ -228,8 +237,9 @@ fn agents_register_and_terminate_while_others_read() {
         .collect();
     let churners: Vec<_> = (0..4)
         .map(|t| {
-            let cache = Arc::clone(&cache);
+            let (cache, reading) = (Arc::clone(&cache), Arc::clone(&reading));
             std::thread::spawn(move || {
+                reading.wait();
                 for i in 0..500 {
                     let agent = cache
                         .register_agent(&format!("churn-{t}-{i}"), AgentConfig::new())
@@ -247,7 +257,7 @@ fn agents_register_and_terminate_while_others_read() {
     }
     stop.store(true, Ordering::Relaxed);
     let reads: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
-    assert!(reads > 0);
+    assert!(reads >= 4, "every reader read");
     assert_eq!(cache.agent_count(), 1, "only the stable agent is left");
     cache.cache().validate().unwrap();
 }
@@ -694,5 +704,35 @@ fn idle_agents_do_not_shrink_the_shares_of_busy_ones() {
     assert_eq!(cache.charged_weight(), cache.cache().weight());
 }
 
-/// Inserts after which an agent recounts the pool's claimants.
+/// Agents that only read what others stored claim no part of the pool
+/// either: the loader of shared objects keeps the whole unreserved cache as
+/// its share however many agents read them.
+#[test]
+fn readers_of_shared_objects_do_not_shrink_the_loaders_share() {
+    let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(1000).unwrap();
+    let loader = cache.register_agent("loader", AgentConfig::new()).unwrap();
+    for k in 0..100 {
+        loader.insert(k, k).unwrap().unwrap();
+    }
+    let readers: Vec<_> = (0..4)
+        .map(|i| {
+            cache
+                .register_agent(&format!("r{i}"), AgentConfig::new())
+                .unwrap()
+        })
+        .collect();
+    for reader in &readers {
+        for k in 0..200 {
+            let _ = reader.get(&k).unwrap();
+        }
+    }
+    assert_eq!(loader.fair_share().unwrap(), 1000);
+    // A reader that starts loading does claim its part.
+    let _ = readers[0].get_or_insert_with(5_000, || 5_000).unwrap();
+    cache.register_agent("x", AgentConfig::new()).unwrap(); // a recount
+    assert_eq!(loader.fair_share().unwrap(), 500);
+}
+
+/// Inserts after which an agent recounts the pool's claimants (the
+/// library's `RECOUNT_EVERY`).
 const RECOUNT_INSERTS: u64 = 1024;

@@ -249,16 +249,18 @@ fn as_inserter<R>(address: usize, id: AgentId, f: impl FnOnce() -> R) -> R {
 /// An agent's *fair share* is its reservation plus its priority's part of
 /// the capacity no active agent has reserved (Memshare's reserved-plus-pool
 /// split). The pool is split among its *claimants*: the active agents that
-/// have a reservation or have used the cache (inserted, read, or hold
-/// entries) since they were registered, and the agent asking. Agents
-/// registered but never used claim nothing, so they do not shrink the
-/// others' shares (with 16 agents registered and 2 in use, each of the two
-/// may use half the cache, not a sixteenth). An agent once used keeps its
-/// claim while it is active, even after its entries are evicted, so a
-/// scanner cannot grow its share by evicting idle agents' entries; suspend
-/// an idle agent to lend its share. Claimants are recounted after every
-/// lifecycle change and every 1,024 inserts of an agent, so a share lags
-/// an agent's first use by at most that many inserts. Three rules use it:
+/// have a reservation, hold entries, or have inserted since they were
+/// registered, and the agent asking. Agents registered but idle, and pure
+/// readers of what others stored, claim nothing, so they do not shrink
+/// the others' shares (with 16 agents registered and 2 inserting, each of
+/// the two may use half the cache, not a sixteenth). An agent that has
+/// inserted keeps its claim while it is active, even after its entries are
+/// evicted, so a scanner cannot grow its share by evicting idle agents'
+/// entries; suspend an idle agent to lend its share. Claimants are counted
+/// anew every 1,024 inserts of any agent, and by the first admission check
+/// or [`fair_share`](AgentHandle::fair_share) call after a lifecycle
+/// change; eviction judges entries by the last count. A suspended agent's
+/// share is 0. Three rules use it:
 /// - **Caps are hard.** An insert that would take the agent's resident
 ///   weight above its cap is refused ([`RefusalReason::AgentCap`]).
 /// - **Admission.** While the cache is full, an agent holding more than
@@ -510,8 +512,9 @@ where
 
     /// A read by anyone but a live, active agent without a reservation:
     /// a terminated agent's handle (an error), a suspended agent (the plain
-    /// path), or an agent with a reservation. Out of line, so that the
-    /// common reader's path stays one compare.
+    /// path: a suspended owner protects nothing, so it adopts nothing), or
+    /// an active agent with a reservation (which may adopt what it reads).
+    /// Out of line, so that the common reader's path stays one compare.
     #[inline(never)]
     fn read_other<Q, R>(
         &self,
@@ -523,12 +526,12 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        slot.check(self.id)?;
+        let reserving = slot.check(self.id)?;
         let reserved = slot.reserved_weight();
-        Ok(if reserved == 0 || !key.is_shared() {
-            self.cache.cache.with_entry(key, |_, value| f(value))
-        } else {
+        Ok(if reserving && reserved > 0 && key.is_shared() {
             self.read_protecting(key, slot, reserved, f)
+        } else {
+            self.cache.cache.with_entry(key, |_, value| f(value))
         })
     }
 
@@ -642,7 +645,7 @@ where
         let capacity = cache.capacity();
         if cache.weight().saturating_add(weight) > capacity {
             let registry = &self.cache.registry;
-            registry.refresh_claimants_on_insert(self.slot().inserts());
+            registry.refresh_claimants();
             let share = registry.fair_share(capacity, self.slot());
             let allowed = share
                 .saturating_mul(OVER_SHARE_FACTOR)
@@ -657,7 +660,8 @@ where
     /// Stores `value` under `key`, charged to this agent; evictions it
     /// causes are counted as caused by this agent.
     fn store(&self, key: Scoped<K>, value: V) -> Stored<K, V> {
-        self.slot().count(Counter::Inserts);
+        let inserts = self.slot().count_insert();
+        self.cache.registry.recount_claimants_every(inserts);
         let weight = self.weigh(&key.key, &value);
         if let Some(reason) = self.admission(weight) {
             let (resident, limit) = match reason {
@@ -761,7 +765,8 @@ where
         if loaded {
             self.slot().count(Counter::Misses);
             self.slot().count(Counter::Loads);
-            self.slot().count(Counter::Inserts);
+            let inserts = self.slot().count_insert();
+            self.cache.registry.recount_claimants_every(inserts);
         } else {
             self.slot().count(Counter::Hits);
         }

@@ -23,12 +23,14 @@ use crate::thread_token;
 /// streams through ten times the cache should.
 pub(crate) const OVER_SHARE_FACTOR: u64 = 2;
 
-/// An agent recounts the claimants of the pool (`Registry::recount_claimants`)
-/// every this many of its inserts, so fair shares follow agents that start
-/// using the cache. A recount visits every slot, about 2 ns each: at 10,000
-/// agents 21 µs, or 20 ns per insert at one recount per 1,024 (`cargo
-/// bench -p helios-l1 --bench memory`), a few percent of an insert's cost;
-/// at 850 agents under 2 ns per insert.
+/// Each agent's every this many inserts (loads included), its inserting
+/// thread recounts the claimants of the pool (`Registry::recount_claimants`),
+/// so fair shares follow agents that start inserting. A recount visits
+/// every slot, about 2 ns each warm and uncontended: at 10,000 agents 21 µs,
+/// or 20 ns per insert at one recount per 1,024 (`cargo bench -p helios-l1
+/// --bench memory`), a few percent of an insert's cost; at 850 agents under
+/// 2 ns per insert. It holds the registry's name lock meanwhile, and is
+/// skipped when that lock is busy.
 const RECOUNT_EVERY: u64 = 1024;
 
 /// Where slot `index` is within its chunk.
@@ -353,7 +355,6 @@ const _: () = assert!(std::mem::size_of::<Slot<u64>>() <= 128);
 pub(crate) enum Counter {
     Hits,
     Misses,
-    Inserts,
     Loads,
     EvictionsSuffered,
     EvictionsCaused,
@@ -373,12 +374,13 @@ impl<K> Slot<K> {
         }
     }
 
-    /// Whether `id` is this slot's live agent.
+    /// Whether `id` is this slot's live agent; if so, whether it is
+    /// active with a reservation (its reads may adopt shared objects).
     #[inline]
-    pub(crate) fn check(&self, id: AgentId) -> Result<(), AgentError> {
+    pub(crate) fn check(&self, id: AgentId) -> Result<bool, AgentError> {
         let status = self.status.load(Ordering::Acquire);
         if generation_of(status) == id.generation && status & STATE_MASK != FREE {
-            Ok(())
+            Ok(status & STATE_MASK == ACTIVE && status & HAS_RESERVATION != 0)
         } else {
             Err(AgentError::Terminated { id })
         }
@@ -410,7 +412,6 @@ impl<K> Slot<K> {
         let cell = match counter {
             Counter::Hits => return self.count_read(true),
             Counter::Misses => return self.count_read(false),
-            Counter::Inserts => &c.inserts,
             Counter::Loads => &c.loads,
             Counter::EvictionsSuffered => &c.evictions_suffered,
             Counter::EvictionsCaused => &c.evictions_caused,
@@ -477,8 +478,16 @@ impl<K> Slot<K> {
             .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
     }
 
+    /// Counts an insert (not a [`Counter`]: the count also paces
+    /// recounts of the pool's claimants); returns the agent's inserts so
+    /// far.
+    pub(crate) fn count_insert(&self) -> u64 {
+        // Relaxed: statistics, and a cadence for recounts.
+        self.counters.inserts.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     /// Inserts counted for the slot's agent.
-    pub(crate) fn inserts(&self) -> u64 {
+    fn inserts(&self) -> u64 {
         self.counters.inserts.load(Ordering::Relaxed)
     }
 
@@ -865,19 +874,15 @@ impl<K: Hash + Eq> Registry<K> {
             // change (an old handle must never suspend its slot's next agent).
             let _names = self.names.lock();
             slot.check(id)?;
-            // Only state changes write the word while the lock is held
-            // elsewhere, so one exchange suffices.
+            // Every writer of the status word (registration, this, and
+            // termination) holds the `names` lock, so a load and a store
+            // cannot lose a change.
             let status = slot.status.load(Ordering::Acquire);
-            let changed = status & STATE_MASK == from
-                && slot
-                    .status
-                    .compare_exchange(
-                        status,
-                        (status & !STATE_MASK) | to,
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    )
-                    .is_ok();
+            let changed = status & STATE_MASK == from;
+            if changed {
+                slot.status
+                    .store((status & !STATE_MASK) | to, Ordering::Release);
+            }
             if changed {
                 self.join_pool(slot.config(), state == AgentState::Active);
             }
@@ -906,6 +911,10 @@ impl<K: Hash + Eq> Registry<K> {
             // One store advances the generation and frees the slot.
             let next = u64::from(id.generation.wrapping_add(1)) << GENERATION_SHIFT;
             let state_before = slot.status.swap(next | FREE, Ordering::AcqRel) & STATE_MASK;
+            // The slot's next agent starts uncounted; the sum still holds
+            // this one until the next count.
+            slot.claimant.store(0, Ordering::Release);
+            self.claimants_stale.store(true, Ordering::Release);
             // After the generation moved: later departures of its entries
             // credit `orphaned` (see `depart`).
             let charged = slot.counters.charged.swap(0, Ordering::AcqRel);
@@ -1003,23 +1012,32 @@ impl<K: Hash + Eq> Registry<K> {
         }
     }
 
-    /// The fair share of `capacity` for the agent of `slot`: its
-    /// reservation plus its priority's part of what active agents have not
-    /// reserved (Memshare's reserved-plus-pool split), the pool being split
-    /// among its claimants (`recount_claimants`) and the agent itself. As of the last recount: call
-    /// [`refresh_claimants`](Self::refresh_claimants) first where a
+    /// The fair share of `capacity` for the agent of `slot`: 0 unless it
+    /// is active; else its reservation plus its priority's part of what
+    /// active agents have not reserved (Memshare's reserved-plus-pool
+    /// split), the pool being split among its claimants
+    /// (`recount_claimants`) and the agent itself. As of the last count:
+    /// call [`refresh_claimants`](Self::refresh_claimants) first where a
     /// lifecycle change must show at once.
     pub(crate) fn fair_share(&self, capacity: u64, slot: &Slot<K>) -> u64 {
-        let config = slot.config();
-        let reserved = self.reserved.load(Ordering::Acquire);
-        let mut claimants = self.claimants.load(Ordering::Acquire);
-        if slot.claimant.load(Ordering::Acquire) == 0 {
-            claimants = claimants.saturating_add(u64::from(config.priority));
+        if slot.state_code() != ACTIVE {
+            return 0;
         }
+        let config = slot.config();
+        let priority = u64::from(config.priority);
+        let reserved = self.reserved.load(Ordering::Acquire);
+        let claimants = self.claimants.load(Ordering::Acquire);
+        // The flag and the sum are published apart, so a reader may pair a
+        // new flag with an old sum: never let the agent count for less
+        // than itself, nor its part exceed the pool.
+        let claimants = if slot.claimant.load(Ordering::Acquire) != 0 {
+            claimants.max(priority)
+        } else {
+            claimants.saturating_add(priority)
+        };
         let pool = capacity.saturating_sub(reserved);
-        let part =
-            (u128::from(pool) * u128::from(config.priority) / u128::from(claimants.max(1))) as u64;
-        config.reserved.saturating_add(part)
+        let part = (u128::from(pool) * u128::from(priority) / u128::from(claimants.max(1))) as u64;
+        config.reserved.saturating_add(part.min(pool))
     }
 
     /// Recounts the claimants if a lifecycle change made the count stale.
@@ -1027,46 +1045,51 @@ impl<K: Hash + Eq> Registry<K> {
         // A load first: the common case writes nothing shared.
         if self.claimants_stale.load(Ordering::Acquire)
             && self.claimants_stale.swap(false, Ordering::AcqRel)
+            && !self.recount_claimants()
         {
-            self.recount_claimants();
+            // Someone holds the lock (a lifecycle change, which marks the
+            // count stale again, or another recount): leave it stale.
+            self.claimants_stale.store(true, Ordering::Release);
         }
     }
 
-    /// Refreshes the claimants as an agent whose inserts number `inserts`
-    /// inserts: when stale, and every [`RECOUNT_EVERY`] of its inserts.
-    pub(crate) fn refresh_claimants_on_insert(&self, inserts: u64) {
+    /// Recounts the claimants when an agent's insert count `inserts`
+    /// reaches a multiple of [`RECOUNT_EVERY`].
+    #[inline]
+    pub(crate) fn recount_claimants_every(&self, inserts: u64) {
         if inserts % RECOUNT_EVERY == 0 {
-            self.claimants_stale.store(false, Ordering::Release);
             self.recount_claimants();
-        } else {
-            self.refresh_claimants();
         }
     }
 
     /// Counts the claimants of the pool: every active agent that has a
-    /// reservation, holds resident weight, or has inserted or read since it
-    /// was registered. Under the `names` lock, so that no slot changes
-    /// hands during the count (charges still move: the count is a
-    /// snapshot).
-    fn recount_claimants(&self) {
-        let names = self.names.lock();
+    /// reservation, holds resident weight, or has inserted since it was
+    /// registered. Under the `names` lock, so that no slot changes hands
+    /// during the count (charges still move: the count is a snapshot).
+    /// Skipped, returning false, when the lock is busy: whoever holds it
+    /// is recounting or changing an agent's lifecycle (which marks the
+    /// count stale).
+    fn recount_claimants(&self) -> bool {
+        let Some(names) = self.names.try_lock() else {
+            return false;
+        };
         let mut claimants = 0u64;
         for index in 0..names.used {
             let slot = self.slot(index as u32);
-            let used = || {
-                slot.inserts() > 0
-                    || names
-                        .slot(index as u32)
-                        .is_some_and(|n| slot.read_counts() != n.base)
-            };
             let claims = slot.state_code() == ACTIVE
-                && (slot.reserved_weight() > 0 || slot.resident() > 0 || used());
-            slot.claimant.store(u8::from(claims), Ordering::Release);
+                && (slot.reserved_weight() > 0 || slot.resident() > 0 || slot.inserts() > 0);
+            // Written only when it changes: the flag shares a line with
+            // the status word that every read of the agent loads.
+            let flag = u8::from(claims);
+            if slot.claimant.load(Ordering::Relaxed) != flag {
+                slot.claimant.store(flag, Ordering::Release);
+            }
             if claims {
                 claimants += u64::from(slot.priority.load(Ordering::Acquire));
             }
         }
         self.claimants.store(claimants, Ordering::Release);
+        true
     }
 
     /// How eviction should treat an entry of `owner` when `by` (if any) is
