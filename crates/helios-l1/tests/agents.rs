@@ -211,22 +211,21 @@ fn agents_register_and_terminate_while_others_read() {
         stable.insert_private(k, format!("p{k}")).unwrap().unwrap();
     }
     let stop = Arc::new(AtomicBool::new(false));
-    // Churn starts once every reader is reading, so that the two overlap
-    // even when the scheduler runs the churners first.
+    // Readers and churners start together.
     let reading = Arc::new(std::sync::Barrier::new(8));
     let readers: Vec<_> = (0..4)
         .map(|_| {
             let (stable, stop, reading) = (stable.clone(), Arc::clone(&stop), Arc::clone(&reading));
             std::thread::spawn(move || {
+                reading.wait();
                 let mut reads = 0u64;
+                // At least one read each, however the scheduler runs the
+                // churners.
                 loop {
                     let k = reads % 100;
                     assert_eq!(stable.get(&k).unwrap(), Some(format!("v{k}")));
                     assert_eq!(stable.get_private(&k).unwrap(), Some(format!("p{k}")));
                     reads += 1;
-                    if reads == 1 {
-                        reading.wait();
-                    }
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
@@ -256,8 +255,9 @@ fn agents_register_and_terminate_while_others_read() {
         c.join().unwrap();
     }
     stop.store(true, Ordering::Relaxed);
-    let reads: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
-    assert!(reads >= 4, "every reader read");
+    for r in readers {
+        r.join().unwrap();
+    }
     assert_eq!(cache.agent_count(), 1, "only the stable agent is left");
     cache.cache().validate().unwrap();
 }
@@ -736,3 +736,66 @@ fn readers_of_shared_objects_do_not_shrink_the_loaders_share() {
 /// Inserts after which an agent recounts the pool's claimants (the
 /// library's `RECOUNT_EVERY`).
 const RECOUNT_INSERTS: u64 = 1024;
+
+/// Claimants are recounted at an agent's every 1,024th insert even while
+/// the cache has room, so a share follows an agent that starts inserting.
+#[test]
+fn a_new_inserter_is_counted_before_the_cache_fills() {
+    let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(10_000).unwrap();
+    let a = cache.register_agent("a", AgentConfig::new()).unwrap();
+    a.insert(1, 1).unwrap().unwrap();
+    assert_eq!(a.fair_share().unwrap(), 10_000);
+    let b = cache.register_agent("b", AgentConfig::new()).unwrap();
+    assert_eq!(a.fair_share().unwrap(), 10_000, "b has not inserted yet");
+    for k in 0..RECOUNT_INSERTS {
+        b.insert(1_000 + k, k).unwrap().unwrap();
+    }
+    assert!(cache.cache().weight() < 10_000, "not full");
+    assert_eq!(a.fair_share().unwrap(), 5_000);
+}
+
+/// A suspended agent's share is 0 and its reservation is lent: on a full
+/// cache its inserts are refused, and its reads adopt nothing.
+#[test]
+fn a_suspended_agent_neither_claims_space_nor_adopts() {
+    use helios_l1::RefusalReason;
+    let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(1_000).unwrap();
+    let loader = cache.register_agent("loader", AgentConfig::new()).unwrap();
+    let sleeper = cache
+        .register_agent("sleeper", AgentConfig::new().reserved(100))
+        .unwrap();
+    for k in 0..2_000 {
+        let _ = loader.insert(k, k).unwrap();
+    }
+    assert_eq!(cache.cache().weight(), 1_000, "full");
+    assert!(sleeper.suspend().unwrap());
+    let resident_keys: Vec<u64> = (0..2_000)
+        .filter(|k| cache.cache().contains_key(&helios_l1::Scoped::shared(*k)))
+        .take(10)
+        .collect();
+    for k in &resident_keys {
+        assert!(sleeper.get(k).unwrap().is_some());
+    }
+    let stats = cache.agents(AgentSort::Name);
+    let sleeper_stats = stats.iter().find(|s| &*s.name == "sleeper").unwrap();
+    assert_eq!(
+        sleeper_stats.resident, 0,
+        "a suspended reader adopts nothing"
+    );
+    let refused = sleeper.insert(5_000, 5_000).unwrap().unwrap_err();
+    assert_eq!(
+        refused.reason,
+        RefusalReason::AgentOverShare {
+            resident: 0,
+            share: 0
+        }
+    );
+    // Resumed, the same reads adopt (its reservation protects them).
+    assert!(sleeper.resume().unwrap());
+    for k in &resident_keys {
+        assert!(sleeper.get(k).unwrap().is_some());
+    }
+    let stats = cache.agents(AgentSort::Name);
+    let sleeper_stats = stats.iter().find(|s| &*s.name == "sleeper").unwrap();
+    assert_eq!(sleeper_stats.resident, resident_keys.len() as u64);
+}

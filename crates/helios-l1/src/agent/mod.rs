@@ -249,18 +249,20 @@ fn as_inserter<R>(address: usize, id: AgentId, f: impl FnOnce() -> R) -> R {
 /// An agent's *fair share* is its reservation plus its priority's part of
 /// the capacity no active agent has reserved (Memshare's reserved-plus-pool
 /// split). The pool is split among its *claimants*: the active agents that
-/// have a reservation, hold entries, or have inserted since they were
-/// registered, and the agent asking. Agents registered but idle, and pure
-/// readers of what others stored, claim nothing, so they do not shrink
-/// the others' shares (with 16 agents registered and 2 inserting, each of
-/// the two may use half the cache, not a sixteenth). An agent that has
-/// inserted keeps its claim while it is active, even after its entries are
-/// evicted, so a scanner cannot grow its share by evicting idle agents'
+/// have a reservation, hold entries, or have inserted (or tried to) since
+/// they were registered, and the agent asking. Agents registered but idle,
+/// and pure readers of what others stored, claim nothing, so they do not
+/// shrink the others' shares (with 16 agents registered and 2 inserting,
+/// each of the two may use half the cache, not a sixteenth). An agent that
+/// has inserted keeps its claim while it is active, even after its entries
+/// are evicted, so a scanner cannot grow its share by evicting idle agents'
 /// entries; suspend an idle agent to lend its share. Claimants are counted
-/// anew every 1,024 inserts of any agent, and by the first admission check
-/// or [`fair_share`](AgentHandle::fair_share) call after a lifecycle
-/// change; eviction judges entries by the last count. A suspended agent's
-/// share is 0. Three rules use it:
+/// anew at each agent's every 1,024th insert (or load), and by the first
+/// admission check on a full cache or [`fair_share`](AgentHandle::fair_share)
+/// call after a lifecycle change (a count that finds the registry busy is
+/// retried at the next of these); eviction judges entries by the last
+/// count. A suspended agent's share is 0 and its reservation is lent, so
+/// on a full cache its inserts are refused. Three rules use it:
 /// - **Caps are hard.** An insert that would take the agent's resident
 ///   weight above its cap is refused ([`RefusalReason::AgentCap`]).
 /// - **Admission.** While the cache is full, an agent holding more than
@@ -296,7 +298,7 @@ fn as_inserter<R>(address: usize, id: AgentId, f: impl FnOnce() -> R) -> R {
 /// and others' rise).
 ///
 /// A shared object is charged to the agent that stored it and protected
-/// while that agent is within its reservation. When an agent with a
+/// while that agent is within its reservation. When an active agent with a
 /// reservation reads a shared object whose charged agent does not protect
 /// it (no reservation, above it, suspended or gone) while the reader has
 /// room within its own reservation, the charge moves to the reader
@@ -304,7 +306,7 @@ fn as_inserter<R>(address: usize, id: AgentId, f: impl FnOnce() -> R) -> R {
 /// so a shared object stays protected while any reserved agent that uses it
 /// can protect it, at the cost of one write per object taken over, not a
 /// write per hit or a list of readers per object. Agents without a
-/// reservation read through the plain path.
+/// reservation, and suspended agents, read through the plain path.
 ///
 /// # Example
 ///
@@ -647,9 +649,13 @@ where
             let registry = &self.cache.registry;
             registry.refresh_claimants();
             let share = registry.fair_share(capacity, self.slot());
-            let allowed = share
-                .saturating_mul(OVER_SHARE_FACTOR)
-                .max(config.reserved_weight());
+            // A suspended agent's share is 0 and its reservation is lent.
+            let reserved = if self.slot().state() == Some(AgentState::Active) {
+                config.reserved_weight()
+            } else {
+                0
+            };
+            let allowed = share.saturating_mul(OVER_SHARE_FACTOR).max(reserved);
             if resident.saturating_add(weight) > allowed {
                 return Some(RefusalReason::AgentOverShare { resident, share });
             }

@@ -721,13 +721,15 @@ pub(crate) struct Registry<K> {
     /// the `names` lock.
     committed: AtomicU64,
     /// Sum of the priorities of the pool's *claimants*, as of the last
-    /// recount: the active agents that have a reservation or have used the
-    /// cache (see `recount_claimants`). Fair shares split the pool among
-    /// them, so agents that are registered but have never been used do not
-    /// shrink everyone else's share.
+    /// recount: the active agents that have a reservation, hold entries or
+    /// have inserted (see `recount_claimants`). Fair shares split the pool
+    /// among them, so agents that are registered but idle, or only read,
+    /// do not shrink everyone else's share.
     claimants: AtomicU64,
-    /// Set by registration, suspension, resumption and termination: the
-    /// next share computation recounts the claimants first.
+    /// Set by registration, suspension, resumption and termination (and by
+    /// a periodic recount that found the lock busy): the next admission
+    /// check on a full cache, or `AgentHandle::fair_share`, recounts the
+    /// claimants first. Eviction judges entries by the last count.
     claimants_stale: AtomicBool,
     /// Each agent's private keys (some may have been evicted since), so that
     /// termination can release them. Kept apart from the slots: an agent
@@ -880,11 +882,19 @@ impl<K: Hash + Eq> Registry<K> {
             let status = slot.status.load(Ordering::Acquire);
             let changed = status & STATE_MASK == from;
             if changed {
+                // The pool's reserved sum includes an agent's reservation
+                // whenever the agent reads as active (or a share could
+                // count its reservation twice): add it before resuming,
+                // remove it after suspending.
+                let resuming = state == AgentState::Active;
+                if resuming {
+                    self.join_pool(slot.config(), true);
+                }
                 slot.status
                     .store((status & !STATE_MASK) | to, Ordering::Release);
-            }
-            if changed {
-                self.join_pool(slot.config(), state == AgentState::Active);
+                if !resuming {
+                    self.join_pool(slot.config(), false);
+                }
             }
             changed
         };
@@ -1042,14 +1052,10 @@ impl<K: Hash + Eq> Registry<K> {
 
     /// Recounts the claimants if a lifecycle change made the count stale.
     pub(crate) fn refresh_claimants(&self) {
-        // A load first: the common case writes nothing shared.
-        if self.claimants_stale.load(Ordering::Acquire)
-            && self.claimants_stale.swap(false, Ordering::AcqRel)
-            && !self.recount_claimants()
-        {
-            // Someone holds the lock (a lifecycle change, which marks the
-            // count stale again, or another recount): leave it stale.
-            self.claimants_stale.store(true, Ordering::Release);
+        // A load first: the common case writes nothing shared. A recount
+        // skipped because the lock was busy leaves the count stale.
+        if self.claimants_stale.load(Ordering::Acquire) {
+            self.recount_claimants();
         }
     }
 
@@ -1057,8 +1063,9 @@ impl<K: Hash + Eq> Registry<K> {
     /// reaches a multiple of [`RECOUNT_EVERY`].
     #[inline]
     pub(crate) fn recount_claimants_every(&self, inserts: u64) {
-        if inserts % RECOUNT_EVERY == 0 {
-            self.recount_claimants();
+        if inserts % RECOUNT_EVERY == 0 && !self.recount_claimants() {
+            // The lock was busy: the next share computation recounts.
+            self.claimants_stale.store(true, Ordering::Release);
         }
     }
 
@@ -1066,13 +1073,16 @@ impl<K: Hash + Eq> Registry<K> {
     /// reservation, holds resident weight, or has inserted since it was
     /// registered. Under the `names` lock, so that no slot changes hands
     /// during the count (charges still move: the count is a snapshot).
-    /// Skipped, returning false, when the lock is busy: whoever holds it
-    /// is recounting or changing an agent's lifecycle (which marks the
-    /// count stale).
+    /// Skipped, returning false, when the lock is busy (a lifecycle
+    /// change, a snapshot, another recount); the count then stays stale
+    /// or is marked so by the caller.
     fn recount_claimants(&self) -> bool {
         let Some(names) = self.names.try_lock() else {
             return false;
         };
+        // Everything that marks the count stale holds this lock, so no
+        // mark set after this point is lost.
+        self.claimants_stale.store(false, Ordering::Release);
         let mut claimants = 0u64;
         for index in 0..names.used {
             let slot = self.slot(index as u32);
