@@ -384,9 +384,17 @@ fn caps_are_hard_and_a_scanner_stops_at_twice_its_share() {
     }
     let scanner = cache.register_agent("scanner", AgentConfig::new()).unwrap();
     let mut refusals = 0;
+    // Each scanned key is read twice after it is stored, so that it out-
+    // counts the workers' unread entries and the policy admits it: this
+    // exercises the share rule, not W-TinyLFU's own scan resistance (which
+    // turns away keys seen once).
     for k in 100_000..110_000u64 {
         match scanner.insert(k, k).unwrap() {
-            Ok(()) => {}
+            Ok(()) => {
+                for _ in 0..2 {
+                    let _ = scanner.get(&k).unwrap();
+                }
+            }
             Err(r) => {
                 assert!(
                     matches!(r.reason, RefusalReason::AgentOverShare { .. }),

@@ -3,8 +3,9 @@
 //! New entries enter a small LRU *window*. Entries leaving the window are
 //! *candidates* for the main space, a segmented LRU (*probation* and
 //! *protected*, 80% of main). When the shard is over capacity, a candidate is
-//! admitted only if the frequency sketch says it is more popular than the
-//! probation victim it would displace; otherwise the candidate goes. A hit in
+//! admitted only if the frequency sketch says it was more popular than the
+//! probation victim it would displace, before the access that brought it in
+//! (`ADMISSION_MARGIN`); otherwise the candidate goes. A hit in
 //! probation promotes to protected, and protected overflow is demoted back.
 //! The window's share adapts to what recent misses say a larger window or a
 //! larger main space would have hit (`climber.rs`, with `ghost.rs`).
@@ -30,7 +31,9 @@
 //!   the window (`HEAVY_ENTRY_FACTOR`);
 //! - the hash-flooding lottery (a warm candidate admitted at random, 1 in
 //!   128) opens only once the same victim has won a streak of duels unused
-//!   (`RANDOM_ADMISSION_STREAK`).
+//!   (`RANDOM_ADMISSION_STREAK`);
+//! - a candidate must out-count the victim by more than one
+//!   (`ADMISSION_MARGIN`), not just out-count it.
 //!
 //! Everything here is safe code over slab indices; the caller holds the
 //! shard lock.
@@ -61,6 +64,21 @@ enum Queue {
 const PERCENT_MAIN: f64 = 0.99;
 /// Caffeine's protected share of the main space.
 const PERCENT_MAIN_PROTECTED: f64 = 0.80;
+/// A candidate is admitted when its sketch count exceeds the victim's by
+/// more than this. The candidate's count includes the access that brought
+/// it in, which the victim has no counterpart for, and the victim's last
+/// accesses may have been halved away by aging since; so Caffeine's rule
+/// (admit when the count is merely higher) lets a key seen once now beat
+/// one seen once a while ago, and in a loop longer than the sketch's aging
+/// period every candidate does, and the resident set churns to nothing.
+/// With a margin of 1 the candidate must have been seen more often than
+/// the victim *before* this access. Over the shared traces (2 runs each,
+/// BENCHMARKS.md "Admission margin"): margin 0 gave 3.98–4.06 pp mean gap
+/// to Bélády and 18–22 sizes trailing the best peer by more than 0.5 pp,
+/// margin 1 3.78 and 15–16, margin 2 3.90–3.92 and 15–16. Margin 1 gains
+/// most on loops and zigzags (`scan` at 100: 0.0% → 4.75%, Bélády 4.80%)
+/// and costs frequency-skewed traces a little (`web07` −0.2 to −0.9 pp).
+const ADMISSION_MARGIN: u8 = 1;
 /// A candidate at least this frequent may be admitted at random against a
 /// more frequent victim, 1 time in 128, so that an attacker cannot pin the
 /// victim by inflating its count (Caffeine's hash-flooding defence).
@@ -717,7 +735,7 @@ impl Policy {
     fn admit(&mut self, candidate: u32, victim: u32) -> bool {
         let candidate_freq = self.sketch.frequency(self.nodes[candidate as usize].hash);
         let victim_freq = self.displaced_frequency(candidate, victim, candidate_freq);
-        if candidate_freq > victim_freq {
+        if candidate_freq > victim_freq.saturating_add(ADMISSION_MARGIN) {
             true
         } else if candidate_freq >= ADMIT_HASHDOS_THRESHOLD && self.lottery_open(candidate, victim)
         {
