@@ -387,7 +387,7 @@ fn caps_are_hard_and_a_scanner_stops_at_twice_its_share() {
     // Each scanned key is read twice after it is stored, so that it out-
     // counts the workers' unread entries and the policy admits it: this
     // exercises the share rule, not W-TinyLFU's own scan resistance (which
-    // turns away keys seen once).
+    // may turn away keys seen once: see the policy's admission margin).
     for k in 100_000..110_000u64 {
         match scanner.insert(k, k).unwrap() {
             Ok(()) => {

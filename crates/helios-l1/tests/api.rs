@@ -430,7 +430,7 @@ fn demoted_entries_are_the_next_victims() {
     }
     assert_eq!(cache.demote_where(|k, _| k % 10 == 0), 100);
     // Newcomers read three times out-count the old entries (read never) by
-    // more than the admission margin, so each evicts the entry at the
+    // more than any admission margin, so each evicts the entry at the
     // front of the order: the demoted ones, after the old window's few
     // entries, which leave as the first candidates.
     for k in 5_000..5_100 {
