@@ -735,25 +735,25 @@ impl Policy {
     fn admit(&mut self, candidate: u32, victim: u32) -> bool {
         let candidate_freq = self.sketch.frequency(self.nodes[candidate as usize].hash);
         let victim_freq = self.displaced_frequency(candidate, victim, candidate_freq);
-        let (candidate_hash, victim_hash) = (
-            self.nodes[candidate as usize].hash,
-            self.nodes[victim as usize].hash,
-        );
-        if candidate_freq > victim_freq.saturating_add(self.margin.margin()) {
-            self.margin
-                .duel(candidate_freq, victim_freq, candidate_hash, victim_hash);
-            true
-        } else {
-            self.margin
-                .duel(candidate_freq, victim_freq, victim_hash, candidate_hash);
-            self.lottery(candidate_freq, candidate, victim)
+        let admitted = candidate_freq > victim_freq.saturating_add(self.margin.margin());
+        if candidate_freq == victim_freq.saturating_add(1) {
+            // Narrow: the margin decided. Score it, the chosen side first.
+            let (candidate_hash, victim_hash) = (
+                self.nodes[candidate as usize].hash,
+                self.nodes[victim as usize].hash,
+            );
+            if admitted {
+                self.margin.narrow_duel(candidate_hash, victim_hash);
+            } else {
+                self.margin.narrow_duel(victim_hash, candidate_hash);
+            }
         }
-    }
-
-    /// Caffeine's hash-flooding defence for a candidate that lost its duel:
-    /// a warm one is admitted 1 time in 128, once the lottery is open.
-    fn lottery(&mut self, candidate_freq: u8, candidate: u32, victim: u32) -> bool {
-        if candidate_freq >= ADMIT_HASHDOS_THRESHOLD && self.lottery_open(candidate, victim) {
+        if admitted {
+            true
+        } else if candidate_freq >= ADMIT_HASHDOS_THRESHOLD && self.lottery_open(candidate, victim)
+        {
+            // Caffeine's hash-flooding defence: a warm candidate that lost
+            // is admitted 1 time in 128, once the lottery is open.
             self.rng ^= self.rng << 13;
             self.rng ^= self.rng >> 7;
             self.rng ^= self.rng << 17;
