@@ -81,6 +81,12 @@ impl Ghosts {
         u64::from(age) <= step
     }
 
+    /// Forgets every ghost (the table keeps its size).
+    pub(crate) fn clear(&mut self) {
+        self.slots.fill(EMPTY);
+        self.clock = 0;
+    }
+
     /// Heap bytes of the table.
     pub(crate) fn bytes(&self) -> usize {
         self.slots.len() * std::mem::size_of::<u32>()

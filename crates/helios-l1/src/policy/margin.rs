@@ -15,15 +15,25 @@
 //!   to 0.65 pp of hit ratio on synthetic Zipf traces.
 //!
 //! So each shard keeps score. It remembers, in two ghost tables, the keys
-//! of its last narrow duels: the side the current margin chose (kept
-//! victims under margin 1, admitted candidates under margin 0) and the side
-//! it turned away (rejected candidates, displaced victims). The first hit
-//! on a chosen key in probation counts for the current margin; a miss on a
-//! key turned away counts against it, since the other margin would have
-//! kept that key. At the end of each climber period the margin flips when
-//! the evidence against it exceeds the evidence for it by
-//! [`FLIP_SIGMAS`] standard deviations (the counts taken as Poisson), and
-//! the tables start afresh.
+//! of its last narrow duels between two probation entries that the margin
+//! (not the hash-flooding lottery) decided: the side the current margin
+//! chose (kept victims under margin 1, admitted candidates under margin 0)
+//! and the side it turned away (rejected candidates, displaced victims).
+//! A probation hit on a chosen key counts for the current margin (once per
+//! key: the ghost is forgotten); a miss on a key turned away counts
+//! against it, since the other margin would have kept that key. At the end
+//! of each climber period the margin flips when the evidence against it
+//! exceeds the evidence for it by [`FLIP_SIGMAS`] standard deviations (the
+//! counts taken as Poisson); the counts restart every period, the tables
+//! on a flip.
+//!
+//! The score is a heuristic, not an exact counterfactual, and these are
+//! its known leans: the horizon is how long a ghost survives in its table
+//! (about as many narrow duels as the table has slots), not how long the
+//! other margin would have kept the key; and under margin 1 a victim that
+//! wins a streak of duels is one key in `chosen` (it can count for once)
+//! while each candidate it turned away can count against. What decides is
+//! the measured outcome (BENCHMARKS.md, "Admission margin").
 //!
 //! Constants, and why (BENCHMARKS.md, "Admission margin"):
 //! - start at margin 0, Caffeine's rule, so that a workload whose narrow
@@ -33,8 +43,10 @@
 //! - `FLIP_SIGMAS` 3, as the window climber's evidence rule; 2 measured the
 //!   same (3.81 pp);
 //! - tables of 1/64 of the tracked entries (at least 64 slots): 1/16 and
-//!   1/32 measured the same, and at 1/64 the two tables add at most 0.25
-//!   bytes per entry.
+//!   1/32 measured the same, and at 1/64 the two tables add 0.125 bytes
+//!   per entry, rounded up to powers of two, in shards above 4,096
+//!   entries (the 64-slot floor is 512 bytes per shard); scoring only a
+//!   sample of keys was worse (the short traces need every duel).
 
 use super::ghost::{Ghosts, MAX_STEP};
 
@@ -50,8 +62,6 @@ const MIN_SLOTS: usize = 64;
 pub(crate) struct AdaptiveMargin {
     /// 0 or 1.
     margin: u8,
-    /// Slots per table.
-    slots: usize,
     /// Keys of narrow duels' chosen side (kept victims under margin 1,
     /// admitted candidates under margin 0).
     chosen: Ghosts,
@@ -71,7 +81,6 @@ impl AdaptiveMargin {
         let slots = (entries / ENTRIES_PER_SLOT).max(MIN_SLOTS);
         Self {
             margin: margin.min(1),
-            slots,
             chosen: Ghosts::new(slots),
             turned_away: Ghosts::new(slots),
             for_margin: 0,
@@ -95,8 +104,7 @@ impl AdaptiveMargin {
         self.turned_away.record(lost);
     }
 
-    /// A hit on the probation entry with `hash` (its first since it entered
-    /// the main space: a probation hit promotes it).
+    /// A hit on the probation entry with `hash`.
     pub(crate) fn probation_hit(&mut self, hash: u32) {
         if self.chosen.take_within(hash, MAX_STEP) {
             self.for_margin += 1;
@@ -119,8 +127,8 @@ impl AdaptiveMargin {
         if against - for_margin > FLIP_SIGMAS * (against + for_margin).sqrt() {
             self.margin = 1 - self.margin;
             // The tables' sides mean the opposite under the new margin.
-            self.chosen = Ghosts::new(self.slots);
-            self.turned_away = Ghosts::new(self.slots);
+            self.chosen.clear();
+            self.turned_away.clear();
         }
     }
 

@@ -735,9 +735,28 @@ impl Policy {
     fn admit(&mut self, candidate: u32, victim: u32) -> bool {
         let candidate_freq = self.sketch.frequency(self.nodes[candidate as usize].hash);
         let victim_freq = self.displaced_frequency(candidate, victim, candidate_freq);
-        let admitted = candidate_freq > victim_freq.saturating_add(self.margin.margin());
-        if candidate_freq == victim_freq.saturating_add(1) {
-            // Narrow: the margin decided. Score it, the chosen side first.
+        let by_margin = candidate_freq > victim_freq.saturating_add(self.margin.margin());
+        let admitted = by_margin
+            || (candidate_freq >= ADMIT_HASHDOS_THRESHOLD
+                && self.lottery_open(candidate, victim)
+                && {
+                    // Caffeine's hash-flooding defence: a warm candidate
+                    // that lost is admitted 1 time in 128, once the lottery
+                    // is open.
+                    self.rng ^= self.rng << 13;
+                    self.rng ^= self.rng >> 7;
+                    self.rng ^= self.rng << 17;
+                    self.rng & 127 == 0
+                });
+        let narrow = candidate_freq == victim_freq.saturating_add(1);
+        // Scored only when the margin decided (not the lottery) and both
+        // sides are in probation: there the chosen side's next hit is a
+        // probation hit, which is what the score counts.
+        if narrow
+            && admitted == by_margin
+            && self.nodes[candidate as usize].queue() == Queue::Probation
+            && self.nodes[victim as usize].queue() == Queue::Probation
+        {
             let (candidate_hash, victim_hash) = (
                 self.nodes[candidate as usize].hash,
                 self.nodes[victim as usize].hash,
@@ -748,19 +767,7 @@ impl Policy {
                 self.margin.narrow_duel(victim_hash, candidate_hash);
             }
         }
-        if admitted {
-            true
-        } else if candidate_freq >= ADMIT_HASHDOS_THRESHOLD && self.lottery_open(candidate, victim)
-        {
-            // Caffeine's hash-flooding defence: a warm candidate that lost
-            // is admitted 1 time in 128, once the lottery is open.
-            self.rng ^= self.rng << 13;
-            self.rng ^= self.rng >> 7;
-            self.rng ^= self.rng << 17;
-            self.rng & 127 == 0
-        } else {
-            false
-        }
+        admitted
     }
 
     /// Whether a candidate that did not out-count `victim` may be admitted
