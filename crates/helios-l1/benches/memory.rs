@@ -7,8 +7,10 @@
 //!
 //! Then the cost of registered agents: live bytes per agent over 10,000
 //! registrations (names "agent-00000" …, default configs), the time the
-//! 10,000 registrations took, and the time `terminate` takes to release an
-//! agent's 10,000 private entries.
+//! 10,000 registrations took, the time one recount of the pool's claimants
+//! takes over those agents, the time `terminate` takes to release an
+//! agent's 10,000 private entries, and the time `suspend` takes to demote
+//! an agent's entries in a 100,000-entry cache.
 //!
 //! `cargo bench -p helios-l1 --bench memory`
 

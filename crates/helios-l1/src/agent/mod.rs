@@ -250,7 +250,8 @@ fn as_inserter<R>(address: usize, id: AgentId, f: impl FnOnce() -> R) -> R {
 /// the capacity no active agent has reserved (Memshare's reserved-plus-pool
 /// split). The pool is split among its *claimants*: the active agents that
 /// have a reservation, hold entries, or have inserted (or tried to) since
-/// they were registered, and the agent asking. Agents registered but idle,
+/// they were registered, and the agent asking. Agents registered but idle
+/// (without a reservation),
 /// and pure readers of what others stored, claim nothing, so they do not
 /// shrink the others' shares (with 16 agents registered and 2 inserting,
 /// each of the two may use half the cache, not a sixteenth). An agent that

@@ -723,7 +723,8 @@ pub(crate) struct Registry<K> {
     /// Sum of the priorities of the pool's *claimants*, as of the last
     /// recount: the active agents that have a reservation, hold entries or
     /// have inserted (see `recount_claimants`). Fair shares split the pool
-    /// among them, so agents that are registered but idle, or only read,
+    /// among them, so agents that are registered but idle (without a
+    /// reservation), or only read,
     /// do not shrink everyone else's share.
     claimants: AtomicU64,
     /// Set by registration, suspension, resumption and termination (and by
@@ -1080,16 +1081,18 @@ impl<K: Hash + Eq> Registry<K> {
         let Some(names) = self.names.try_lock() else {
             return false;
         };
-        // Everything that marks the count stale holds this lock, so no
-        // mark set after this point is lost.
+        // Lifecycle changes mark the count stale under this lock, so none
+        // of their marks set after this point is lost. (A periodic
+        // recount that found the lock busy marks it without the lock; such
+        // a mark may be cleared here, by this very count.)
         self.claimants_stale.store(false, Ordering::Release);
         let mut claimants = 0u64;
         for index in 0..names.used {
             let slot = self.slot(index as u32);
             let claims = slot.state_code() == ACTIVE
                 && (slot.reserved_weight() > 0 || slot.resident() > 0 || slot.inserts() > 0);
-            // Written only when it changes: the flag shares a line with
-            // the status word that every read of the agent loads.
+            // Written only when it changes: the flag likely shares a line
+            // with the status word that every read of the agent loads.
             let flag = u8::from(claims);
             if slot.claimant.load(Ordering::Relaxed) != flag {
                 slot.claimant.store(flag, Ordering::Release);
