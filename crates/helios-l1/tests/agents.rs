@@ -10,6 +10,33 @@ fn agent_cache() -> Arc<AgentCache<u64, String>> {
     AgentCache::new(10_000).unwrap()
 }
 
+/// The statistics of the live agent called `name`.
+fn stats_of<V: Clone + Send + Sync + 'static>(
+    cache: &AgentCache<u64, V>,
+    name: &str,
+) -> helios_l1::AgentStats {
+    cache
+        .agents(AgentSort::Name)
+        .into_iter()
+        .find(|s| &*s.name == name)
+        .unwrap()
+}
+
+/// Registers agents `{prefix}0`, `{prefix}1`… with default configs.
+fn register_many(
+    cache: &Arc<AgentCache<u64, u64>>,
+    prefix: &str,
+    n: usize,
+) -> Vec<helios_l1::AgentHandle<u64, u64>> {
+    (0..n)
+        .map(|i| {
+            cache
+                .register_agent(&format!("{prefix}{i}"), AgentConfig::new())
+                .unwrap()
+        })
+        .collect()
+}
+
 #[test]
 fn registration_validates_names_and_configs() {
     let cache = agent_cache();
@@ -370,13 +397,7 @@ fn caps_are_hard_and_a_scanner_stops_at_twice_its_share() {
     assert_eq!(refused.value, 10, "the value is handed back");
 
     // Three more agents: fair share 1000 / 4 = 250 each.
-    let workers: Vec<_> = (0..2)
-        .map(|i| {
-            cache
-                .register_agent(&format!("w{i}"), AgentConfig::new())
-                .unwrap()
-        })
-        .collect();
+    let workers = register_many(&cache, "w", 2);
     for (i, w) in workers.iter().enumerate() {
         for k in 0..300u64 {
             w.insert(1_000 * (i as u64 + 1) + k, k).unwrap().unwrap();
@@ -618,13 +639,7 @@ fn a_reused_slot_starts_from_zero_even_with_stale_reads_in_flight() {
 #[test]
 fn reads_follow_state_and_reservation_through_slot_reuse() {
     let cache = agent_cache();
-    let stats = |name: &str| {
-        cache
-            .agents(AgentSort::Name)
-            .into_iter()
-            .find(|s| &*s.name == name)
-            .unwrap()
-    };
+    let stats = |name: &str| stats_of(&cache, name);
     let loader = cache.register_agent("loader", AgentConfig::new()).unwrap();
     for k in 0..10 {
         loader.insert(k, format!("v{k}")).unwrap().unwrap();
@@ -686,13 +701,7 @@ fn reads_follow_state_and_reservation_through_slot_reuse() {
 #[test]
 fn idle_agents_do_not_shrink_the_shares_of_busy_ones() {
     let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(1000).unwrap();
-    let agents: Vec<_> = (0..16)
-        .map(|i| {
-            cache
-                .register_agent(&format!("a{i:02}"), AgentConfig::new())
-                .unwrap()
-        })
-        .collect();
+    let agents = register_many(&cache, "a", 16);
     let busy = &agents[..2];
     for k in 0..5_000u64 {
         let agent = &busy[(k % 2) as usize];
@@ -722,13 +731,7 @@ fn readers_of_shared_objects_do_not_shrink_the_loaders_share() {
     for k in 0..100 {
         loader.insert(k, k).unwrap().unwrap();
     }
-    let readers: Vec<_> = (0..4)
-        .map(|i| {
-            cache
-                .register_agent(&format!("r{i}"), AgentConfig::new())
-                .unwrap()
-        })
-        .collect();
+    let readers = register_many(&cache, "r", 4);
     for reader in &readers {
         for k in 0..200 {
             let _ = reader.get(&k).unwrap();
@@ -784,10 +787,9 @@ fn a_suspended_agent_neither_claims_space_nor_adopts() {
     for k in &resident_keys {
         assert!(sleeper.get(k).unwrap().is_some());
     }
-    let stats = cache.agents(AgentSort::Name);
-    let sleeper_stats = stats.iter().find(|s| &*s.name == "sleeper").unwrap();
     assert_eq!(
-        sleeper_stats.resident, 0,
+        stats_of(&cache, "sleeper").resident,
+        0,
         "a suspended reader adopts nothing"
     );
     let refused = sleeper.insert(5_000, 5_000).unwrap().unwrap_err();
@@ -803,7 +805,8 @@ fn a_suspended_agent_neither_claims_space_nor_adopts() {
     for k in &resident_keys {
         assert!(sleeper.get(k).unwrap().is_some());
     }
-    let stats = cache.agents(AgentSort::Name);
-    let sleeper_stats = stats.iter().find(|s| &*s.name == "sleeper").unwrap();
-    assert_eq!(sleeper_stats.resident, resident_keys.len() as u64);
+    assert_eq!(
+        stats_of(&cache, "sleeper").resident,
+        resident_keys.len() as u64
+    );
 }

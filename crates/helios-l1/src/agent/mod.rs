@@ -251,9 +251,8 @@ fn as_inserter<R>(address: usize, id: AgentId, f: impl FnOnce() -> R) -> R {
 /// split). The pool is split among its *claimants*: the active agents that
 /// have a reservation, hold entries, or have inserted (or tried to) since
 /// they were registered, and the agent asking. Agents registered but idle
-/// (without a reservation),
-/// and pure readers of what others stored, claim nothing, so they do not
-/// shrink the others' shares (with 16 agents registered and 2 inserting,
+/// (without a reservation), and pure readers of what others stored, claim
+/// nothing, so they do not shrink the others' shares (with 16 agents registered and 2 inserting,
 /// each of the two may use half the cache, not a sixteenth). An agent that
 /// has inserted keeps its claim while it is active, even after its entries
 /// are evicted, so a scanner cannot grow its share by evicting idle agents'
@@ -664,11 +663,17 @@ where
         None
     }
 
+    /// Counts an insert (or a load), and at its pace recounts the pool's
+    /// claimants.
+    fn count_insert(&self) {
+        let inserts = self.slot().count_insert();
+        self.cache.registry.recount_claimants_every(inserts);
+    }
+
     /// Stores `value` under `key`, charged to this agent; evictions it
     /// causes are counted as caused by this agent.
     fn store(&self, key: Scoped<K>, value: V) -> Stored<K, V> {
-        let inserts = self.slot().count_insert();
-        self.cache.registry.recount_claimants_every(inserts);
+        self.count_insert();
         let weight = self.weigh(&key.key, &value);
         if let Some(reason) = self.admission(weight) {
             let (resident, limit) = match reason {
@@ -772,8 +777,7 @@ where
         if loaded {
             self.slot().count(Counter::Misses);
             self.slot().count(Counter::Loads);
-            let inserts = self.slot().count_insert();
-            self.cache.registry.recount_claimants_every(inserts);
+            self.count_insert();
         } else {
             self.slot().count(Counter::Hits);
         }
