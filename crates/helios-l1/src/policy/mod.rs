@@ -44,11 +44,13 @@ mod climber;
 mod ghost;
 mod margin;
 mod sketch;
+mod weights;
 
 use crate::retention::Retention;
 use climber::{HitIn, Shape, WindowClimber};
 use margin::AdaptiveMargin;
 use sketch::FrequencySketch;
+use weights::Weights;
 
 /// "No node": also the largest value a link can hold (30 bits).
 const NIL: u32 = (1 << 30) - 1;
@@ -136,26 +138,25 @@ const HEAVY_ENTRY_FACTOR: u32 = 2;
 /// sized for the capacity, which is also the entries they track.
 const MIN_PERIOD_ENTRIES: usize = 1 << 14;
 
-/// Per-entry policy metadata: 16 bytes.
+/// Per-entry policy metadata: 12 bytes (weights, when they vary, are kept
+/// apart: `weights.rs`).
 #[derive(Clone, Copy, Debug)]
 struct Node {
     /// Previous (towards LRU) node in its queue, with the queue in bits 30-31.
     prev_and_queue: u32,
     /// Next (towards MRU) node in its queue.
     next: u32,
-    weight: u32,
     /// Low 32 bits of the key's hash: table position, sketch key and ghost
     /// key.
     hash: u32,
 }
 
 // The per-entry metadata budget (BENCHMARKS.md, bytes per entry) counts on it.
-const _: () = assert!(std::mem::size_of::<Node>() == 16);
+const _: () = assert!(std::mem::size_of::<Node>() == 12);
 
 const FREE_NODE: Node = Node {
     prev_and_queue: NIL,
     next: NIL,
-    weight: 0,
     hash: 0,
 };
 
@@ -212,6 +213,8 @@ pub(crate) struct Victim {
 pub(crate) struct Policy {
     /// Indexed by slab index; `Queue::Free` for indices not in the policy.
     nodes: Vec<Node>,
+    /// Entries' weights, stored only once one is not 1.
+    weights: Weights,
     /// Indexed by `Queue as usize`; entry 0 is unused.
     queues: [Deque; 4],
     capacity: u64,
@@ -239,6 +242,7 @@ impl Policy {
         let sketch = FrequencySketch::new(INITIAL_SKETCH_ENTRIES.min(capacity as usize));
         Self {
             nodes: Vec::new(),
+            weights: Weights::default(),
             queues: [EMPTY_DEQUE; 4],
             capacity,
             window_max,
@@ -274,7 +278,7 @@ impl Policy {
 
     /// Weight of a resident entry.
     pub(crate) fn weight_of(&self, index: u32) -> u32 {
-        self.nodes[index as usize].weight
+        self.weights.get(index)
     }
 
     /// Hints the lines [`access`](Self::access) of `index` will touch first:
@@ -311,10 +315,10 @@ impl Policy {
 
     fn push_tail(&mut self, queue: Queue, index: u32) {
         let tail = self.queues[queue as usize].tail;
+        let weight = u64::from(self.weights.get(index));
         let node = &mut self.nodes[index as usize];
         node.set(queue, tail);
         node.next = NIL;
-        let weight = u64::from(node.weight);
         if tail == NIL {
             self.queues[queue as usize].head = index;
         } else {
@@ -328,10 +332,10 @@ impl Policy {
 
     fn push_head(&mut self, queue: Queue, index: u32) {
         let head = self.queues[queue as usize].head;
+        let weight = u64::from(self.weights.get(index));
         let node = &mut self.nodes[index as usize];
         node.set(queue, NIL);
         node.next = head;
-        let weight = u64::from(node.weight);
         if head == NIL {
             self.queues[queue as usize].tail = index;
         } else {
@@ -360,7 +364,7 @@ impl Policy {
             self.nodes[next as usize].set(q, prev);
         }
         let q = &mut self.queues[queue as usize];
-        q.weight -= u64::from(node.weight);
+        q.weight -= u64::from(self.weights.get(index));
         q.len -= 1;
         self.nodes[index as usize].set(Queue::Free, NIL);
         queue
@@ -387,11 +391,8 @@ impl Policy {
         if i >= self.nodes.len() {
             self.nodes.resize(i + 1, FREE_NODE);
         }
-        self.nodes[i] = Node {
-            weight,
-            hash,
-            ..FREE_NODE
-        };
+        self.nodes[i] = Node { hash, ..FREE_NODE };
+        self.weights.set(index, weight, self.nodes.len());
         self.len += 1;
         if self.len > self.sketch.capacity() {
             // Lazily size the sketch to the entry count (Caffeine sizes it to
@@ -467,7 +468,7 @@ impl Policy {
         match self.nodes[index as usize].queue() {
             Queue::Window => self.move_to_tail(index, Queue::Window),
             Queue::Probation => {
-                if u64::from(self.nodes[index as usize].weight) > self.protected_max {
+                if u64::from(self.weights.get(index)) > self.protected_max {
                     self.move_to_tail(index, Queue::Probation);
                 } else {
                     self.move_to_tail(index, Queue::Protected);
@@ -490,11 +491,8 @@ impl Policy {
         }
         let hash = self.nodes[old as usize].hash;
         let queue = self.unlink(old);
-        self.nodes[n] = Node {
-            weight,
-            hash,
-            ..FREE_NODE
-        };
+        self.nodes[n] = Node { hash, ..FREE_NODE };
+        self.weights.set(new, weight, self.nodes.len());
         self.push_tail(queue, new);
         self.sketch.increment(hash);
     }
@@ -506,7 +504,7 @@ impl Policy {
         }
         self.unlink(index);
         self.len -= 1;
-        Some(self.nodes[index as usize].weight)
+        Some(self.weights.get(index))
     }
 
     /// Moves the entry to probation's LRU end, where the next eviction
@@ -565,11 +563,10 @@ impl Policy {
     fn evict_node(&mut self, index: u32, out: &mut Vec<Victim>) {
         self.unlink(index);
         self.len -= 1;
-        let node = &self.nodes[index as usize];
         out.push(Victim {
             index,
-            hash: node.hash,
-            weight: node.weight,
+            hash: self.nodes[index as usize].hash,
+            weight: self.weights.get(index),
         });
     }
 
@@ -621,7 +618,7 @@ impl Policy {
         let mut node = self.queues[Queue::Window as usize].head;
         while self.queues[Queue::Window as usize].weight > self.window_max && node != NIL {
             let next = self.next(node);
-            if self.nodes[node as usize].weight != 0 {
+            if self.weights.get(node) != 0 {
                 self.move_to_tail(node, Queue::Probation);
                 self.climber.window_departed();
                 candidates += 1;
@@ -701,7 +698,7 @@ impl Policy {
                 }
                 continue;
             }
-            if u64::from(self.nodes[candidate as usize].weight) > self.capacity {
+            if u64::from(self.weights.get(candidate)) > self.capacity {
                 // It can never fit, pinned or not.
                 let evict = candidate;
                 candidate = self.prev(candidate);
@@ -775,7 +772,7 @@ impl Policy {
     /// `victim`, or at once when the candidate outweighs it. Counts this
     /// duel into the streak.
     fn lottery_open(&mut self, candidate: u32, victim: u32) -> bool {
-        if self.nodes[candidate as usize].weight > self.nodes[victim as usize].weight {
+        if self.weights.get(candidate) > self.weights.get(victim) {
             return true;
         }
         if self.duel_victim == victim {
@@ -798,12 +795,12 @@ impl Policy {
     /// On synthetic weighted Zipf traces this raised hit ratios by 0.2 to
     /// 3 pp (BENCHMARKS.md, "Weighted traces").
     fn displaced_frequency(&self, candidate: u32, victim: u32, candidate_freq: u8) -> u8 {
-        let needed = self.nodes[candidate as usize].weight;
+        let needed = self.weights.get(candidate);
         let (mut freq, mut weight, mut node, mut walked) = (0u8, 0u32, victim, 0);
         while node != NIL && node != candidate && walked < MAX_DISPLACED {
             let n = &self.nodes[node as usize];
             freq = freq.saturating_add(self.sketch.frequency(n.hash));
-            weight = weight.saturating_add(n.weight);
+            weight = weight.saturating_add(self.weights.get(node));
             if weight >= needed || freq >= candidate_freq {
                 break;
             }
@@ -888,13 +885,13 @@ impl Policy {
         self.demote_from_protected();
         for _ in 0..QUEUE_TRANSFER_THRESHOLD {
             let mut candidate = self.queues[Queue::Probation as usize].head;
-            if candidate == NIL || quota < u64::from(self.nodes[candidate as usize].weight) {
+            if candidate == NIL || quota < u64::from(self.weights.get(candidate)) {
                 candidate = self.queues[Queue::Protected as usize].head;
             }
             if candidate == NIL {
                 break;
             }
-            let weight = u64::from(self.nodes[candidate as usize].weight);
+            let weight = u64::from(self.weights.get(candidate));
             if quota < weight {
                 break;
             }
@@ -917,7 +914,7 @@ impl Policy {
             if candidate == NIL {
                 break;
             }
-            let weight = u64::from(self.nodes[candidate as usize].weight);
+            let weight = u64::from(self.weights.get(candidate));
             if quota < weight {
                 break;
             }
@@ -934,6 +931,7 @@ impl Policy {
     /// Heap bytes of the policy's metadata.
     pub(crate) fn bytes(&self) -> usize {
         self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.weights.bytes()
             + self.sketch.bytes()
             + self.climber.bytes()
             + self.margin.bytes()
@@ -953,7 +951,7 @@ impl Policy {
                     ));
                 }
                 count += 1;
-                weight += u64::from(n.weight);
+                weight += u64::from(self.weights.get(node));
                 if count > self.nodes.len() {
                     return Err(format!("cycle in {queue:?}"));
                 }
