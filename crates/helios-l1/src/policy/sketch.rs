@@ -6,24 +6,29 @@
 //! counters saturate at 15, and after `sample_size` increments every counter
 //! is halved so that the sketch forgets old popularity (Einziger, Friedman,
 //! Manes: "TinyLFU: A Highly Efficient Cache Admission Policy", 2017).
+//!
+//! # Width
+//! The table has one 64-bit word of 16 counters (4 per row) per entry it is
+//! sized for, as Caffeine's, but not rounded up to a power of two: blocks
+//! are picked by multiply-shift, so the table costs 8 bytes per entry at
+//! every capacity rather than 8 to 16. Until session 14 it had half a word
+//! per entry (rounded up), which saved 4 bytes per entry but cost up to
+//! 0.65 pp on heavy-tailed Zipf traces, where count-min collisions blur the
+//! long tail (BENCHMARKS.md, "Sketch width"); the policy's nodes gave up
+//! their weight field to pay for it (`weights.rs`).
 
-/// Counters per tracked entry, as a shift: the table has
-/// `next_power_of_two(capacity) >> WORDS_SHIFT` 64-bit words of 16 counters.
-/// Caffeine uses one word per entry (16 counters, 4 per row); half a word
-/// keeps 2 counters per row per entry, saving 4 bytes per entry. At the
-/// traces' sizes this changed hit ratios by less than 0.1 pp (BENCHMARKS.md).
-const WORDS_SHIFT: u32 = 1;
 /// Increments between two halvings, per tracked entry (Caffeine: 10).
 const SAMPLE_FACTOR: u64 = 10;
-/// Smallest table: 512 words (4 KiB, 64 blocks), the table of a 1,024-entry
-/// cache. Caffeine sizes the table to the capacity, which leaves a small
-/// cache only a few blocks (4 at 64 entries), and count-min collisions then
-/// swamp the estimates. Measured over the shared traces (4 to 3 runs each,
+/// Smallest table: 512 words (4 KiB, 64 blocks), the table of a 512-entry
+/// cache (of a 1,024-entry one at the half width it was measured with).
+/// Caffeine sizes the table to the capacity, which leaves a small cache only
+/// a few blocks (4 at 64 entries), and count-min collisions then swamp the
+/// estimates. Measured over the shared traces (4 to 3 runs each,
 /// BENCHMARKS.md "Sketch floor"): no floor 4.97 pp mean gap to Bélády, 35.8
 /// sizes trailing the best peer; 256 words 4.78 / 34.3; 512 words 4.72 /
 /// 32.7; 1,024 words 4.84 / 31.5; 4,096 words 5.58 / 28.5 (larger floors help
 /// small recency-biased caches further but cost loops and zigzags up to 27
-/// pp). Only caches below 1,024 entries per shard are affected.
+/// pp). Only caches below 512 entries per shard are affected.
 const MIN_WORDS: usize = 512;
 const RESET_MASK: u64 = 0x7777_7777_7777_7777;
 const ONE_MASK: u64 = 0x1111_1111_1111_1111;
@@ -31,8 +36,10 @@ const ONE_MASK: u64 = 0x1111_1111_1111_1111;
 #[derive(Debug)]
 pub(crate) struct FrequencySketch {
     table: Box<[u64]>,
-    block_mask: u32,
-    /// Entries the table is sized for (a power of two).
+    /// 8-word blocks in the table.
+    blocks: u32,
+    /// Entries the sketch is sized for, rounded up to a power of two: the
+    /// most its aging tracks, and the size of the policy's ghost tables.
     capacity: usize,
     /// Increments between halvings: `SAMPLE_FACTOR` × the entries the
     /// aging is sized for (see [`track`](Self::track)).
@@ -60,10 +67,11 @@ impl FrequencySketch {
     /// A sketch sized for about `entries` distinct hot entries.
     pub(crate) fn new(entries: usize) -> Self {
         let capacity = entries.max(1).next_power_of_two();
-        let words = (capacity >> WORDS_SHIFT).max(MIN_WORDS);
+        // Whole blocks; at most 2^31 of them keeps the index math in a u64.
+        let words = entries.max(MIN_WORDS).next_multiple_of(8).min(1 << 34);
         Self {
             table: vec![0; words].into_boxed_slice(),
-            block_mask: ((words >> 3) - 1) as u32,
+            blocks: (words >> 3) as u32,
             capacity,
             sample_size: SAMPLE_FACTOR * capacity as u64,
             size: 0,
@@ -104,7 +112,10 @@ impl FrequencySketch {
     fn block(&self, hash: u32) -> (usize, u32) {
         let block_hash = spread(hash);
         let counter_hash = rehash(block_hash);
-        (((block_hash & self.block_mask) << 3) as usize, counter_hash)
+        // Multiply-shift maps the hash onto the blocks evenly (Lemire's
+        // range reduction): block `block_hash × blocks / 2^32`.
+        let block = (u64::from(block_hash) * u64::from(self.blocks)) >> 32;
+        ((block as usize) << 3, counter_hash)
     }
 
     /// Counter `i` (0..4) of `counter_hash`: a word within the block (row
@@ -197,6 +208,31 @@ mod tests {
         assert!(s.frequency(43) <= 1, "an unseen key is (nearly) zero");
         s.halve();
         assert_eq!(s.frequency(42), 7);
+    }
+
+    #[test]
+    fn blocks_cover_a_table_of_any_size() {
+        for entries in [1, 512, 1_000, 31_250, 100_003] {
+            let s = FrequencySketch::new(entries);
+            let words = s.table.len();
+            assert_eq!(words % 8, 0);
+            assert!(words >= entries.max(MIN_WORDS) && words < entries.max(MIN_WORDS) + 8);
+            let mut used = vec![false; words / 8];
+            for h in (0..words as u32 * 64).map(|k| k.wrapping_mul(0x9e37_79b9)) {
+                let (start, _) = s.block(h);
+                assert!(start + 8 <= words, "block at {start} of {words} words");
+                used[start / 8] = true;
+            }
+            assert!(used.iter().all(|&u| u), "{entries}: a block is never used");
+        }
+        // The last block is reachable and counts.
+        let mut s = FrequencySketch::new(1_000);
+        let h = (0..u32::MAX)
+            .find(|&h| s.block(h).0 == s.table.len() - 8)
+            .unwrap();
+        s.increment(h);
+        s.increment(h);
+        assert_eq!(s.frequency(h), 2);
     }
 
     #[test]
