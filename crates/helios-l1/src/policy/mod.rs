@@ -813,25 +813,33 @@ impl Policy {
     // ---- adaptation ---------------------------------------------------------
 
     fn climb(&mut self) {
-        if !self.climber.period_ended(self.period_entries()) {
+        let entries = self.period_entries();
+        let amount = if self.climber.period_ended(entries) {
+            let amount = self.climber.adjustment(entries, self.shape());
+            self.margin.end_period();
+            amount
+        } else if self.climber.early_look_due(entries) {
+            self.climber.early_adjustment(self.shape())
+        } else {
             // Most calls: only the queues' shape is kept.
-            self.demote_from_protected();
-            return;
-        }
-        let shape = Shape {
-            window: self.queues[Queue::Window as usize].weight,
-            probation: self.queues[Queue::Probation as usize].weight,
-            len: self.len,
-            weight: self.weight(),
-            step: WindowClimber::step(self.capacity),
+            0
         };
-        let amount = self.climber.adjustment(self.period_entries(), shape);
-        self.margin.end_period();
         self.demote_from_protected();
         if amount > 0 {
             self.increase_window(amount as u64);
         } else if amount < 0 {
             self.decrease_window(amount.unsigned_abs());
+        }
+    }
+
+    /// What the climber needs to know of the queues.
+    fn shape(&self) -> Shape {
+        Shape {
+            window: self.queues[Queue::Window as usize].weight,
+            probation: self.queues[Queue::Probation as usize].weight,
+            len: self.len,
+            weight: self.weight(),
+            step: WindowClimber::step(self.capacity),
         }
     }
 
