@@ -394,11 +394,22 @@ impl Policy {
         self.nodes[i] = Node { hash, ..FREE_NODE };
         self.weights.set(index, weight, self.nodes.len());
         self.len += 1;
-        if self.len > self.sketch.capacity() {
+        // A full unit-weight shard holds one entry over its capacity from
+        // this insert to the eviction that follows: not a reason to grow a
+        // sketch sized for exactly that capacity.
+        if self.len > self.sketch.capacity() + 1 {
             // Lazily size the sketch to the entry count (Caffeine sizes it to
             // `mappingCount` for weighted caches); resizing forgets counts,
-            // and the ghosts, sized alike, are rebuilt with it.
-            self.sketch = FrequencySketch::new(self.len);
+            // and the ghosts, sized alike, are rebuilt with it. Sized for
+            // the next power of two, so that its table stays full width
+            // until the next growth, but no more entries than a unit-weight
+            // shard can hold.
+            let entries = self
+                .len
+                .next_power_of_two()
+                .min(usize::try_from(self.capacity).unwrap_or(usize::MAX))
+                .max(self.len);
+            self.sketch = FrequencySketch::new(entries);
             self.climber.resize(self.sketch.capacity());
             self.margin = AdaptiveMargin::new(self.sketch.capacity(), self.margin.margin());
             self.inserts = 0;
@@ -531,6 +542,7 @@ impl Policy {
     /// Forgets every entry (the sketch keeps its history).
     pub(crate) fn clear(&mut self) {
         self.nodes.clear();
+        self.weights = Weights::default();
         self.queues = [EMPTY_DEQUE; 4];
         self.len = 0;
     }
@@ -814,21 +826,33 @@ impl Policy {
 
     fn climb(&mut self) {
         let entries = self.period_entries();
-        let amount = if self.climber.period_ended(entries) {
+        if self.climber.period_ended(entries) {
             let amount = self.climber.adjustment(entries, self.shape());
             self.margin.end_period();
-            amount
+            self.demote_from_protected();
+            self.move_window(amount);
         } else if self.climber.early_look_due(entries) {
-            self.climber.early_adjustment(self.shape())
+            let amount = self.climber.early_adjustment(entries, self.shape());
+            self.demote_from_protected();
+            if self.move_window(amount) > 0 {
+                // A new period, for the margin's scorekeeping too. (A move
+                // the window's limits refused leaves the period running.)
+                self.climber.restart_period();
+                self.margin.end_period();
+            }
         } else {
             // Most calls: only the queues' shape is kept.
-            0
-        };
-        self.demote_from_protected();
-        if amount > 0 {
-            self.increase_window(amount as u64);
-        } else if amount < 0 {
-            self.decrease_window(amount.unsigned_abs());
+            self.demote_from_protected();
+        }
+    }
+
+    /// Moves `amount` of weight into (positive) or out of (negative) the
+    /// window, as far as its limits allow; returns the weight moved.
+    fn move_window(&mut self, amount: i64) -> u64 {
+        match amount.signum() {
+            1 => self.increase_window(amount.unsigned_abs()),
+            -1 => self.decrease_window(amount.unsigned_abs()),
+            _ => 0,
         }
     }
 
@@ -883,11 +907,13 @@ impl Policy {
         }
     }
 
-    fn increase_window(&mut self, amount: u64) {
+    /// Returns the weight moved into the window's share.
+    fn increase_window(&mut self, amount: u64) -> u64 {
         if self.protected_max == 0 {
-            return;
+            return 0;
         }
-        let mut quota = amount.min(self.protected_max);
+        let granted = amount.min(self.protected_max);
+        let mut quota = granted;
         self.protected_max -= quota;
         self.window_max += quota;
         self.demote_from_protected();
@@ -908,13 +934,16 @@ impl Policy {
         }
         self.protected_max += quota;
         self.window_max -= quota;
+        granted - quota
     }
 
-    fn decrease_window(&mut self, amount: u64) {
+    /// Returns the weight moved out of the window's share.
+    fn decrease_window(&mut self, amount: u64) -> u64 {
         if self.window_max <= 1 {
-            return;
+            return 0;
         }
-        let mut quota = amount.min(self.window_max - 1);
+        let granted = amount.min(self.window_max - 1);
+        let mut quota = granted;
         self.protected_max += quota;
         self.window_max -= quota;
         for _ in 0..QUEUE_TRANSFER_THRESHOLD {
@@ -932,6 +961,7 @@ impl Policy {
         }
         self.protected_max -= quota;
         self.window_max += quota;
+        granted - quota
     }
 
     // ---- introspection ------------------------------------------------------
@@ -1292,6 +1322,40 @@ mod tests {
             assert_eq!(window(&unit).tail, i);
             unit.evict(&mut victims, |_| Retention::Normal);
         }
+    }
+
+    #[test]
+    fn a_full_power_of_two_shard_keeps_its_sketch() {
+        // 1,024 entries fill the sketch's capacity; the 1,025th is over it
+        // only until the eviction that follows, which must not grow the
+        // sketch (growing forgets every count).
+        let mut p = Policy::new(1_024);
+        let mut victims = Vec::new();
+        for i in 0..1_024u32 {
+            p.insert(i, i.wrapping_mul(2_654_435_761), 1);
+        }
+        p.sketch.increment(7);
+        for i in 1_024..3_000u32 {
+            p.insert(i, i.wrapping_mul(2_654_435_761), 1);
+            p.evict(&mut victims, |_| Retention::Normal);
+        }
+        assert_eq!(p.sketch.capacity(), 1_024);
+        assert!(p.sketch.frequency(7) > 0, "counts survived");
+    }
+
+    #[test]
+    fn a_grown_sketch_stays_full_width() {
+        // A unit-weight shard larger than the first sketch: the sketch
+        // grows to the shard's capacity, one word per entry.
+        let capacity = 100_000;
+        let mut p = Policy::new(capacity);
+        let mut victims = Vec::new();
+        for i in 0..capacity as u32 + 10 {
+            p.insert(i, i.wrapping_mul(2_654_435_761), 1);
+            p.evict(&mut victims, |_| Retention::Normal);
+        }
+        assert_eq!(p.sketch.bytes() / 8, capacity as usize);
+        p.validate().unwrap();
     }
 
     #[test]

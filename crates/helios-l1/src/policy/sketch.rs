@@ -67,11 +67,12 @@ impl FrequencySketch {
     /// A sketch sized for about `entries` distinct hot entries.
     pub(crate) fn new(entries: usize) -> Self {
         let capacity = entries.max(1).next_power_of_two();
-        // Whole blocks; at most 2^31 of them keeps the index math in a u64.
-        let words = entries.max(MIN_WORDS).next_multiple_of(8).min(1 << 34);
+        // Whole blocks, as many as a `u32` can count (2^32 blocks is
+        // 256 GiB, far beyond the 2^30 entries a policy can link).
+        let blocks = u32::try_from(entries.max(MIN_WORDS).div_ceil(8)).unwrap_or(u32::MAX);
         Self {
-            table: vec![0; words].into_boxed_slice(),
-            blocks: (words >> 3) as u32,
+            table: vec![0; blocks as usize * 8].into_boxed_slice(),
+            blocks,
             capacity,
             sample_size: SAMPLE_FACTOR * capacity as u64,
             size: 0,
