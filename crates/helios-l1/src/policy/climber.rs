@@ -133,8 +133,9 @@ pub(crate) struct WindowClimber {
     probation_hits: u64,
     /// Requests in the current period.
     requests: u64,
-    /// Early looks taken in the current period.
-    looks: u64,
+    /// Requests into the current period at which the next early look is
+    /// due; 0 until the first look (due at `EARLY_LOOK_FROM`).
+    next_look: u64,
     /// The direction of the last full period's decision: 1 (grew), -1
     /// (shrank) or 0 (stayed). Early looks only continue it.
     trend: i64,
@@ -159,7 +160,7 @@ impl WindowClimber {
             window_hits: 0,
             probation_hits: 0,
             requests: 0,
-            looks: 0,
+            next_look: 0,
             trend: 0,
         }
     }
@@ -243,8 +244,13 @@ impl WindowClimber {
 
     /// Whether an early look is due in a period sized for `entries`.
     pub(crate) fn early_look_due(&self, entries: usize) -> bool {
-        let (from, every) = Self::look_points(entries);
-        self.requests >= from + self.looks * every
+        let (from, _) = Self::look_points(entries);
+        let due = if self.next_look == 0 {
+            from
+        } else {
+            self.next_look
+        };
+        self.requests >= due
     }
 
     /// Requests before the first early look, and between looks.
@@ -262,10 +268,11 @@ impl WindowClimber {
     /// calls [`restart_period`](Self::restart_period) once the window has
     /// actually moved (it may be at its limit).
     pub(crate) fn early_adjustment(&mut self, entries: usize, policy: Shape) -> i64 {
-        // Every look point passed so far counts as taken, so that a gap
-        // between calls does not bring several looks at the same evidence.
-        let (from, every) = Self::look_points(entries);
-        self.looks = self.requests.saturating_sub(from) / every + 1;
+        // The next look is a quarter of the entries after this one, however
+        // late this one came (and whatever the entries were before: a
+        // weighted cache re-estimates them as it goes).
+        let (_, every) = Self::look_points(entries);
+        self.next_look = self.requests + every;
         let amount = self.decide(policy, EARLY_LOOK_SIGMAS);
         if amount.signum() != self.trend {
             return 0;
@@ -285,7 +292,7 @@ impl WindowClimber {
         self.window_hits = 0;
         self.probation_hits = 0;
         self.requests = 0;
-        self.looks = 0;
+        self.next_look = 0;
     }
 
     /// The move the evidence so far supports at a bar of `sigmas`.
@@ -526,14 +533,14 @@ mod tests {
             !c.early_look_due(ENTRIES),
             "the next look is a quarter later"
         );
-        // Look points passed between two calls are taken by the next one.
+        // A look that comes late is one look: the next is a quarter of the
+        // entries after it.
         (c.requests..ENTRIES as u64).for_each(|_| c.record_hit(HitIn::Protected));
         assert!(c.early_look_due(ENTRIES));
         assert_eq!(c.early_adjustment(ENTRIES, shape()), 0);
-        assert!(
-            !c.early_look_due(ENTRIES),
-            "one look for the three points passed"
-        );
+        assert!(!c.early_look_due(ENTRIES), "one look, however late");
+        (c.requests..ENTRIES as u64 * 5 / 4).for_each(|_| c.record_hit(HitIn::Protected));
+        assert!(c.early_look_due(ENTRIES));
         // The last full period shrank the window: no early growth either.
         let mut c = WindowClimber::new(ENTRIES);
         assert_eq!(

@@ -25,7 +25,11 @@
 //! of each climber period the margin flips when the evidence against it
 //! exceeds the evidence for it by [`FLIP_SIGMAS`] standard deviations (the
 //! counts taken as Poisson); the counts restart every period, the tables
-//! on a flip.
+//! on a flip. An early window move (`climber.rs`) ends a period too, after
+//! as little as half the entries' worth of requests, so during a run of
+//! early moves the margin sees little evidence per period and rarely
+//! flips; such runs happen where recency rules, where loops (the margin's
+//! reason to flip) are not.
 //!
 //! The score is a heuristic, not an exact counterfactual, and these are
 //! its known leans: the horizon is how long a ghost survives in its table

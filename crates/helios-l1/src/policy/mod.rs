@@ -1359,6 +1359,19 @@ mod tests {
     }
 
     #[test]
+    fn a_weighted_sketch_grows_full_width_in_powers_of_two() {
+        // Weight 2 per entry in a large byte capacity: the sketch starts at
+        // 65,536 entries and grows to the next power of two of the count.
+        let mut p = Policy::new(1 << 30);
+        for i in 0..70_000u32 {
+            p.insert(i, i.wrapping_mul(2_654_435_761), 2);
+        }
+        assert_eq!(p.sketch.capacity(), 1 << 17);
+        assert_eq!(p.sketch.bytes() / 8, 1 << 17);
+        p.validate().unwrap();
+    }
+
+    #[test]
     fn the_sketch_ages_for_the_entries_that_fit() {
         // A byte-weighted cache of 1 MiB holding 4 KiB entries: 256 fit,
         // though the sketch's table was sized for 65,536.

@@ -10,8 +10,10 @@
 //! # Width
 //! The table has one 64-bit word of 16 counters (4 per row) per entry it is
 //! sized for, as Caffeine's, but not rounded up to a power of two: blocks
-//! are picked by multiply-shift, so the table costs 8 bytes per entry at
-//! every capacity rather than 8 to 16. Until session 14 it had half a word
+//! are picked by multiply-shift, so a unit-weight cache's table costs 8
+//! bytes per entry at every capacity rather than 8 to 16. (A weighted
+//! cache's table, sized before anyone knows how many entries fit, grows
+//! in powers of two of its entry count: 8 to 16 bytes per entry.) Until session 14 it had half a word
 //! per entry (rounded up), which saved 4 bytes per entry but cost up to
 //! 0.65 pp on heavy-tailed Zipf traces, where count-min collisions blur the
 //! long tail (BENCHMARKS.md, "Sketch width"); the policy's nodes gave up
@@ -67,7 +69,7 @@ impl FrequencySketch {
     /// A sketch sized for about `entries` distinct hot entries.
     pub(crate) fn new(entries: usize) -> Self {
         let capacity = entries.max(1).next_power_of_two();
-        // Whole blocks, as many as a `u32` can count (2^32 blocks is
+        // Whole blocks, as many as a `u32` can count (`u32::MAX` blocks is
         // 256 GiB, far beyond the 2^30 entries a policy can link).
         let blocks = u32::try_from(entries.max(MIN_WORDS).div_ceil(8)).unwrap_or(u32::MAX);
         Self {
