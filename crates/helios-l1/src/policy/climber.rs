@@ -64,7 +64,7 @@
 //! window mid-period and cost 1.7 pp at 4,300 entries, and with it at 6
 //! sigmas 2.2 pp (one run). As committed: the recency trace +4.6 pp at
 //! 10,000; the shared traces unchanged (six runs each: 3.77 pp mean gap
-//! both, 13–15 against 13–17 sizes trailing); BENCHMARKS.md, "Early
+//! both, 13–16 against 13–17 sizes trailing); BENCHMARKS.md, "Early
 //! looks".
 
 use super::ghost::{Ghosts, MAX_STEP};
@@ -483,6 +483,7 @@ mod tests {
         assert_eq!(c.adjustment(ENTRIES, shape()), 0);
         assert_eq!(c.window_gain, 50, "the period goes on");
     }
+
     /// 256 misses on rejected candidates back within 10 departures (64
     /// keys, four times each): a window gain of 256, clear of the early
     /// bar (12 × sqrt(256) = 192).
