@@ -12,12 +12,14 @@
 //! sized for, as Caffeine's, but not rounded up to a power of two: blocks
 //! are picked by multiply-shift, so a unit-weight cache's table costs 8
 //! bytes per entry at every capacity rather than 8 to 16. (A weighted
-//! cache's table, sized before anyone knows how many entries fit, grows
-//! in powers of two of its entry count: 8 to 16 bytes per entry.) Until session 14 it had half a word
-//! per entry (rounded up), which saved 4 bytes per entry but cost up to
-//! 0.65 pp on heavy-tailed Zipf traces, where count-min collisions blur the
-//! long tail (BENCHMARKS.md, "Sketch width"); the policy's nodes gave up
-//! their weight field to pay for it (`weights.rs`).
+//! cache's table, sized before anyone knows how many entries fit, grows in
+//! powers of two of its entry count: 8 to 16 bytes per entry.)
+//!
+//! Until session 14 the table had half a word per entry (rounded up), which
+//! saved 4 bytes per entry but cost up to 0.65 pp on heavy-tailed Zipf
+//! traces, where count-min collisions blur the long tail (BENCHMARKS.md,
+//! "Sketch width"); the policy's nodes gave up their weight field to pay
+//! for it (`weights.rs`).
 
 /// Increments between two halvings, per tracked entry (Caffeine: 10).
 const SAMPLE_FACTOR: u64 = 10;
