@@ -182,10 +182,17 @@ fn helios_agents(trace: &Trace, size: u64, agents: usize) -> Result<Counts, Stri
 }
 
 fn moka(trace: &Trace, size: u64) -> Counts {
-    let cache: moka::sync::Cache<u64, u32> = moka::sync::Cache::builder()
-        .max_capacity(size)
-        .weigher(|_, w: &u32| *w)
-        .build();
+    // A weigher only for weighted traces, as a user would configure moka:
+    // with one, moka sizes its frequency sketch from the entries resident
+    // when the cache first gets half full (about a quarter of a unit-weight
+    // capacity), which ages its counts four times as fast as moka sizes
+    // them without one (BENCHMARKS.md, "Early looks").
+    let builder = moka::sync::Cache::builder().max_capacity(size);
+    let cache: moka::sync::Cache<u64, u32> = if trace.weights.is_some() {
+        builder.weigher(|_, w: &u32| *w).build()
+    } else {
+        builder.build()
+    };
     read_through(
         trace,
         |k| cache.get(&k).is_some(),
