@@ -498,6 +498,16 @@ mod tests {
         }
     }
 
+    /// A climber whose last full period grew the window.
+    fn grown_once() -> WindowClimber {
+        let mut c = WindowClimber::new(ENTRIES);
+        assert_eq!(
+            period(&mut c, Left::Window, 50, 10, 20, HitIn::Probation),
+            STEP as i64
+        );
+        c
+    }
+
     /// Hits until the first early look is due (half the entries).
     fn until_first_look(c: &mut WindowClimber) {
         (c.requests..ENTRIES as u64 / 2).for_each(|_| c.record_hit(HitIn::Protected));
@@ -506,11 +516,7 @@ mod tests {
 
     #[test]
     fn early_looks_continue_a_clear_trend_at_once() {
-        let mut c = WindowClimber::new(ENTRIES);
-        assert_eq!(
-            period(&mut c, Left::Window, 50, 10, 20, HitIn::Probation),
-            STEP as i64
-        );
+        let mut c = grown_once();
         strong_window_evidence(&mut c);
         assert!(!c.early_look_due(ENTRIES), "not before half the entries");
         until_first_look(&mut c);
@@ -555,11 +561,7 @@ mod tests {
 
     #[test]
     fn early_looks_hold_evidence_that_only_clears_the_period_bar() {
-        let mut c = WindowClimber::new(ENTRIES);
-        assert_eq!(
-            period(&mut c, Left::Window, 50, 10, 20, HitIn::Probation),
-            STEP as i64
-        );
+        let mut c = grown_once();
         // 50 quick returns: clear of 3 sigmas, not of 12.
         for k in 0..50 {
             c.window_departed();

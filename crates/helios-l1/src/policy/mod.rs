@@ -1026,8 +1026,14 @@ impl Policy {
 mod tests {
     use super::*;
 
+    /// A test key's hash: the key scattered by a multiplicative hash, so
+    /// that neighbouring keys land in different sketch blocks.
+    fn scatter(key: u32) -> u32 {
+        key.wrapping_mul(2_654_435_761)
+    }
+
     fn run(policy: &mut Policy, index: u32, victims: &mut Vec<Victim>) {
-        policy.insert(index, index.wrapping_mul(2_654_435_761), 1);
+        policy.insert(index, scatter(index), 1);
         policy.evict(victims, |_| Retention::Normal);
         policy.validate().unwrap();
     }
@@ -1059,7 +1065,7 @@ mod tests {
     fn a_heavy_candidate_must_beat_the_victims_it_displaces_together() {
         let mut p = Policy::new(100);
         let mut victims = Vec::new();
-        let small = |i: u32| i.wrapping_mul(2_654_435_761);
+        let small = scatter;
         for i in 0..100u32 {
             p.insert(i, small(i), 1);
             p.evict(&mut victims, |_| Retention::Normal);
@@ -1099,7 +1105,7 @@ mod tests {
         // Make 0..5 popular.
         for _ in 0..5 {
             for i in 0..5u32 {
-                p.access(i, i.wrapping_mul(2_654_435_761));
+                p.access(i, scatter(i));
             }
         }
         // A scan of one-hit wonders.
@@ -1121,7 +1127,7 @@ mod tests {
     /// counted `ADMIT_HASHDOS_THRESHOLD`, both of weight 1.
     fn inflated_victim() -> Policy {
         let mut p = Policy::new(100);
-        let hash = |i: u32| i.wrapping_mul(2_654_435_761);
+        let hash = scatter;
         for i in 0..2u32 {
             p.insert(i, hash(i), 1);
         }
@@ -1152,7 +1158,7 @@ mod tests {
             for _ in 0..RANDOM_ADMISSION_STREAK {
                 assert!(!p.admit(1, 0));
             }
-            assert!(p.access(0, 0u32.wrapping_mul(2_654_435_761)));
+            assert!(p.access(0, scatter(0)));
         }
         p.validate().unwrap();
     }
@@ -1170,7 +1176,7 @@ mod tests {
     /// Inserts `index` and evicts with `retention`, returning the victims.
     fn insert_judged(p: &mut Policy, index: u32, retention: impl Fn(u32) -> Retention) -> Vec<u32> {
         let mut victims = Vec::new();
-        p.insert(index, index.wrapping_mul(2_654_435_761), 1);
+        p.insert(index, scatter(index), 1);
         p.evict(&mut victims, retention);
         p.validate().unwrap();
         assert!(p.weight() <= p.capacity());
@@ -1198,7 +1204,7 @@ mod tests {
             );
             // Make the scan look popular: it would win every duel.
             for _ in 0..3 {
-                p.access(i, i.wrapping_mul(2_654_435_761));
+                p.access(i, scatter(i));
             }
         }
         for i in 0..10 {
@@ -1216,7 +1222,7 @@ mod tests {
         ) {
             let mut p = Policy::new(24);
             let pinned = |i: u32| if i % 4 == 0 { Retention::Pinned } else { Retention::Normal };
-            let hash = |i: u32| i.wrapping_mul(2_654_435_761);
+            let hash = scatter;
             let mut victims = Vec::new();
             for (key, op, weight) in ops {
                 if p.is_resident(key) {
@@ -1265,7 +1271,7 @@ mod tests {
             }
             for _ in 0..3 {
                 for i in 0..10u32 {
-                    p.access(i, i.wrapping_mul(2_654_435_761));
+                    p.access(i, scatter(i));
                 }
             }
         };
@@ -1301,7 +1307,7 @@ mod tests {
         let mut p = Policy::new(1_000);
         let mut victims = Vec::new();
         for i in 0..100u32 {
-            p.insert(i, i.wrapping_mul(2_654_435_761), 2);
+            p.insert(i, scatter(i), 2);
             p.evict(&mut victims, |_| Retention::Normal);
         }
         let window = |p: &Policy| p.queues[Queue::Window as usize];
@@ -1318,7 +1324,7 @@ mod tests {
         // Unit weights never count as heavy.
         let mut unit = Policy::new(1_000);
         for i in 0..100u32 {
-            unit.insert(i, i.wrapping_mul(2_654_435_761), 1);
+            unit.insert(i, scatter(i), 1);
             assert_eq!(window(&unit).tail, i);
             unit.evict(&mut victims, |_| Retention::Normal);
         }
@@ -1332,11 +1338,11 @@ mod tests {
         let mut p = Policy::new(1_024);
         let mut victims = Vec::new();
         for i in 0..1_024u32 {
-            p.insert(i, i.wrapping_mul(2_654_435_761), 1);
+            p.insert(i, scatter(i), 1);
         }
         p.sketch.increment(7);
         for i in 1_024..3_000u32 {
-            p.insert(i, i.wrapping_mul(2_654_435_761), 1);
+            p.insert(i, scatter(i), 1);
             p.evict(&mut victims, |_| Retention::Normal);
         }
         assert_eq!(p.sketch.capacity(), 1_024);
@@ -1351,7 +1357,7 @@ mod tests {
         let mut p = Policy::new(capacity);
         let mut victims = Vec::new();
         for i in 0..capacity as u32 + 10 {
-            p.insert(i, i.wrapping_mul(2_654_435_761), 1);
+            p.insert(i, scatter(i), 1);
             p.evict(&mut victims, |_| Retention::Normal);
         }
         assert_eq!(p.sketch.bytes() / 8, capacity as usize);
@@ -1364,7 +1370,7 @@ mod tests {
         // 65,536 entries and grows to the next power of two of the count.
         let mut p = Policy::new(1 << 30);
         for i in 0..70_000u32 {
-            p.insert(i, i.wrapping_mul(2_654_435_761), 2);
+            p.insert(i, scatter(i), 2);
         }
         assert_eq!(p.sketch.capacity(), 1 << 17);
         assert_eq!(p.sketch.bytes() / 8, 1 << 17);
@@ -1379,7 +1385,7 @@ mod tests {
         assert_eq!(p.sketch.capacity(), 1 << 16);
         let mut victims = Vec::new();
         for i in 0..2_000u32 {
-            p.insert(i, i.wrapping_mul(2_654_435_761), 4096);
+            p.insert(i, scatter(i), 4096);
             p.evict(&mut victims, |_| Retention::Normal);
         }
         p.validate().unwrap();
@@ -1391,7 +1397,7 @@ mod tests {
         // With unit weights nothing moves: the capacity is the entry count.
         let mut unit = Policy::new(1_000);
         for i in 0..2_000u32 {
-            unit.insert(i, i.wrapping_mul(2_654_435_761), 1);
+            unit.insert(i, scatter(i), 1);
             unit.evict(&mut victims, |_| Retention::Normal);
         }
         assert_eq!(unit.sketch.tracked(), 1_024);
@@ -1433,7 +1439,7 @@ mod tests {
         }
 
         fn request(&mut self, key: u32) {
-            let hash = key.wrapping_mul(2_654_435_761);
+            let hash = scatter(key);
             if let Some(&index) = self.index_of.get(&key) {
                 assert!(self.policy.access(index, hash));
                 return;
