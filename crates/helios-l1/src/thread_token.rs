@@ -9,12 +9,14 @@
 //! worker, a recycled slot) would make every later reader pay a locked
 //! `fetch_add` per read.
 //!
-//! A thread's token lives in a thread-local whose destructor marks the
-//! token exited, with `Release`, after the thread's last use of it: once
-//! the thread-local is gone, [`current`] returns `None`, so code running
-//! later in the thread's exit (another thread-local's destructor) never
-//! counts as the owner again. A reader that sees the mark (`Acquire`) also
-//! sees every count the owner stored.
+//! A thread's token is read from a constant-initialised thread-local
+//! without a destructor, so the read is one load with no lazy-init check
+//! (the agents' read path pays it per read). The token is assigned on first
+//! use from a second thread-local whose destructor, at thread exit, first
+//! replaces the token with [`GONE`] and then marks it exited, with
+//! `Release`: code running later in the thread's exit (another
+//! thread-local's destructor) never counts as the owner again. A reader
+//! that sees the mark (`Acquire`) also sees every count the owner stored.
 //!
 //! The marks are a bitmap in chunks allocated on first use, 8 KiB per
 //! 65,536 threads the process ever started, never freed; tokens beyond
@@ -24,6 +26,7 @@
 //! reset between iterations, and the hand-over is not part of the modelled
 //! read protocol.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
@@ -39,30 +42,64 @@ type Chunk = Box<[AtomicU64]>;
 static EXITED: [OnceLock<Chunk>; CHUNKS] = [const { OnceLock::new() }; CHUNKS];
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
-/// Owns the calling thread's token; marks it exited when the thread's
-/// thread-locals are destroyed.
+/// The raw value of a thread that has not asked for its token yet.
+pub(crate) const UNASSIGNED: u64 = u64::MAX;
+/// The raw value of a thread whose exit has begun: it never owns again.
+pub(crate) const GONE: u64 = u64::MAX - 1;
+
+/// Owns the calling thread's token; at thread exit, retires it from
+/// `TOKEN` and marks it exited.
 struct Life {
     token: u64,
 }
 
 impl Drop for Life {
     fn drop(&mut self) {
+        // `TOKEN` has no destructor, so it is still there: every later read
+        // on this thread sees `GONE` before anyone can see the mark.
+        let _ = TOKEN.try_with(|token| token.set(GONE));
         mark_exited(self.token);
     }
 }
 
 thread_local! {
+    /// The thread's token, [`UNASSIGNED`] or [`GONE`]. Constant-initialised
+    /// and without a destructor: readable at any point of the thread's life.
+    static TOKEN: Cell<u64> = const { Cell::new(UNASSIGNED) };
     static LIFE: Life = Life {
-        // Relaxed: only uniqueness matters.
+        // Relaxed: only uniqueness matters. Tokens start at 1 and never
+        // reach `GONE` (2^64 - 2 threads).
         token: NEXT.fetch_add(1, Ordering::Relaxed),
     };
 }
 
-/// The calling thread's token (never 0), or `None` once its thread-locals
-/// are being destroyed.
+/// The calling thread's token as stored: a token, or [`UNASSIGNED`] or
+/// [`GONE`], neither of which is ever a token. One thread-local load, for
+/// a fast path that compares it with an owner; anything but a match goes
+/// through [`current`].
+#[inline(always)]
+pub(crate) fn raw() -> u64 {
+    TOKEN.try_with(Cell::get).unwrap_or(GONE)
+}
+
+/// The calling thread's token (never 0), or `None` once its exit has begun.
 #[inline]
 pub(crate) fn current() -> Option<u64> {
-    LIFE.try_with(|life| life.token).ok()
+    match raw() {
+        UNASSIGNED => assign(),
+        GONE => None,
+        token => Some(token),
+    }
+}
+
+/// Assigns the calling thread its token on first use (`None` if its
+/// thread-locals are already being destroyed).
+#[cold]
+fn assign() -> Option<u64> {
+    // Fails once `LIFE`'s destructor has begun (which set `GONE` first).
+    let token = LIFE.try_with(|life| life.token).ok()?;
+    let _ = TOKEN.try_with(|cell| cell.set(token));
+    Some(token)
 }
 
 /// Bitmap word and bit of `token`, or `None` beyond [`MAX_TRACKED`].
@@ -113,6 +150,18 @@ mod tests {
         assert!(has_exited(theirs), "joined, so its thread-locals are gone");
         assert!(!has_exited(mine));
         assert!(!has_exited(MAX_TRACKED + 1), "untracked tokens never exit");
+    }
+
+    #[test]
+    fn the_raw_token_is_unassigned_until_first_use_and_never_zero() {
+        std::thread::spawn(|| {
+            assert_eq!(raw(), UNASSIGNED, "no token before first use");
+            let token = current().expect("a live thread has a token");
+            assert_eq!(raw(), token, "the fast read sees it from now on");
+            assert!(token != 0 && token < GONE);
+        })
+        .join()
+        .expect("thread");
     }
 
     #[test]

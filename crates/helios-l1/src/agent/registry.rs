@@ -433,8 +433,28 @@ impl<K> Slot<K> {
     #[inline]
     pub(crate) fn count_read(&self, hit: bool) {
         let c = &self.counters;
-        // None while the thread exits (a thread-local's destructor reading
-        // through a handle): it counts as a foreign thread, never as owner.
+        // The owner's path: one thread-local load and one compare. No
+        // token equals an unclaimed owner (0), and the raw values of a
+        // thread without a live token are never owners.
+        if c.owner.load(Ordering::Relaxed) == thread_token::raw() {
+            // Relaxed: statistics only. Only this thread writes the owned
+            // cells, so a load and a store lose nothing.
+            let cell = if hit { &c.hits } else { &c.misses };
+            cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        } else {
+            self.count_read_slow(hit);
+        }
+    }
+
+    /// `count_read` by a thread that does not own the cells: it claims them
+    /// if their owner has exited (or nobody owns them yet), or counts as
+    /// foreign. A thread whose exit has begun (a thread-local's destructor
+    /// reading through a handle) has no token: it counts as foreign, never
+    /// as owner.
+    #[cold]
+    #[inline(never)]
+    fn count_read_slow(&self, hit: bool) {
+        let c = &self.counters;
         let token = thread_token::current().unwrap_or(0);
         let mut owner = c.owner.load(Ordering::Relaxed);
         if owner != token && token != 0 && (owner == 0 || thread_token::has_exited(owner)) {
@@ -452,9 +472,7 @@ impl<K> Slot<K> {
                 };
         }
         // Relaxed: statistics only.
-        if owner == token {
-            // Only this thread writes the owned cells, so a load and a
-            // store lose nothing.
+        if owner == token && token != 0 {
             let cell = if hit { &c.hits } else { &c.misses };
             cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         } else {
@@ -1282,6 +1300,34 @@ mod tests {
         assert_eq!(c.owner.load(Ordering::Relaxed), me);
         assert_eq!(c.foreign_misses.load(Ordering::Relaxed), 100);
         assert_eq!(slot.read_counts(), (1_250, 350));
+    }
+
+    #[test]
+    fn reads_counted_while_a_thread_exits_are_kept() {
+        // A thread-local destructor reading through a handle after the
+        // thread's token was retired: it must count as foreign, never write
+        // the owned cells that another thread may claim meanwhile.
+        static SLOT: std::sync::OnceLock<Slot<u64>> = std::sync::OnceLock::new();
+        let slot = SLOT.get_or_init(Slot::new);
+        struct Late;
+        impl Drop for Late {
+            fn drop(&mut self) {
+                if let Some(slot) = SLOT.get() {
+                    (0..10).for_each(|_| slot.count_read(true));
+                }
+            }
+        }
+        thread_local! {
+            static LATE: std::cell::RefCell<Option<Late>> = const { std::cell::RefCell::new(None) };
+        }
+        std::thread::spawn(|| {
+            LATE.with(|l| *l.borrow_mut() = Some(Late));
+            (0..5).for_each(|_| slot.count_read(false));
+        })
+        .join()
+        .expect("thread");
+        (0..3).for_each(|_| slot.count_read(true));
+        assert_eq!(slot.read_counts(), (13, 5), "nothing lost or doubled");
     }
 
     #[test]
