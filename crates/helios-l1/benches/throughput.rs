@@ -163,10 +163,15 @@ impl Bench for Agents {
         &self.handles[thread % self.handles.len()]
     }
     fn describe(&self) -> Option<String> {
+        let s = self.cache.cache().hot_tier_stats();
         Some(format!(
-            "{} agents registered, {} entries resident after warm-up",
+            "{} agents registered, {} entries resident after warm-up; hot tier {} of {} valid, {}% of hits, serving {}",
             self.handles.len(),
-            self.cache.cache().len()
+            self.cache.cache().len(),
+            s.valid,
+            s.capacity,
+            s.hit_share_percent,
+            s.serving,
         ))
     }
 }

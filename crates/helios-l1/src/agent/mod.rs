@@ -111,14 +111,20 @@ impl<K: PartialEq> PartialEq for Scoped<K> {
 impl<K: Eq> Eq for Scoped<K> {}
 
 impl<K: Hash> Hash for Scoped<K> {
-    // As its borrowed form hashes: lookups by `ScopedRef` rely on it.
+    // As its lookup forms hash ([`SharedRef`], [`PrivateRef`]): a shared key
+    // as its key alone, so that a shared lookup hashes as a plain cache's
+    // does; a private key with its namespace first.
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        ScopedRef {
-            namespace: self.namespace,
-            key: &self.key,
+        if self.is_shared() {
+            SharedRef(&self.key).hash(state);
+        } else {
+            PrivateRef {
+                namespace: self.namespace,
+                key: &self.key,
+            }
+            .hash(state);
         }
-        .hash(state);
     }
 }
 
@@ -129,47 +135,78 @@ fn identity(namespace: u64) -> u64 {
     namespace | ((namespace as i64 >> 63) as u64)
 }
 
-/// A lookup key borrowed from the caller: the namespace of a [`Scoped`]
-/// with a `&Q` in place of its `K`, so that reading a `String` key does not
-/// build a `String`. Hashes exactly as the `Scoped<K>` it finds (same
-/// identity word, then `Q`'s hash, which `K: Borrow<Q>` makes `K`'s).
-struct ScopedRef<'a, Q: ?Sized> {
+/// A lookup in the shared namespace, borrowed from the caller so that
+/// reading a `String` key does not build a `String`. Hashes exactly as the
+/// `Scoped<K>` it finds (`K: Borrow<Q>` makes `Q`'s hash `K`'s), and
+/// matches a stored key by its shared bit and key: no namespace word to
+/// build, hash or compare on the agents' hottest path.
+struct SharedRef<'a, Q: ?Sized>(&'a Q);
+
+impl<Q: Hash + ?Sized> Hash for SharedRef<'_, Q> {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl<K: Borrow<Q>, Q: Eq + ?Sized> Equivalent<Scoped<K>> for SharedRef<'_, Q> {
+    #[inline]
+    fn equivalent(&self, stored: &Scoped<K>) -> bool {
+        stored.is_shared() && *self.0 == *stored.key.borrow()
+    }
+}
+
+/// A lookup in one agent's private namespace, borrowed from the caller.
+/// Hashes exactly as the `Scoped<K>` it finds (namespace, then key).
+struct PrivateRef<'a, Q: ?Sized> {
+    /// [`AgentId::to_bits`]: bit 63 clear, so it never equals a shared
+    /// key's namespace.
     namespace: u64,
     key: &'a Q,
 }
 
-impl<'a, Q: ?Sized> ScopedRef<'a, Q> {
-    fn shared(key: &'a Q) -> Self {
-        Self {
-            namespace: SHARED_LOOKUP,
-            key,
-        }
-    }
-
-    fn private(owner: AgentId, key: &'a Q) -> Self {
+impl<'a, Q: ?Sized> PrivateRef<'a, Q> {
+    fn new(owner: AgentId, key: &'a Q) -> Self {
         Self {
             namespace: owner.to_bits(),
             key,
         }
     }
-
-    fn is_shared(&self) -> bool {
-        is_shared(self.namespace)
-    }
 }
 
-impl<Q: Hash + ?Sized> Hash for ScopedRef<'_, Q> {
+impl<Q: Hash + ?Sized> Hash for PrivateRef<'_, Q> {
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(identity(self.namespace));
+        state.write_u64(self.namespace);
         self.key.hash(state);
     }
 }
 
-impl<K: Borrow<Q>, Q: Eq + ?Sized> Equivalent<Scoped<K>> for ScopedRef<'_, Q> {
+impl<K: Borrow<Q>, Q: Eq + ?Sized> Equivalent<Scoped<K>> for PrivateRef<'_, Q> {
     #[inline]
     fn equivalent(&self, stored: &Scoped<K>) -> bool {
-        identity(self.namespace) == stored.identity() && *self.key == *stored.key.borrow()
+        self.namespace == stored.namespace && *self.key == *stored.key.borrow()
+    }
+}
+
+/// What a read looks up: a [`SharedRef`] or a [`PrivateRef`].
+trait Lookup<K>: Hash + Equivalent<Scoped<K>> {
+    /// The key within the shared namespace, for a shared lookup.
+    type Key: ?Sized;
+    fn shared_key(&self) -> Option<&Self::Key>;
+}
+
+impl<K: Borrow<Q>, Q: Hash + Eq + ?Sized> Lookup<K> for SharedRef<'_, Q> {
+    type Key = Q;
+    fn shared_key(&self) -> Option<&Q> {
+        Some(self.0)
+    }
+}
+
+impl<K: Borrow<Q>, Q: Hash + Eq + ?Sized> Lookup<K> for PrivateRef<'_, Q> {
+    type Key = Q;
+    fn shared_key(&self) -> Option<&Q> {
+        None
     }
 }
 
@@ -492,14 +529,11 @@ where
     }
 
     #[inline]
-    fn read<Q, R>(
-        &self,
-        key: &ScopedRef<'_, Q>,
-        f: impl FnOnce(&V) -> R,
-    ) -> Result<Option<R>, AgentError>
+    fn read<L, R>(&self, key: &L, f: impl FnOnce(&V) -> R) -> Result<Option<R>, AgentError>
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        L: Lookup<K> + ?Sized,
+        K: Borrow<L::Key>,
+        L::Key: Hash + Eq,
     {
         // One slot lookup for the check and the count.
         let slot = self.slot();
@@ -518,22 +552,24 @@ where
     /// an active agent with a reservation (which may adopt what it reads).
     /// Out of line, so that the common reader's path stays one compare.
     #[inline(never)]
-    fn read_other<Q, R>(
+    fn read_other<L, R>(
         &self,
-        key: &ScopedRef<'_, Q>,
+        key: &L,
         slot: &Slot<K>,
         f: impl FnOnce(&V) -> R,
     ) -> Result<Option<R>, AgentError>
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        L: Lookup<K> + ?Sized,
+        K: Borrow<L::Key>,
+        L::Key: Hash + Eq,
     {
         let reserving = slot.check(self.id)?;
         let reserved = slot.reserved_weight();
-        Ok(if reserving && reserved > 0 && key.is_shared() {
-            self.read_protecting(key, slot, reserved, f)
-        } else {
-            self.cache.cache.with_entry(key, |_, value| f(value))
+        Ok(match key.shared_key() {
+            Some(shared) if reserving && reserved > 0 => {
+                self.read_protecting(shared, slot, reserved, f)
+            }
+            _ => self.cache.cache.with_entry(key, |_, value| f(value)),
         })
     }
 
@@ -544,7 +580,7 @@ where
     /// charge moves, once per object.
     fn read_protecting<Q, R>(
         &self,
-        key: &ScopedRef<'_, Q>,
+        key: &Q,
         slot: &Slot<K>,
         reserved: u64,
         f: impl FnOnce(&V) -> R,
@@ -556,19 +592,22 @@ where
         // Inside the read (a read section of the main table or hot tier): a few
         // atomic loads and, only for an unprotected object, the user's
         // weigher, which must stay cheap anyway.
-        let (value, adopt) = self.cache.cache.with_entry(key, |stored, value| {
-            let charged = stored.charged_to();
-            let adopt = charged != self.id
-                && !self.cache.registry.protects(charged)
-                && slot
-                    .resident()
-                    .saturating_add(self.weigh(stored.key(), value))
-                    <= reserved;
-            (f(value), adopt)
-        })?;
+        let (value, adopt) = self
+            .cache
+            .cache
+            .with_entry(&SharedRef(key), |stored, value| {
+                let charged = stored.charged_to();
+                let adopt = charged != self.id
+                    && !self.cache.registry.protects(charged)
+                    && slot
+                        .resident()
+                        .saturating_add(self.weigh(stored.key(), value))
+                        <= reserved;
+                (f(value), adopt)
+            })?;
         if adopt {
             // Refused (cap) or raced: the object just stays as it was.
-            let _ = self.adopt(key.key);
+            let _ = self.adopt(key);
         }
         Some(value)
     }
@@ -583,7 +622,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.read(&ScopedRef::shared(key), V::clone)
+        self.read(&SharedRef(key), V::clone)
     }
 
     /// A clone of this agent's private value of `key`.
@@ -592,7 +631,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.read(&ScopedRef::private(self.id, key), V::clone)
+        self.read(&PrivateRef::new(self.id, key), V::clone)
     }
 
     /// Runs `f` on the shared value of `key` without cloning it (see
@@ -613,7 +652,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.read(&ScopedRef::shared(key), f)
+        self.read(&SharedRef(key), f)
     }
 
     /// Like [`with`](Self::with), on this agent's private value of `key`.
@@ -626,7 +665,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.read(&ScopedRef::private(self.id, key), f)
+        self.read(&PrivateRef::new(self.id, key), f)
     }
 
     /// Why an insert of `weight` by this agent must be refused, if it must:
@@ -750,7 +789,7 @@ where
         if self.admission(1).is_some() {
             // Over its cap or share: serve the value without caching it
             // (and without single flight).
-            if let Some(value) = self.read(&ScopedRef::shared(&key), V::clone)? {
+            if let Some(value) = self.read(&SharedRef(&key), V::clone)? {
                 return Ok(value);
             }
             let start = Instant::now();
@@ -801,7 +840,7 @@ where
         let adopted = self
             .cache
             .cache
-            .update_entry(&ScopedRef::shared(key), |stored, value| {
+            .update_entry(&SharedRef(key), |stored, value| {
                 if stored.charged_to() == id {
                     already = true;
                     return None;
@@ -857,5 +896,53 @@ where
 impl<K, V, W> std::fmt::Debug for AgentHandle<K, V, W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AgentHandle").field("id", &self.id).finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::hash::BuildHasher;
+
+    fn hash_of<T: Hash + ?Sized>(value: &T) -> u64 {
+        foldhash::fast::FixedState::with_seed(7).hash_one(value)
+    }
+
+    /// The map finds a stored key by a lookup's hash and `equivalent`: both
+    /// must agree with the stored `Scoped` (whatever agent it is charged
+    /// to), and no lookup may match a key of another namespace.
+    #[test]
+    fn lookups_hash_and_match_exactly_the_keys_they_name() {
+        let (a, b) = (
+            AgentId::from_bits(3 << 32 | 1),
+            AgentId::from_bits(4 << 32 | 1),
+        );
+        let key = "plan".to_string();
+        let shared_by_a = Scoped::shared_by(a, key.clone());
+        let shared_by_b = Scoped::shared_by(b, key.clone());
+        let private_a = Scoped::private(a, key.clone());
+        let private_b = Scoped::private(b, key.clone());
+
+        // A shared key hashes as the key alone, whoever it is charged to.
+        for stored in [&shared_by_a, &shared_by_b, &Scoped::shared(key.clone())] {
+            assert_eq!(hash_of(stored), hash_of("plan"));
+            assert_eq!(hash_of(stored), hash_of(&SharedRef("plan")));
+            assert!(SharedRef("plan").equivalent(stored));
+            assert!(!PrivateRef::new(a, "plan").equivalent(stored));
+        }
+        assert_eq!(shared_by_a, shared_by_b, "identity ignores the charge");
+
+        // A private key hashes with its namespace and matches its agent only.
+        assert_eq!(hash_of(&private_a), hash_of(&PrivateRef::new(a, "plan")));
+        assert_ne!(hash_of(&private_a), hash_of(&private_b));
+        assert!(PrivateRef::new(a, "plan").equivalent(&private_a));
+        assert!(!PrivateRef::new(b, "plan").equivalent(&private_a));
+        assert!(!SharedRef("plan").equivalent(&private_a));
+        assert_ne!(private_a, shared_by_a);
+        assert_ne!(private_a, private_b);
+
+        // Another key never matches.
+        assert!(!SharedRef("code").equivalent(&shared_by_a));
+        assert!(!PrivateRef::new(a, "code").equivalent(&private_a));
     }
 }
