@@ -11,10 +11,12 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Instant;
 
-use registry::{slot_offset, Counter, Registry, Slot, OVER_SHARE_FACTOR};
+use registry::{slot_offset, Counter, Registry, Slot, SlotChunk, OVER_SHARE_FACTOR};
 pub use registry::{
     AgentConfig, AgentError, AgentEvent, AgentId, AgentSort, AgentState, AgentStats, MAX_AGENTS,
 };
+
+use ref_cast::RefCast;
 
 use crate::equivalent::Equivalent;
 use crate::error::{BuildError, RefusalReason, Refused};
@@ -117,7 +119,7 @@ impl<K: Hash> Hash for Scoped<K> {
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         if self.is_shared() {
-            SharedRef(&self.key).hash(state);
+            SharedRef::new(&self.key).hash(state);
         } else {
             PrivateRef {
                 namespace: self.namespace,
@@ -140,19 +142,30 @@ fn identity(namespace: u64) -> u64 {
 /// `Scoped<K>` it finds (`K: Borrow<Q>` makes `Q`'s hash `K`'s), and
 /// matches a stored key by its shared bit and key: no namespace word to
 /// build, hash or compare on the agents' hottest path.
-struct SharedRef<'a, Q: ?Sized>(&'a Q);
+/// `#[repr(transparent)]` ([`RefCast`]): a `&SharedRef<Q>` is the caller's
+/// `&Q` itself, so the map reaches the key through one pointer, as a plain
+/// cache's lookup does.
+#[derive(RefCast)]
+#[repr(transparent)]
+struct SharedRef<Q: ?Sized>(Q);
 
-impl<Q: Hash + ?Sized> Hash for SharedRef<'_, Q> {
+impl<Q: ?Sized> SharedRef<Q> {
+    fn new(key: &Q) -> &Self {
+        Self::ref_cast(key)
+    }
+}
+
+impl<Q: Hash + ?Sized> Hash for SharedRef<Q> {
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.0.hash(state);
     }
 }
 
-impl<K: Borrow<Q>, Q: Eq + ?Sized> Equivalent<Scoped<K>> for SharedRef<'_, Q> {
+impl<K: Borrow<Q>, Q: Eq + ?Sized> Equivalent<Scoped<K>> for SharedRef<Q> {
     #[inline]
     fn equivalent(&self, stored: &Scoped<K>) -> bool {
-        stored.is_shared() && *self.0 == *stored.key.borrow()
+        stored.is_shared() && self.0 == *stored.key.borrow()
     }
 }
 
@@ -196,10 +209,10 @@ trait Lookup<K>: Hash + Equivalent<Scoped<K>> {
     fn shared_key(&self) -> Option<&Self::Key>;
 }
 
-impl<K: Borrow<Q>, Q: Hash + Eq + ?Sized> Lookup<K> for SharedRef<'_, Q> {
+impl<K: Borrow<Q>, Q: Hash + Eq + ?Sized> Lookup<K> for SharedRef<Q> {
     type Key = Q;
     fn shared_key(&self) -> Option<&Q> {
-        Some(self.0)
+        Some(&self.0)
     }
 }
 
@@ -419,6 +432,7 @@ where
             cache: Arc::clone(self),
             slots: Arc::clone(self.registry.chunk(id.index())),
             id,
+            plain_status: Slot::<K>::plain_reader_status(id),
         })
     }
 
@@ -460,8 +474,11 @@ pub struct AgentHandle<K, V, W = UnitWeigher> {
     cache: Arc<AgentCache<K, V, W>>,
     /// The registry chunk holding this agent's slot, so that every call
     /// reaches the slot with one bounds-checked index.
-    slots: Arc<[Slot<K>]>,
+    slots: Arc<SlotChunk<K>>,
     id: AgentId,
+    /// The slot's status word while this agent is a plain reader (see
+    /// `Slot::plain_reader`), computed once.
+    plain_status: u64,
 }
 
 // A handle is part of what each agent costs (BENCHMARKS.md adds it to the
@@ -475,6 +492,7 @@ impl<K, V, W> Clone for AgentHandle<K, V, W> {
             cache: Arc::clone(&self.cache),
             slots: Arc::clone(&self.slots),
             id: self.id,
+            plain_status: self.plain_status,
         }
     }
 }
@@ -537,7 +555,7 @@ where
     {
         // One slot lookup for the check and the count.
         let slot = self.slot();
-        let value = if slot.plain_reader(self.id) {
+        let value = if slot.plain_reader(self.plain_status) {
             self.cache.cache.with_entry(key, |_, value| f(value))
         } else {
             self.read_other(key, slot, f)?
@@ -592,19 +610,19 @@ where
         // Inside the read (a read section of the main table or hot tier): a few
         // atomic loads and, only for an unprotected object, the user's
         // weigher, which must stay cheap anyway.
-        let (value, adopt) = self
-            .cache
-            .cache
-            .with_entry(&SharedRef(key), |stored, value| {
-                let charged = stored.charged_to();
-                let adopt = charged != self.id
-                    && !self.cache.registry.protects(charged)
-                    && slot
-                        .resident()
-                        .saturating_add(self.weigh(stored.key(), value))
-                        <= reserved;
-                (f(value), adopt)
-            })?;
+        let (value, adopt) =
+            self.cache
+                .cache
+                .with_entry(SharedRef::new(key), |stored, value| {
+                    let charged = stored.charged_to();
+                    let adopt = charged != self.id
+                        && !self.cache.registry.protects(charged)
+                        && slot
+                            .resident()
+                            .saturating_add(self.weigh(stored.key(), value))
+                            <= reserved;
+                    (f(value), adopt)
+                })?;
         if adopt {
             // Refused (cap) or raced: the object just stays as it was.
             let _ = self.adopt(key);
@@ -622,7 +640,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.read(&SharedRef(key), V::clone)
+        self.read(SharedRef::new(key), V::clone)
     }
 
     /// A clone of this agent's private value of `key`.
@@ -652,7 +670,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.read(&SharedRef(key), f)
+        self.read(SharedRef::new(key), f)
     }
 
     /// Like [`with`](Self::with), on this agent's private value of `key`.
@@ -789,7 +807,7 @@ where
         if self.admission(1).is_some() {
             // Over its cap or share: serve the value without caching it
             // (and without single flight).
-            if let Some(value) = self.read(&SharedRef(&key), V::clone)? {
+            if let Some(value) = self.read(SharedRef::new(&key), V::clone)? {
                 return Ok(value);
             }
             let start = Instant::now();
@@ -840,7 +858,7 @@ where
         let adopted = self
             .cache
             .cache
-            .update_entry(&SharedRef(key), |stored, value| {
+            .update_entry(SharedRef::new(key), |stored, value| {
                 if stored.charged_to() == id {
                     already = true;
                     return None;
@@ -926,8 +944,8 @@ mod tests {
         // A shared key hashes as the key alone, whoever it is charged to.
         for stored in [&shared_by_a, &shared_by_b, &Scoped::shared(key.clone())] {
             assert_eq!(hash_of(stored), hash_of("plan"));
-            assert_eq!(hash_of(stored), hash_of(&SharedRef("plan")));
-            assert!(SharedRef("plan").equivalent(stored));
+            assert_eq!(hash_of(stored), hash_of(SharedRef::new("plan")));
+            assert!(SharedRef::new("plan").equivalent(stored));
             assert!(!PrivateRef::new(a, "plan").equivalent(stored));
         }
         assert_eq!(shared_by_a, shared_by_b, "identity ignores the charge");
@@ -937,12 +955,12 @@ mod tests {
         assert_ne!(hash_of(&private_a), hash_of(&private_b));
         assert!(PrivateRef::new(a, "plan").equivalent(&private_a));
         assert!(!PrivateRef::new(b, "plan").equivalent(&private_a));
-        assert!(!SharedRef("plan").equivalent(&private_a));
+        assert!(!SharedRef::new("plan").equivalent(&private_a));
         assert_ne!(private_a, shared_by_a);
         assert_ne!(private_a, private_b);
 
         // Another key never matches.
-        assert!(!SharedRef("code").equivalent(&shared_by_a));
+        assert!(!SharedRef::new("code").equivalent(&shared_by_a));
         assert!(!PrivateRef::new(a, "code").equivalent(&private_a));
     }
 }

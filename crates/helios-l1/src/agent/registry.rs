@@ -33,10 +33,15 @@ pub(crate) const OVER_SHARE_FACTOR: u64 = 2;
 /// skipped when that lock is busy.
 const RECOUNT_EVERY: u64 = 1024;
 
-/// Where slot `index` is within its chunk.
+/// Where slot `index` is within its chunk: below [`CHUNK_SLOTS`], so
+/// indexing a [`SlotChunk`] with it needs no bounds check.
 pub(crate) fn slot_offset(index: u32) -> usize {
     index as usize % CHUNK_SLOTS
 }
+
+/// One chunk of slots, as a fixed-size array: a handle holds a thin `Arc`
+/// to it and reaches its slot without a length check.
+pub(crate) type SlotChunk<K> = [Slot<K>; CHUNK_SLOTS];
 
 /// Most agents registered at once.
 pub const MAX_AGENTS: usize = CHUNKS * CHUNK_SLOTS;
@@ -386,14 +391,21 @@ impl<K> Slot<K> {
         }
     }
 
-    /// Whether `id` is this slot's live agent, active and without a
-    /// reservation: the common reader, whose reads take the plain path.
-    /// One load and one compare. False says nothing more (see `check`).
+    /// The status word of `id` while it is live, active and without a
+    /// reservation: the common reader, whose reads take the plain path. A
+    /// handle computes it once, for [`plain_reader`](Self::plain_reader).
+    pub(crate) fn plain_reader_status(id: AgentId) -> u64 {
+        (u64::from(id.generation) << GENERATION_SHIFT) | ACTIVE
+    }
+
+    /// Whether the slot's status is `plain_status`
+    /// ([`plain_reader_status`](Self::plain_reader_status) of the reading
+    /// agent): one load and one compare. False says nothing more (see
+    /// `check`).
     #[inline]
-    pub(crate) fn plain_reader(&self, id: AgentId) -> bool {
+    pub(crate) fn plain_reader(&self, plain_status: u64) -> bool {
         // Acquire pairs with registration's Release store, as in `check`.
-        self.status.load(Ordering::Acquire)
-            == (u64::from(id.generation) << GENERATION_SHIFT) | ACTIVE
+        self.status.load(Ordering::Acquire) == plain_status
     }
 
     /// The generation of the slot's current (or next) agent.
@@ -721,7 +733,7 @@ impl Names {
 /// `CHUNK_SLOTS` slots, allocated on first use.
 /// Reference counted so that a handle can hold its agent's chunk and reach
 /// its slot without the table lookup (a read does that on every call).
-type Chunk<K> = OnceLock<Arc<[Slot<K>]>>;
+type Chunk<K> = OnceLock<Arc<SlotChunk<K>>>;
 
 /// Shards of the private-key index (by agent slot number).
 const PRIVATE_SHARDS: usize = 64;
@@ -800,9 +812,9 @@ impl<K: Hash + Eq> Registry<K> {
 
     /// The chunk holding slot `index`; the slot is at `index % CHUNK_SLOTS`
     /// within it (see [`slot_offset`]).
-    pub(crate) fn chunk(&self, index: u32) -> &Arc<[Slot<K>]> {
+    pub(crate) fn chunk(&self, index: u32) -> &Arc<SlotChunk<K>> {
         self.chunks[index as usize / CHUNK_SLOTS]
-            .get_or_init(|| (0..CHUNK_SLOTS).map(|_| Slot::new()).collect())
+            .get_or_init(|| Arc::new(std::array::from_fn(|_| Slot::new())))
     }
 
     /// Registers an agent in a cache of `capacity`; returns its id.
