@@ -4,8 +4,8 @@
 //! lookups only need "does this stored key equal what I was given", so they
 //! take any `Q: Equivalent<K>` (hashbrown's trait of the same name). Every
 //! `Borrow` pair is one, through the blanket impl below; the agent layer adds
-//! a borrowed scoped key (`agent::ScopedRef`), so that an agent's read of a
-//! `String` key needs no `String`.
+//! borrowed scoped keys (`agent::SharedRef`, `agent::PrivateRef`), so that an
+//! agent's read of a `String` key needs no `String`.
 //!
 //! Contract, as for `Borrow`: if `q.equivalent(k)`, then `q` and `k` hash
 //! alike under the cache's hasher.
