@@ -70,7 +70,8 @@
 //! | `hot` | the hot tier: most-hit entries readable with no shared store |
 //! | `flight` | single-flight loading |
 //! | `pool` | [`BufferPool`]: reusable value buffers in size classes |
-//! | `counter` | striped, cache-padded statistics counters, and the thread token single-owner counters use |
+//! | `counter` | striped, cache-padded statistics counters |
+//! | `thread_token` | a number per thread that is never reused, and whether its thread has exited (the agents' single-owner read counters) |
 //! | `prefetch` | software prefetch hints (replays of buffered hits fetch ahead) |
 //! | `hash`, `weigher` | pluggable hashing and weighing |
 //! | `equivalent` | finding a stored key by a borrowed form of it |

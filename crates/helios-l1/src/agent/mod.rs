@@ -473,7 +473,8 @@ where
 pub struct AgentHandle<K, V, W = UnitWeigher> {
     cache: Arc<AgentCache<K, V, W>>,
     /// The registry chunk holding this agent's slot, so that every call
-    /// reaches the slot with one bounds-checked index.
+    /// reaches the slot with an index below `CHUNK_SLOTS` (no bounds
+    /// check, no table lookup).
     slots: Arc<SlotChunk<K>>,
     id: AgentId,
     /// The slot's status word while this agent is a plain reader (see

@@ -34,7 +34,8 @@ pub(crate) const OVER_SHARE_FACTOR: u64 = 2;
 const RECOUNT_EVERY: u64 = 1024;
 
 /// Where slot `index` is within its chunk: below [`CHUNK_SLOTS`], so
-/// indexing a [`SlotChunk`] with it needs no bounds check.
+/// indexing a [`SlotChunk`] with it needs no bounds check (once inlined).
+#[inline(always)]
 pub(crate) fn slot_offset(index: u32) -> usize {
     index as usize % CHUNK_SLOTS
 }
@@ -460,9 +461,9 @@ impl<K> Slot<K> {
 
     /// `count_read` by a thread that does not own the cells: it claims them
     /// if their owner has exited (or nobody owns them yet), or counts as
-    /// foreign. A thread whose exit has begun (a thread-local's destructor
-    /// reading through a handle) has no token: it counts as foreign, never
-    /// as owner.
+    /// foreign. A thread whose token was retired (a thread-local's
+    /// destructor reading through a handle after the token's own destructor
+    /// ran) has none: it counts as foreign, never as owner.
     #[cold]
     #[inline(never)]
     fn count_read_slow(&self, hit: bool) {
@@ -813,8 +814,15 @@ impl<K: Hash + Eq> Registry<K> {
     /// The chunk holding slot `index`; the slot is at `index % CHUNK_SLOTS`
     /// within it (see [`slot_offset`]).
     pub(crate) fn chunk(&self, index: u32) -> &Arc<SlotChunk<K>> {
-        self.chunks[index as usize / CHUNK_SLOTS]
-            .get_or_init(|| Arc::new(std::array::from_fn(|_| Slot::new())))
+        self.chunks[index as usize / CHUNK_SLOTS].get_or_init(|| {
+            // Built on the heap: 32 KiB of slots would be a large stack
+            // frame for whichever thread registers an agent.
+            let slots: Arc<[Slot<K>]> = (0..CHUNK_SLOTS).map(|_| Slot::new()).collect();
+            match Arc::try_from(slots) {
+                Ok(chunk) => chunk,
+                Err(_) => unreachable!("collected exactly CHUNK_SLOTS slots"),
+            }
+        })
     }
 
     /// Registers an agent in a cache of `capacity`; returns its id.
@@ -1340,6 +1348,50 @@ mod tests {
         .expect("thread");
         (0..3).for_each(|_| slot.count_read(true));
         assert_eq!(slot.read_counts(), (13, 5), "nothing lost or doubled");
+    }
+
+    #[test]
+    fn a_thread_without_a_token_never_writes_the_owned_cells() {
+        // A thread that took its token but never read, then reads from a
+        // thread-local destructor after the token was retired: the slot is
+        // still unclaimed, and it must stay so (the thread can claim nothing
+        // once its exit mark may be seen), its reads counted as foreign.
+        static FRESH: std::sync::OnceLock<Slot<u64>> = std::sync::OnceLock::new();
+        static RAN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let slot = FRESH.get_or_init(Slot::new);
+        struct Late;
+        impl Drop for Late {
+            fn drop(&mut self) {
+                if let Some(slot) = FRESH.get() {
+                    // Only once the token is retired: a destructor that
+                    // runs earlier may still claim, legitimately.
+                    if thread_token::current().is_none() {
+                        (0..10).for_each(|_| slot.count_read(true));
+                        RAN.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
+        }
+        thread_local! {
+            static LATE: std::cell::RefCell<Option<Late>> = const { std::cell::RefCell::new(None) };
+        }
+        std::thread::spawn(|| {
+            // `LATE` first, then the token: thread-local destructors run
+            // in reverse order of registration (std's list on Linux), so
+            // `LATE` runs after the token's retirement.
+            LATE.with(|l| *l.borrow_mut() = Some(Late));
+            let _ = thread_token::current();
+        })
+        .join()
+        .expect("thread");
+        let ran = RAN.load(Ordering::SeqCst);
+        #[cfg(target_os = "linux")]
+        assert!(ran, "the destructor read after the token was retired");
+        let c = &slot.counters;
+        let foreign = c.foreign_hits.load(Ordering::Relaxed);
+        assert_eq!(foreign, if ran { 10 } else { 0 }, "counted as foreign");
+        assert_eq!(c.owner.load(Ordering::Relaxed), 0, "nobody claimed");
+        assert_eq!(c.hits.load(Ordering::Relaxed), 0, "no owned write");
     }
 
     #[test]

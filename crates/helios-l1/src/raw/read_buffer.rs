@@ -64,8 +64,9 @@ pub(crate) fn decode(record: u64) -> (u32, u32) {
 }
 
 /// This thread's number: threads are numbered in the order they first ask,
-/// and no number repeats. Read buffers mask it into a stripe; the agents'
-/// single-owner counters use it as an identity (`counter::thread_token`).
+/// and no number repeats. Read buffers mask it into a stripe. (The agents'
+/// single-owner counters use `crate::thread_token` instead, which also
+/// tells when a thread has exited.)
 #[inline(always)]
 pub(crate) fn thread_stripe() -> usize {
     use std::cell::Cell;
