@@ -44,7 +44,8 @@ static NEXT: AtomicU64 = AtomicU64::new(1);
 
 /// The raw value of a thread that has not asked for its token yet.
 pub(crate) const UNASSIGNED: u64 = u64::MAX;
-/// The raw value of a thread whose exit has begun: it never owns again.
+/// The raw value of a thread whose token was retired (its `LIFE` destroyed
+/// at thread exit): it never owns again.
 pub(crate) const GONE: u64 = u64::MAX - 1;
 
 /// Owns the calling thread's token; at thread exit, retires it from
