@@ -25,13 +25,15 @@
 //!   weight`.
 //!
 //!   A third source of gain for shrinking, for a main space that hardly
-//!   evicts: when main evicted fewer than `step` entries in the period,
-//!   the room a larger main would have left over takes rejected
-//!   candidates without a duel, and keeps them while main stays that
-//!   still. Their returns (the window ghosts' hits, which are also the
-//!   gain of growing) count in proportion to that room over the
-//!   candidates rejected, and only when growing does not pay: a window
-//!   that can catch the returns cheaply is the recency answer.
+//!   evicts: when main evicted fewer than `step` entries in a full period,
+//!   shrinking moves the window's oldest entries, which would otherwise be
+//!   rejected like the others, into the room left over, where they stay
+//!   while main stays that still. The rejected candidates' returns (the
+//!   window ghosts' hits, which are also the gain of growing) count in
+//!   proportion to that room over the candidates rejected, and only when
+//!   growing does not pay: a window that can catch the returns cheaply is
+//!   the recency answer. Only full periods use it (an early look would
+//!   judge main "still" from a fraction of a period's evictions).
 //!   Without it, a loop of keys of equal frequency froze the window: each
 //!   candidate ties its victim and is rejected, main never evicts, so no
 //!   main ghost ever returns, and on `loop` at 1,000 entries helios kept a
@@ -40,10 +42,10 @@
 //!   reached the small window on count-min noise). BENCHMARKS.md, "A
 //!   seed-dependent blind spot of the climber".
 //!
-//! At the end of each period the climber takes the move with the larger
-//! net gain, if that gain is clear of noise, or stays. Both gains need a
-//! key to come back soon after it left, which is what a loop longer than
-//! the cache never does:
+//! At the end of each period the climber grows the window if that pays
+//! clear of noise (and pays at least as well as the main ghosts' shrink),
+//! else shrinks it if that pays, else stays. The gains need a key to come
+//! back soon after it left. A loop much longer than the cache does not:
 //! there the window stays small and TinyLFU keeps a stable resident set,
 //! while a hit-rate climber wanders whenever noise says a step helped.
 //!
@@ -260,7 +262,7 @@ impl WindowClimber {
         if !self.period_ended(entries) {
             return 0;
         }
-        let amount = self.decide(policy, EVIDENCE_SIGMAS);
+        let amount = self.decide(policy, EVIDENCE_SIGMAS, true);
         self.trend = amount.signum();
         self.reset();
         amount
@@ -297,7 +299,7 @@ impl WindowClimber {
         // weighted cache re-estimates them as it goes).
         let (_, every) = Self::look_points(entries);
         self.next_look = self.requests + every;
-        let amount = self.decide(policy, EARLY_LOOK_SIGMAS);
+        let amount = self.decide(policy, EARLY_LOOK_SIGMAS, false);
         if amount.signum() != self.trend {
             return 0;
         }
@@ -337,8 +339,9 @@ impl WindowClimber {
         (self.window_gain as f64 * share) as u64
     }
 
-    /// The move the evidence so far supports at a bar of `sigmas`.
-    fn decide(&mut self, policy: Shape, sigmas: f64) -> i64 {
+    /// The move the evidence so far supports at a bar of `sigmas`; a
+    /// `full_period` decision may also count a frozen main's room.
+    fn decide(&mut self, policy: Shape, sigmas: f64, full_period: bool) -> i64 {
         let Shape {
             window,
             probation,
@@ -365,7 +368,8 @@ impl WindowClimber {
         } else if shrink > 0.0
             // A frozen main's room, only when growing does not pay: the
             // same returns that a larger window would catch count for it.
-            || net(self.main_gain + self.frozen_main_gain(step_entries), window_loss) > 0.0
+            || (full_period
+                && net(self.main_gain + self.frozen_main_gain(step_entries), window_loss) > 0.0)
         {
             -step
         } else {
@@ -482,6 +486,8 @@ mod tests {
     fn a_gain_smaller_than_the_hits_it_would_cost_does_not_move() {
         let mut c = WindowClimber::new(ENTRIES);
         // Main evicts a step's worth, as it does under most workloads.
+        // (Without it main is frozen, and these returns, which growing does
+        // not pay for, shrink the window: the next test.)
         main_churns(&mut c, STEP as u32);
         // 10 gained misses against 200 probation hits × 62/200 = 62 lost.
         let adj = period(&mut c, Left::Window, 10, 5, 200, HitIn::Probation);
@@ -507,6 +513,46 @@ mod tests {
         let mut c = WindowClimber::new(ENTRIES);
         let adj = period(&mut c, Left::Window, 40, 20, 20, HitIn::Probation);
         assert_eq!(adj, STEP as i64);
+        // Window hits a smaller window would lose (400 × 62/100) outweigh
+        // the room's gain.
+        let mut c = WindowClimber::new(ENTRIES);
+        (0..400).for_each(|_| c.record_hit(HitIn::Window));
+        let adj = period(&mut c, Left::Window, 40, 20, 400, HitIn::Probation);
+        assert_eq!(adj, 0);
+    }
+
+    #[test]
+    fn a_frozen_main_counts_returns_in_proportion_to_its_room() {
+        let mut c = WindowClimber::new(ENTRIES);
+        // 62 rejections, 57 main evictions: room for 5 of them, so 5 of
+        // the 62 returns count, which is within noise (5 < 3 × √5).
+        main_churns(&mut c, STEP as u32 - 5);
+        let adj = period(&mut c, Left::Window, 62, 20, 400, HitIn::Probation);
+        assert_eq!(c.rejections, 0, "the period reset its counts");
+        assert_eq!(adj, 0);
+        // No main evictions: all 62 count.
+        let mut c = WindowClimber::new(ENTRIES);
+        let adj = period(&mut c, Left::Window, 62, 20, 400, HitIn::Probation);
+        assert_eq!(adj, -(STEP as i64));
+    }
+
+    #[test]
+    fn early_looks_do_not_count_a_frozen_main() {
+        // Evidence that clears even the early bar: 400 rejected candidates
+        // back, main still, a step of 400 entries, growing far too costly.
+        let mut c = WindowClimber::new(ENTRIES);
+        let big = Shape {
+            window: 400,
+            probation: 400,
+            len: 10_000,
+            weight: 10_000,
+            step: 400,
+        };
+        c.window_gain = 400;
+        c.rejections = 400;
+        c.probation_hits = 10_000;
+        assert_eq!(c.decide(big, EARLY_LOOK_SIGMAS, false), 0);
+        assert_eq!(c.decide(big, EARLY_LOOK_SIGMAS, true), -400);
     }
 
     #[test]
