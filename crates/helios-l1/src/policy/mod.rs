@@ -415,7 +415,11 @@ impl Policy {
             self.inserts = 0;
         }
         self.sketch.increment(hash);
-        self.climber.record_miss(hash);
+        let grown_window = self
+            .window_max
+            .saturating_add(WindowClimber::step(self.capacity));
+        self.climber
+            .record_miss(hash, u64::from(weight) <= grown_window);
         self.margin.miss(hash);
         // Caffeine: an entry too heavy for the window goes to the window's
         // LRU end, so it is a candidate at once. (Not also when it is heavier
