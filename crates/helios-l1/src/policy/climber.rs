@@ -14,7 +14,9 @@
 //! - **Growing the window** keeps each candidate that lost its admission
 //!   duel `step` longer in the window. *Gain*: misses on keys that lost a
 //!   duel at most `step` window departures ago, counting every entry that
-//!   left the window, admitted or not (the window ghosts, `ghost.rs`).
+//!   left the window, admitted or not (the window ghosts, `ghost.rs`), and
+//!   only for entries that fit in a window one step larger (a heavier one
+//!   would pass straight through it again; see `record_miss`).
 //!   *Loss*: the main space shrinks by `step`, losing the hits its
 //!   `step` oldest entries would have taken; we estimate them as probation's
 //!   hits (where main evicts from) times `step / probation weight`, which
