@@ -450,13 +450,20 @@ impl<K> Slot<K> {
         // token equals an unclaimed owner (0), and the raw values of a
         // thread without a live token are never owners.
         if c.owner.load(Ordering::Relaxed) == thread_token::raw() {
-            // Relaxed: statistics only. Only this thread writes the owned
-            // cells, so a load and a store lose nothing.
-            let cell = if hit { &c.hits } else { &c.misses };
-            cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            self.count_owned(hit);
         } else {
             self.count_read_slow(hit);
         }
+    }
+
+    /// Counts a read in the owned cells: only for their owner thread.
+    #[inline(always)]
+    fn count_owned(&self, hit: bool) {
+        let c = &self.counters;
+        // Relaxed: statistics only. Only the owner writes these cells, so a
+        // load and a store lose nothing.
+        let cell = if hit { &c.hits } else { &c.misses };
+        cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
 
     /// `count_read` by a thread that does not own the cells: it claims them
@@ -484,11 +491,10 @@ impl<K> Slot<K> {
                     Err(current) => current,
                 };
         }
-        // Relaxed: statistics only.
         if owner == token && token != 0 {
-            let cell = if hit { &c.hits } else { &c.misses };
-            cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            self.count_owned(hit);
         } else {
+            // Relaxed: statistics only.
             let cell = if hit {
                 &c.foreign_hits
             } else {

@@ -440,9 +440,7 @@ mod tests {
                 }
                 Left::Main => {
                     c.victim_left(key(k));
-                    // Other victims, in slots 64..128: they never overwrite
-                    // the test keys' ghosts.
-                    (0..age).for_each(|j| c.victim_left((0xf00 << 20) | (64 + j % 64)));
+                    main_churns(c, age);
                 }
             }
             c.record_miss(key(k), true);
@@ -502,7 +500,8 @@ mod tests {
         assert_eq!(c.window_gain, 0);
     }
 
-    /// `n` main evictions of keys that never return (ghost slots 64..128).
+    /// `n` main evictions of keys that never return: ghost slots 64..128,
+    /// so they never overwrite the test keys' ghosts.
     fn main_churns(c: &mut WindowClimber, n: u32) {
         (0..n).for_each(|j| c.victim_left((0xe00 << 20) | (64 + j % 64)));
     }

@@ -415,11 +415,15 @@ impl Policy {
             self.inserts = 0;
         }
         self.sketch.increment(hash);
-        let grown_window = self
-            .window_max
-            .saturating_add(WindowClimber::step(self.capacity));
-        self.climber
-            .record_miss(hash, u64::from(weight) <= grown_window);
+        // Whether the entry fits a window one step larger; the step is
+        // computed only for an entry heavier than the window itself.
+        let wide = u64::from(weight);
+        let fits_grown_window = wide <= self.window_max
+            || wide
+                <= self
+                    .window_max
+                    .saturating_add(WindowClimber::step(self.capacity));
+        self.climber.record_miss(hash, fits_grown_window);
         self.margin.miss(hash);
         // Caffeine: an entry too heavy for the window goes to the window's
         // LRU end, so it is a candidate at once. (Not also when it is heavier
@@ -1036,6 +1040,20 @@ mod tests {
         key.wrapping_mul(2_654_435_761)
     }
 
+    /// Inserts `keys` (hashes scattered) at `weight` each, evicting after
+    /// every insert as a full cache does.
+    fn insert_evicting(
+        policy: &mut Policy,
+        keys: std::ops::Range<u32>,
+        weight: u32,
+        victims: &mut Vec<Victim>,
+    ) {
+        for i in keys {
+            policy.insert(i, scatter(i), weight);
+            policy.evict(victims, |_| Retention::Normal);
+        }
+    }
+
     fn run(policy: &mut Policy, index: u32, victims: &mut Vec<Victim>) {
         policy.insert(index, scatter(index), 1);
         policy.evict(victims, |_| Retention::Normal);
@@ -1070,10 +1088,7 @@ mod tests {
         let mut p = Policy::new(100);
         let mut victims = Vec::new();
         let small = scatter;
-        for i in 0..100u32 {
-            p.insert(i, small(i), 1);
-            p.evict(&mut victims, |_| Retention::Normal);
-        }
+        insert_evicting(&mut p, 0..100, 1, &mut victims);
         for _ in 0..3 {
             (0..100u32).for_each(|i| {
                 p.access(i, small(i));
@@ -1310,10 +1325,7 @@ mod tests {
         // Window 10 of 1,000 weight units; residents weigh 2 each.
         let mut p = Policy::new(1_000);
         let mut victims = Vec::new();
-        for i in 0..100u32 {
-            p.insert(i, scatter(i), 2);
-            p.evict(&mut victims, |_| Retention::Normal);
-        }
+        insert_evicting(&mut p, 0..100, 2, &mut victims);
         let window = |p: &Policy| p.queues[Queue::Window as usize];
         // 4 is twice the mean: it enters the window's recent end.
         p.insert(100, 7, 4);
@@ -1345,10 +1357,7 @@ mod tests {
             p.insert(i, scatter(i), 1);
         }
         p.sketch.increment(7);
-        for i in 1_024..3_000u32 {
-            p.insert(i, scatter(i), 1);
-            p.evict(&mut victims, |_| Retention::Normal);
-        }
+        insert_evicting(&mut p, 1_024..3_000, 1, &mut victims);
         assert_eq!(p.sketch.capacity(), 1_024);
         assert!(p.sketch.frequency(7) > 0, "counts survived");
     }
@@ -1360,10 +1369,7 @@ mod tests {
         let capacity = 100_000;
         let mut p = Policy::new(capacity);
         let mut victims = Vec::new();
-        for i in 0..capacity as u32 + 10 {
-            p.insert(i, scatter(i), 1);
-            p.evict(&mut victims, |_| Retention::Normal);
-        }
+        insert_evicting(&mut p, 0..capacity as u32 + 10, 1, &mut victims);
         assert_eq!(p.sketch.bytes() / 8, capacity as usize);
         p.validate().unwrap();
     }
@@ -1388,10 +1394,7 @@ mod tests {
         let mut p = Policy::new(1 << 20);
         assert_eq!(p.sketch.capacity(), 1 << 16);
         let mut victims = Vec::new();
-        for i in 0..2_000u32 {
-            p.insert(i, scatter(i), 4096);
-            p.evict(&mut victims, |_| Retention::Normal);
-        }
+        insert_evicting(&mut p, 0..2_000, 4096, &mut victims);
         p.validate().unwrap();
         assert_eq!(p.sketch.tracked(), 256);
         assert_eq!(p.sketch.sample_size(), 2_560);
@@ -1400,10 +1403,7 @@ mod tests {
 
         // With unit weights nothing moves: the capacity is the entry count.
         let mut unit = Policy::new(1_000);
-        for i in 0..2_000u32 {
-            unit.insert(i, scatter(i), 1);
-            unit.evict(&mut victims, |_| Retention::Normal);
-        }
+        insert_evicting(&mut unit, 0..2_000, 1, &mut victims);
         assert_eq!(unit.sketch.tracked(), 1_024);
         assert_eq!(unit.sketch.sample_size(), 10_240);
         assert_eq!(unit.period_entries(), 1_024);
