@@ -11,13 +11,26 @@ Usage: python3 scripts/sketch_tinylfu.py TRACE.gz CAPACITY [SAMPLE] [pow2]
   pow2:   size the aging for the capacity's next power of two, as helios
           sizes it (default: the capacity itself, as Caffeine and moka do)
 Keys are hashed with a random seed, so runs differ by a few tenths.
+
+Variants (environment), for comparing with moka 0.12 (BENCHMARKS.md, "Session
+15 runs"):
+  SKETCH=moka   moka's sketch instead: a power-of-two table of capacity words,
+                four counters at independent positions over the whole table
+  SKETCH=spread helios's table size with moka's independent positions
+  RESET=moka    moka's halving bookkeeping, size = size/2 - odd/4 (Caffeine
+                and helios: (size - odd/4) / 2), which ages more slowly
+  LATE=1        judge a candidate by its count before this miss is added
+Prints capacity, SAMPLE, aging size, hit ratio, then admitted and rejected.
 """
 import gzip
+import os
 import random
 import sys
 from collections import OrderedDict
 
 M = 0xFFFFFFFF
+M64 = 0xFFFFFFFFFFFFFFFF
+MOKA_SEEDS = [0xC3A5C85C97CB3127, 0xB492B66FBE98F273, 0x9AE16A3B2F90404F, 0xCBF29CE484222325]
 
 
 def spread(x):
@@ -49,7 +62,21 @@ def main() -> None:
     size = 0
     seed = random.getrandbits(64)
 
+    sketch = os.environ.get("SKETCH", "helios")
+    moka_reset = os.environ.get("RESET") == "moka"
+    late = os.environ.get("LATE") == "1"
+    if sketch == "moka":
+        table = [0] * (1 << (cap - 1).bit_length())
+
     def counters(h):
+        if sketch in ("moka", "spread"):
+            h64 = (h * 0x9E3779B97F4A7C15) & M64
+            start = (h64 & 3) << 2
+            for i, s in enumerate(MOKA_SEEDS):
+                x = ((h64 + s) * s) & M64
+                x = (x + (x >> 32)) & M64
+                yield x % len(table), (start + i) << 2
+            return
         bh = spread(h)
         ch = rehash(bh)
         start = ((bh * blocks) >> 32) * 8
@@ -60,9 +87,8 @@ def main() -> None:
     def frequency(h):
         return min((table[w] >> s) & 15 for w, s in counters(h))
 
-    lru, hits = OrderedDict(), 0
-    for k in keys:
-        h = hash((k, seed)) & M
+    def increment(h):
+        nonlocal size
         added = False
         for w, s in counters(h):
             if (table[w] >> s) & 15 != 15:
@@ -73,7 +99,13 @@ def main() -> None:
             if size >= sample:
                 odd = sum(bin(x & 0x1111111111111111).count("1") for x in table)
                 table[:] = [(x >> 1) & 0x7777777777777777 for x in table]
-                size = (size - (odd >> 2)) >> 1
+                size = (size >> 1) - (odd >> 2) if moka_reset else (size - (odd >> 2)) >> 1
+
+    lru, hits, admitted, rejected = OrderedDict(), 0, 0, 0
+    for k in keys:
+        h = hash((k, seed)) & M
+        if not late:
+            increment(h)
         if k in lru:
             hits += 1
             lru.move_to_end(k)
@@ -84,7 +116,13 @@ def main() -> None:
             if frequency(h) > frequency(lru[victim]):
                 del lru[victim]
                 lru[k] = h
-    print(cap, factor, "pow2" if tracked != cap else "exact", round(100 * hits / len(keys), 2))
+                admitted += 1
+            else:
+                rejected += 1
+        if late:
+            increment(h)
+    print(cap, factor, "pow2" if tracked != cap else "exact", round(100 * hits / len(keys), 2),
+          admitted, rejected)
 
 
 if __name__ == "__main__":
