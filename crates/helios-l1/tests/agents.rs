@@ -103,6 +103,41 @@ fn private_keys_are_invisible_to_other_agents_until_shared() {
     );
 }
 
+/// Content ids under a pass-through hasher: every namespace keeps its own
+/// value for the same digest, and no read crosses namespaces.
+#[test]
+fn content_ids_under_a_pass_through_hasher_keep_namespaces_apart() {
+    let cache = AgentCache::<[u8; 32], u64, _, _>::with_weigher_and_hasher(
+        100_000,
+        helios_l1::UnitWeigher,
+        helios_l1::UniformHashBuilder,
+    )
+    .unwrap();
+    let a = cache.register_agent("a", AgentConfig::new()).unwrap();
+    let b = cache.register_agent("b", AgentConfig::new()).unwrap();
+    // Digest-like keys: the first word spread by a multiplicative hash.
+    let digest = |i: u64| {
+        let mut d = [0u8; 32];
+        d[..8].copy_from_slice(&i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes());
+        d[8..16].copy_from_slice(&i.to_le_bytes());
+        d
+    };
+    for i in 0..2_000 {
+        a.insert_private(digest(i), i).unwrap().unwrap();
+        b.insert_private(digest(i), i + 1_000_000).unwrap().unwrap();
+        a.insert(digest(i), i + 2_000_000).unwrap().unwrap();
+    }
+    assert_eq!(cache.cache().len(), 6_000);
+    for i in 0..2_000 {
+        assert_eq!(a.get_private(&digest(i)).unwrap(), Some(i));
+        assert_eq!(b.get_private(&digest(i)).unwrap(), Some(i + 1_000_000));
+        assert_eq!(b.get(&digest(i)).unwrap(), Some(i + 2_000_000));
+    }
+    let unknown = digest(5_000);
+    assert_eq!(a.get_private(&unknown).unwrap(), None);
+    assert_eq!(b.get(&unknown).unwrap(), None);
+}
+
 #[test]
 fn terminated_handles_fail_and_private_entries_are_released() {
     let cache = agent_cache();

@@ -7,7 +7,7 @@ mod registry;
 
 use std::borrow::Borrow;
 use std::cell::Cell;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,6 +21,7 @@ use ref_cast::RefCast;
 use crate::equivalent::Equivalent;
 use crate::error::{BuildError, RefusalReason, Refused};
 
+use crate::hash::DefaultHashBuilder;
 use crate::weigher::{UnitWeigher, Weigher};
 use crate::Cache;
 
@@ -115,7 +116,7 @@ impl<K: Eq> Eq for Scoped<K> {}
 impl<K: Hash> Hash for Scoped<K> {
     // As its lookup forms hash ([`SharedRef`], [`PrivateRef`]): a shared key
     // as its key alone, so that a shared lookup hashes as a plain cache's
-    // does; a private key with its namespace first.
+    // does; a private key with its namespace after the key.
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         if self.is_shared() {
@@ -170,7 +171,7 @@ impl<K: Borrow<Q>, Q: Eq + ?Sized> Equivalent<Scoped<K>> for SharedRef<Q> {
 }
 
 /// A lookup in one agent's private namespace, borrowed from the caller.
-/// Hashes exactly as the `Scoped<K>` it finds (namespace, then key).
+/// Hashes exactly as the `Scoped<K>` it finds (key, then namespace).
 struct PrivateRef<'a, Q: ?Sized> {
     /// [`AgentId::to_bits`]: bit 63 clear, so it never equals a shared
     /// key's namespace.
@@ -190,8 +191,11 @@ impl<'a, Q: ?Sized> PrivateRef<'a, Q> {
 impl<Q: Hash + ?Sized> Hash for PrivateRef<'_, Q> {
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(self.namespace);
+        // Key first: a pass-through hasher (`UniformHashBuilder`) keeps the
+        // first word written, which must be the key's, or every private
+        // key of one agent would hash alike.
         self.key.hash(state);
+        state.write_u64(self.namespace);
     }
 }
 
@@ -240,7 +244,8 @@ impl<K, V, W: Weigher<K, V>> Weigher<Scoped<K>, V> for AgentWeigher<W> {
 }
 
 /// The cache an [`AgentCache`] stores into.
-pub type AgentStore<K, V, W = UnitWeigher> = Cache<Scoped<K>, V, AgentWeigher<W>>;
+pub type AgentStore<K, V, W = UnitWeigher, S = DefaultHashBuilder> =
+    Cache<Scoped<K>, V, AgentWeigher<W>, S>;
 
 thread_local! {
     /// The agent whose insert is running on this thread, with its
@@ -371,8 +376,8 @@ fn as_inserter<R>(address: usize, id: AgentId, f: impl FnOnce() -> R) -> R {
 /// assert_eq!(coder.get_private(&2)?, None); // not coder's
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct AgentCache<K, V, W = UnitWeigher> {
-    cache: AgentStore<K, V, W>,
+pub struct AgentCache<K, V, W = UnitWeigher, S = DefaultHashBuilder> {
+    cache: AgentStore<K, V, W, S>,
     registry: Arc<Registry<K>>,
 }
 
@@ -395,6 +400,44 @@ where
 {
     /// A cache of `capacity` weight units whose entries `weigher` weighs.
     pub fn with_weigher(capacity: u64, weigher: W) -> Result<Arc<Self>, BuildError> {
+        Self::with_weigher_and_hasher(capacity, weigher, DefaultHashBuilder::default())
+    }
+}
+
+impl<K, V, W, S> AgentCache<K, V, W, S>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    W: Weigher<K, V>,
+    S: BuildHasher + Send + Sync + 'static,
+{
+    /// A cache of `capacity` weight units whose entries `weigher` weighs,
+    /// hashing keys with `hasher` (see [`CacheBuilder::hasher`]): for
+    /// example [`UniformHashBuilder`] for keys that already are uniform
+    /// hashes, such as BLAKE3 content ids, or a fixed seed for replays that
+    /// repeat exactly.
+    ///
+    /// [`CacheBuilder::hasher`]: crate::CacheBuilder::hasher
+    /// [`UniformHashBuilder`]: crate::UniformHashBuilder
+    ///
+    /// ```
+    /// use helios_l1::{AgentCache, AgentConfig, UniformHashBuilder, UnitWeigher};
+    /// let cache = AgentCache::<[u8; 32], Vec<u8>, _, _>::with_weigher_and_hasher(
+    ///     1_000,
+    ///     UnitWeigher,
+    ///     UniformHashBuilder,
+    /// )?;
+    /// let agent = cache.register_agent("indexer", AgentConfig::new())?;
+    /// let id = [7u8; 32]; // a BLAKE3 digest of the chunk, in practice
+    /// agent.insert(id, b"chunk".to_vec())?.ok();
+    /// assert_eq!(agent.get(&id)?.as_deref(), Some(&b"chunk"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_weigher_and_hasher(
+        capacity: u64,
+        weigher: W,
+        hasher: S,
+    ) -> Result<Arc<Self>, BuildError> {
         let registry: Arc<Registry<K>> = Arc::default();
         let address = Arc::as_ptr(&registry) as usize;
         let (arrivals, departures, judge) = (
@@ -405,6 +448,7 @@ where
         let cache = Cache::builder()
             .capacity(capacity)
             .weigher(AgentWeigher(weigher))
+            .hasher(hasher)
             .weighed_insert_listener(move |k: &Scoped<K>, _: &V, weight| {
                 arrivals.arrive(k.charged_to(), weight, k.is_shared());
             })
@@ -424,7 +468,7 @@ where
         self: &Arc<Self>,
         name: &str,
         config: AgentConfig,
-    ) -> Result<AgentHandle<K, V, W>, AgentError> {
+    ) -> Result<AgentHandle<K, V, W, S>, AgentError> {
         let id = self
             .registry
             .register(name, config, self.cache.capacity())?;
@@ -462,7 +506,7 @@ where
     }
 
     /// The underlying cache (for its statistics and capacity).
-    pub fn cache(&self) -> &AgentStore<K, V, W> {
+    pub fn cache(&self) -> &AgentStore<K, V, W, S> {
         &self.cache
     }
 }
@@ -470,8 +514,8 @@ where
 /// One agent's access to an [`AgentCache`]. Cheap to clone, Send + Sync.
 /// Every method fails with [`AgentError::Terminated`] once the agent was
 /// terminated.
-pub struct AgentHandle<K, V, W = UnitWeigher> {
-    cache: Arc<AgentCache<K, V, W>>,
+pub struct AgentHandle<K, V, W = UnitWeigher, S = DefaultHashBuilder> {
+    cache: Arc<AgentCache<K, V, W, S>>,
     /// The registry chunk holding this agent's slot, so that every call
     /// reaches the slot with an index below `CHUNK_SLOTS` (no bounds
     /// check, no table lookup).
@@ -487,7 +531,7 @@ pub struct AgentHandle<K, V, W = UnitWeigher> {
 #[cfg(not(loom))]
 const _: () = assert!(std::mem::size_of::<AgentHandle<u64, u64>>() <= 32);
 
-impl<K, V, W> Clone for AgentHandle<K, V, W> {
+impl<K, V, W, S> Clone for AgentHandle<K, V, W, S> {
     fn clone(&self) -> Self {
         Self {
             cache: Arc::clone(&self.cache),
@@ -502,11 +546,12 @@ impl<K, V, W> Clone for AgentHandle<K, V, W> {
 /// refusal (too heavy) with the key and value handed back.
 pub type Stored<K, V> = Result<(), Refused<Scoped<K>, V>>;
 
-impl<K, V, W> AgentHandle<K, V, W>
+impl<K, V, W, S> AgentHandle<K, V, W, S>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
     W: Weigher<K, V>,
+    S: BuildHasher + Send + Sync + 'static,
 {
     /// This agent's id.
     pub fn id(&self) -> AgentId {
@@ -912,7 +957,7 @@ where
     }
 }
 
-impl<K, V, W> std::fmt::Debug for AgentHandle<K, V, W> {
+impl<K, V, W, S> std::fmt::Debug for AgentHandle<K, V, W, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AgentHandle").field("id", &self.id).finish()
     }
@@ -963,5 +1008,27 @@ mod tests {
         // Another key never matches.
         assert!(!SharedRef::new("code").equivalent(&shared_by_a));
         assert!(!PrivateRef::new(a, "code").equivalent(&private_a));
+    }
+
+    /// With a pass-through hasher (content ids), a private key hashes as
+    /// its key's first word, like a shared one: the namespace must not be
+    /// the first word written, or all of an agent's private keys would
+    /// share one hash.
+    #[test]
+    fn private_keys_keep_their_own_hash_under_a_pass_through_hasher() {
+        let uniform = |value: &dyn Fn(&mut crate::UniformHasher)| {
+            let mut hasher = crate::UniformHashBuilder.build_hasher();
+            value(&mut hasher);
+            std::hash::Hasher::finish(&hasher)
+        };
+        let agent = AgentId::from_bits(3 << 32 | 1);
+        for word in [1u64, 0x0123_4567_89ab_cdef, u64::MAX] {
+            let mut digest = [0u8; 32];
+            digest[..8].copy_from_slice(&word.to_le_bytes());
+            let private = Scoped::private(agent, digest);
+            assert_eq!(uniform(&|h| private.hash(h)), word);
+            assert_eq!(uniform(&|h| PrivateRef::new(agent, &digest).hash(h)), word);
+            assert_eq!(uniform(&|h| Scoped::shared(digest).hash(h)), word);
+        }
     }
 }
