@@ -4,6 +4,11 @@
 # `helios` and of the variant's row, averaged over runs, and how many sizes
 # differ by at most 0.3 pp.
 #
+# With SEEDED=1, run r hashes every helios row with seed r (`--seed r`), so
+# helios and the variant see the same hashes and a cell differs only by
+# what the variant changes (otherwise each cache is seeded at random and
+# single cells differ by up to a few points on seeds alone).
+#
 # Usage: scripts/compare-variant.sh FLAG VARIANT [TRACES_DIR]
 #   e.g. scripts/compare-variant.sh --exact-recording helios_exact
 #        scripts/compare-variant.sh --no-hot-tier helios_nohot
@@ -15,11 +20,13 @@ traces=${3:-$root/../shared/traces}
 cargo build --release -q -p helios --manifest-path "$root/Cargo.toml"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-for _ in $(seq "${REPS:-3}"); do
+for rep in $(seq "${REPS:-3}"); do
+  seed=()
+  if [ "${SEEDED:-0}" = 1 ]; then seed=(--seed "$rep"); fi
   sed -n '/^lirs\/loop/,/^LIST/p' "$root/scripts/hit-ratios.sh" | grep -v '^LIST' |
     while read -r file format sizes; do
       "$root/target/release/helios" replay --trace "$traces/$file" --format "$format" \
-        --sizes "$sizes" "$flag" --json
+        --sizes "$sizes" "$flag" "${seed[@]}" --json
     done >>"$out"
 done
 python3 - "$out" "$variant" <<'PY'

@@ -60,14 +60,21 @@ impl Policy {
         }
     }
 
-    /// Replays `trace` through this policy at capacity `size`.
-    pub(crate) fn replay(self, trace: &Trace, size: u64) -> Result<Counts, String> {
+    /// Replays `trace` through this policy at capacity `size`; helios's
+    /// rows hash with `seed` if one is given (see [`ReplayHasher`]).
+    pub(crate) fn replay(
+        self,
+        trace: &Trace,
+        size: u64,
+        seed: Option<u64>,
+    ) -> Result<Counts, String> {
+        let hasher = ReplayHasher::new(seed);
         match self {
-            Self::Helios => helios(trace, size, |b| b),
-            Self::HeliosExact => helios(trace, size, |b| b.exact_hit_recording(true)),
-            Self::HeliosNoHot => helios(trace, size, |b| b.hot_tier_entries(0)),
-            Self::HeliosOneAgent => helios_agents(trace, size, 1),
-            Self::HeliosSixteenAgents => helios_agents(trace, size, 16),
+            Self::Helios => helios(trace, size, hasher, |b| b),
+            Self::HeliosExact => helios(trace, size, hasher, |b| b.exact_hit_recording(true)),
+            Self::HeliosNoHot => helios(trace, size, hasher, |b| b.hot_tier_entries(0)),
+            Self::HeliosOneAgent => helios_agents(trace, size, hasher, 1),
+            Self::HeliosSixteenAgents => helios_agents(trace, size, hasher, 16),
             Self::Opt => Ok(opt(trace, size)),
             Self::Lru => Ok(lru(trace, size)),
             Self::Moka => Ok(moka(trace, size)),
@@ -98,8 +105,38 @@ fn read_through(
     counts
 }
 
+/// helios's hasher in a replay: its default (foldhash, seeded at random
+/// per cache), or the same function with a fixed seed (`--seed`), so that
+/// a replay repeats exactly and two helios rows of one run see the same
+/// hashes (then they differ only by what their options change).
+#[derive(Clone)]
+pub(crate) enum ReplayHasher {
+    Random(helios_l1::DefaultHashBuilder),
+    Seeded(foldhash::fast::FixedState),
+}
+
+impl ReplayHasher {
+    fn new(seed: Option<u64>) -> Self {
+        match seed {
+            Some(seed) => Self::Seeded(foldhash::fast::FixedState::with_seed(seed)),
+            None => Self::Random(helios_l1::DefaultHashBuilder::default()),
+        }
+    }
+}
+
+impl std::hash::BuildHasher for ReplayHasher {
+    type Hasher = foldhash::fast::FoldHasher<'static>;
+
+    fn build_hasher(&self) -> Self::Hasher {
+        match self {
+            Self::Random(state) => state.build_hasher(),
+            Self::Seeded(state) => state.build_hasher(),
+        }
+    }
+}
+
 /// Builder of the cache `helios` replays through.
-type HeliosBuilder = helios_l1::CacheBuilder<u64, u32>;
+type HeliosBuilder = helios_l1::CacheBuilder<u64, u32, helios_l1::UnitWeigher, ReplayHasher>;
 
 /// The replayed entry's value is its weight; this weigher reads it back.
 /// For an unweighted trace every weight is 1 and it says so, so the cache
@@ -131,9 +168,10 @@ impl helios_l1::Weigher<u64, u32> for TraceWeigher {
 fn helios(
     trace: &Trace,
     size: u64,
+    hasher: ReplayHasher,
     configure: impl FnOnce(HeliosBuilder) -> HeliosBuilder,
 ) -> Result<Counts, String> {
-    let cache = configure(helios_l1::Cache::builder().capacity(size))
+    let cache = configure(helios_l1::Cache::builder().capacity(size).hasher(hasher))
         .weigher(TraceWeigher::of(trace))
         .build()
         .map_err(|e| e.to_string())?;
@@ -149,9 +187,15 @@ fn helios(
 }
 
 /// helios's `AgentCache` with `agents` agents taking turns, access by access.
-fn helios_agents(trace: &Trace, size: u64, agents: usize) -> Result<Counts, String> {
-    let cache = helios_l1::AgentCache::with_weigher(size, TraceWeigher::of(trace))
-        .map_err(|e| e.to_string())?;
+fn helios_agents(
+    trace: &Trace,
+    size: u64,
+    hasher: ReplayHasher,
+    agents: usize,
+) -> Result<Counts, String> {
+    let cache =
+        helios_l1::AgentCache::with_weigher_and_hasher(size, TraceWeigher::of(trace), hasher)
+            .map_err(|e| e.to_string())?;
     let handles = (0..agents)
         .map(|i| {
             cache
@@ -411,7 +455,7 @@ mod tests {
             Policy::Moka,
             Policy::QuickCache,
         ] {
-            let c = p.replay(&t, 25).unwrap();
+            let c = p.replay(&t, 25, None).unwrap();
             assert_eq!(c.hits + c.misses, keys.len() as u64);
             assert!(c.hits <= best.hits, "{} beat opt", p.name());
         }

@@ -33,6 +33,13 @@ pub(crate) struct ReplayArgs {
     /// (`helios_16agents`), to measure what agent awareness costs.
     #[arg(long)]
     agents: bool,
+    /// Seed the hash functions of every helios row with this number, so
+    /// that those rows repeat exactly from run to run (and two helios rows
+    /// of one run hash alike). By default each cache is seeded at random, as
+    /// in production, and single cells vary between runs by up to a few
+    /// points. moka and quick_cache stay randomly seeded.
+    #[arg(long)]
+    seed: Option<u64>,
     /// Print one JSON object per policy and size instead of a table.
     #[arg(long)]
     json: bool,
@@ -74,7 +81,7 @@ pub(crate) fn run(args: &ReplayArgs) -> Result<(), crate::CliError> {
         .iter()
         .flat_map(|&size| policies.iter().map(move |&p| (p, size)))
         .collect();
-    let rows = run_jobs(&trace, &jobs)?;
+    let rows = run_jobs(&trace, &jobs, args.seed)?;
 
     if args.json {
         for row in &rows {
@@ -100,7 +107,11 @@ pub(crate) fn run(args: &ReplayArgs) -> Result<(), crate::CliError> {
 }
 
 /// Runs the replays on all CPUs; results come back in job order.
-fn run_jobs(trace: &trace::Trace, jobs: &[(Policy, u64)]) -> Result<Vec<Row>, crate::CliError> {
+fn run_jobs(
+    trace: &trace::Trace,
+    jobs: &[(Policy, u64)],
+    seed: Option<u64>,
+) -> Result<Vec<Row>, crate::CliError> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(jobs.len().max(1));
@@ -115,7 +126,7 @@ fn run_jobs(trace: &trace::Trace, jobs: &[(Policy, u64)]) -> Result<Vec<Row>, cr
                 let Some(&(policy, size)) = jobs.get(i) else {
                     break;
                 };
-                let result = policy.replay(trace, size);
+                let result = policy.replay(trace, size, seed);
                 if let Ok(mut slot) = slots[i].lock() {
                     **slot = Some(result);
                 }
