@@ -18,13 +18,25 @@
 //!   only for entries that fit in a window one step larger (a heavier one
 //!   would pass straight through it again; see `record_miss`).
 //!   *Loss*: the main space shrinks by `step`, losing the hits its
-//!   `step` oldest entries would have taken; we estimate them as probation's
-//!   hits (where main evicts from) times `step / probation weight`, which
-//!   assumes hits spread evenly over probation.
+//!   `step` oldest entries would have taken: the hits on probation's
+//!   *zone* (where main evicts from), the entries with less than `step`
+//!   of weight before them in its LRU order, which the policy keeps track
+//!   of as entries enter and leave (`Deque` in `mod.rs`).
 //! - **Shrinking the window** keeps each main victim `step` longer. *Gain*:
 //!   misses on keys evicted from main at most `step` main evictions ago
-//!   (the main ghosts). *Loss*: the window's hits times `step / window
-//!   weight`.
+//!   (the main ghosts). *Loss*: the hits on the window's zone, its `step`
+//!   oldest entries.
+//!
+//!   Until session 16 both losses were estimated as the queue's hits times
+//!   `step / queue weight`, as if hits spread evenly over the queue. They
+//!   do not: under recency most land near the queue's newest end (on
+//!   `sprite` at 700 entries probation's zone took 826 hits where the even
+//!   spread assumed 1,798), and in a loop near its oldest end (`loop` at
+//!   750: 94,394 against 40,365). Counting the zone instead moved the
+//!   window where the evidence really was: drifting popularity (`shift`,
+//!   `phases`) +0.4 to +2.7 pp at 1,000–20,000 entries, `sprite` +0.3 to
+//!   +0.4, the shared traces' mean gap to Bélády 3.72 → 3.70 pp
+//!   (BENCHMARKS.md, "Zone hits").
 //!
 //!   A third source of gain for shrinking, for a main space that hardly
 //!   evicts: when main evicted fewer than `step` entries in a full period,
@@ -103,10 +115,6 @@ const EARLY_LOOK_SIGMAS: f64 = 12.0;
 /// What the climber needs to know of the policy at the end of a period.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Shape {
-    /// The window's weight.
-    pub(crate) window: u64,
-    /// Probation's weight.
-    pub(crate) probation: u64,
     /// Resident entries.
     pub(crate) len: usize,
     /// Their total weight.
@@ -149,8 +157,10 @@ pub(crate) struct WindowClimber {
     window_gain: u64,
     /// Misses that a main space `step` larger would have hit.
     main_gain: u64,
-    window_hits: u64,
-    probation_hits: u64,
+    /// Hits on the window's and probation's zones (their `step` oldest
+    /// entries): what a step less of each would have lost.
+    window_zone_hits: u64,
+    probation_zone_hits: u64,
     /// Candidates that lost their duel, and entries evicted from main, in
     /// the current period (see `decide`: main's free room).
     rejections: u64,
@@ -181,8 +191,8 @@ impl WindowClimber {
             main_ghosts: Ghosts::new(ghosts),
             window_gain: 0,
             main_gain: 0,
-            window_hits: 0,
-            probation_hits: 0,
+            window_zone_hits: 0,
+            probation_zone_hits: 0,
             rejections: 0,
             main_evictions: 0,
             requests: 0,
@@ -209,11 +219,13 @@ impl WindowClimber {
         ((STEP_FRACTION * capacity as f64) as u64).max(1)
     }
 
-    pub(crate) fn record_hit(&mut self, queue: HitIn) {
+    /// A hit on an entry of `queue`; `in_zone` says whether the entry was
+    /// within `step` of its queue's oldest end.
+    pub(crate) fn record_hit(&mut self, queue: HitIn, in_zone: bool) {
         self.requests += 1;
         match queue {
-            HitIn::Window => self.window_hits += 1,
-            HitIn::Probation => self.probation_hits += 1,
+            HitIn::Window => self.window_zone_hits += u64::from(in_zone),
+            HitIn::Probation => self.probation_zone_hits += u64::from(in_zone),
             HitIn::Protected => {}
         }
     }
@@ -327,8 +339,8 @@ impl WindowClimber {
     fn reset(&mut self) {
         self.window_gain = 0;
         self.main_gain = 0;
-        self.window_hits = 0;
-        self.probation_hits = 0;
+        self.window_zone_hits = 0;
+        self.probation_zone_hits = 0;
         self.rejections = 0;
         self.main_evictions = 0;
         self.requests = 0;
@@ -354,27 +366,18 @@ impl WindowClimber {
     /// The move the evidence so far supports at a bar of `sigmas`; a
     /// `full_period` decision may also count a frozen main's room.
     fn decide(&mut self, policy: Shape, sigmas: f64, full_period: bool) -> i64 {
-        let Shape {
-            window,
-            probation,
-            step,
-            ..
-        } = policy;
         // A step the ghosts cannot answer for (over `MAX_STEP` entries) is
         // asked about in part: scale its losses alike.
         let (step_entries, answered) = policy.step_entries();
         self.step_entries = step_entries;
-        let share = |hits: u64, queue: u64| {
-            answered * hits as f64 * (step as f64 / queue.max(1) as f64).min(1.0)
-        };
         let net = |gain: u64, loss: f64| {
             let gain = gain as f64;
             gain - loss - sigmas * (gain + loss).sqrt()
         };
-        let grow = net(self.window_gain, share(self.probation_hits, probation));
-        let window_loss = share(self.window_hits, window);
+        let grow = net(self.window_gain, answered * self.probation_zone_hits as f64);
+        let window_loss = answered * self.window_zone_hits as f64;
         let shrink = net(self.main_gain, window_loss);
-        let step = i64::try_from(step).unwrap_or(i64::MAX);
+        let step = i64::try_from(policy.step).unwrap_or(i64::MAX);
         if grow > 0.0 && grow >= shrink {
             step
         } else if shrink > 0.0
@@ -399,8 +402,6 @@ mod tests {
 
     fn shape() -> Shape {
         Shape {
-            window: 100,
-            probation: 200,
             len: ENTRIES,
             weight: ENTRIES as u64,
             step: STEP,
@@ -421,7 +422,8 @@ mod tests {
     }
 
     /// Runs one period: `returning` keys leave `left` and come back after
-    /// `age` more departures from it, and `hits` land in `queue`.
+    /// `age` more departures from it, and `hits` land in `queue`'s zone
+    /// (its step of oldest entries: hits a step less of it would lose).
     fn period(
         c: &mut WindowClimber,
         left: Left,
@@ -445,23 +447,57 @@ mod tests {
             }
             c.record_miss(key(k), true);
         }
-        (0..hits).for_each(|_| c.record_hit(queue));
-        (c.requests..3 * ENTRIES as u64).for_each(|_| c.record_hit(HitIn::Protected));
+        (0..hits).for_each(|_| c.record_hit(queue, true));
+        protected_hits_until(c, 3 * ENTRIES as u64);
         c.adjustment(ENTRIES, shape())
+    }
+
+    /// Hits in protected (which no step moves) until `requests` in all.
+    fn protected_hits_until(c: &mut WindowClimber, requests: u64) {
+        (c.requests..requests).for_each(|_| c.record_hit(HitIn::Protected, false));
     }
 
     #[test]
     fn quick_returns_of_rejected_candidates_grow_the_window() {
         let mut c = WindowClimber::new(ENTRIES);
-        let adj = period(&mut c, Left::Window, 50, 10, 20, HitIn::Probation);
+        let adj = period(&mut c, Left::Window, 50, 10, 6, HitIn::Probation);
         assert_eq!(adj, STEP as i64);
     }
 
     #[test]
     fn quick_returns_of_main_victims_shrink_the_window() {
         let mut c = WindowClimber::new(ENTRIES);
-        let adj = period(&mut c, Left::Main, 50, 10, 20, HitIn::Window);
+        let adj = period(&mut c, Left::Main, 50, 10, 12, HitIn::Window);
         assert_eq!(adj, -(STEP as i64));
+    }
+
+    #[test]
+    fn only_hits_on_a_queues_oldest_step_count_as_its_loss() {
+        // 50 quick returns against 40 hits: on probation's oldest step they
+        // outweigh the gain (50 - 40 < 3 sigmas); anywhere else in
+        // probation a step less of main would not have lost them. (Main
+        // evicts a step's worth, so the returns are no frozen main's room.)
+        let mut c = WindowClimber::new(ENTRIES);
+        main_churns(&mut c, STEP as u32);
+        assert_eq!(
+            period(&mut c, Left::Window, 50, 10, 40, HitIn::Probation),
+            0
+        );
+        let mut c = WindowClimber::new(ENTRIES);
+        (0..40).for_each(|_| c.record_hit(HitIn::Probation, false));
+        assert_eq!(
+            period(&mut c, Left::Window, 50, 10, 0, HitIn::Probation),
+            STEP as i64
+        );
+        // Likewise for the window's oldest step when shrinking.
+        let mut c = WindowClimber::new(ENTRIES);
+        assert_eq!(period(&mut c, Left::Main, 50, 10, 40, HitIn::Window), 0);
+        let mut c = WindowClimber::new(ENTRIES);
+        (0..40).for_each(|_| c.record_hit(HitIn::Window, false));
+        assert_eq!(
+            period(&mut c, Left::Main, 50, 10, 0, HitIn::Window),
+            -(STEP as i64)
+        );
     }
 
     #[test]
@@ -513,8 +549,8 @@ mod tests {
         // (Without it main is frozen, and these returns, which growing does
         // not pay for, shrink the window: the next test.)
         main_churns(&mut c, STEP as u32);
-        // 10 gained misses against 200 probation hits × 62/200 = 62 lost.
-        let adj = period(&mut c, Left::Window, 10, 5, 200, HitIn::Probation);
+        // 10 gained misses against 62 hits on probation's oldest step.
+        let adj = period(&mut c, Left::Window, 10, 5, 62, HitIn::Probation);
         assert_eq!(adj, 0);
     }
 
@@ -525,23 +561,23 @@ mod tests {
         // come back each cycle. Growing would cost more probation hits
         // than it catches; a larger main would keep them for free.
         let mut c = WindowClimber::new(ENTRIES);
-        let adj = period(&mut c, Left::Window, 40, 20, 400, HitIn::Probation);
+        let adj = period(&mut c, Left::Window, 40, 20, 124, HitIn::Probation);
         assert_eq!(adj, -(STEP as i64));
         // The same evidence while main evicts a step's worth: no room is
         // left over, and nothing moves.
         let mut c = WindowClimber::new(ENTRIES);
         main_churns(&mut c, STEP as u32);
-        let adj = period(&mut c, Left::Window, 40, 20, 400, HitIn::Probation);
+        let adj = period(&mut c, Left::Window, 40, 20, 124, HitIn::Probation);
         assert_eq!(adj, 0);
         // Returns a larger window catches cheaply still grow it.
         let mut c = WindowClimber::new(ENTRIES);
-        let adj = period(&mut c, Left::Window, 40, 20, 20, HitIn::Probation);
+        let adj = period(&mut c, Left::Window, 40, 20, 6, HitIn::Probation);
         assert_eq!(adj, STEP as i64);
-        // Window hits a smaller window would lose (400 × 62/100) outweigh
-        // the room's gain.
+        // Hits on the window's oldest step, which a smaller window would
+        // lose, outweigh the room's gain.
         let mut c = WindowClimber::new(ENTRIES);
-        (0..400).for_each(|_| c.record_hit(HitIn::Window));
-        let adj = period(&mut c, Left::Window, 40, 20, 400, HitIn::Probation);
+        (0..248).for_each(|_| c.record_hit(HitIn::Window, true));
+        let adj = period(&mut c, Left::Window, 40, 20, 124, HitIn::Probation);
         assert_eq!(adj, 0);
     }
 
@@ -551,12 +587,12 @@ mod tests {
         // 62 rejections, 57 main evictions: room for 5 of them, so 5 of
         // the 62 returns count, which is within noise (5 < 3 × √5).
         main_churns(&mut c, STEP as u32 - 5);
-        let adj = period(&mut c, Left::Window, 62, 20, 400, HitIn::Probation);
+        let adj = period(&mut c, Left::Window, 62, 20, 124, HitIn::Probation);
         assert_eq!(c.rejections, 0, "the period reset its counts");
         assert_eq!(adj, 0);
         // No main evictions: all 62 count.
         let mut c = WindowClimber::new(ENTRIES);
-        let adj = period(&mut c, Left::Window, 62, 20, 400, HitIn::Probation);
+        let adj = period(&mut c, Left::Window, 62, 20, 124, HitIn::Probation);
         assert_eq!(adj, -(STEP as i64));
     }
 
@@ -566,29 +602,27 @@ mod tests {
         // back, main still, a step of 400 entries, growing far too costly.
         let mut c = WindowClimber::new(ENTRIES);
         let big = Shape {
-            window: 400,
-            probation: 400,
             len: 10_000,
             weight: 10_000,
             step: 400,
         };
         c.window_gain = 400;
         c.rejections = 400;
-        c.probation_hits = 10_000;
+        c.probation_zone_hits = 10_000;
         assert_eq!(c.decide(big, EARLY_LOOK_SIGMAS, false), 0);
         assert_eq!(c.decide(big, EARLY_LOOK_SIGMAS, true), -400);
     }
 
     #[test]
     fn a_gain_within_noise_does_not_move() {
-        // 6 returning candidates against a loss of 2 × 62/200 < 1 hit: a
-        // net gain of ~5, below 3 sigmas (3 × sqrt(6.6) ≈ 7.7).
+        // 6 returning candidates against a loss of 1 hit: a net gain of 5,
+        // below 3 sigmas (3 × sqrt(7) ≈ 7.9).
         let mut c = WindowClimber::new(ENTRIES);
-        assert_eq!(period(&mut c, Left::Window, 6, 5, 2, HitIn::Probation), 0);
+        assert_eq!(period(&mut c, Left::Window, 6, 5, 1, HitIn::Probation), 0);
         // 20 of them are clear of it.
         let mut c = WindowClimber::new(ENTRIES);
         assert_eq!(
-            period(&mut c, Left::Window, 20, 5, 2, HitIn::Probation),
+            period(&mut c, Left::Window, 20, 5, 1, HitIn::Probation),
             STEP as i64
         );
     }
@@ -599,7 +633,6 @@ mod tests {
             len: 10,
             weight: 1000,
             step: 300,
-            ..shape()
         };
         assert_eq!(heavy.step_entries(), (3, 1.0));
         let empty = Shape {
@@ -647,7 +680,7 @@ mod tests {
     fn grown_once() -> WindowClimber {
         let mut c = WindowClimber::new(ENTRIES);
         assert_eq!(
-            period(&mut c, Left::Window, 50, 10, 20, HitIn::Probation),
+            period(&mut c, Left::Window, 50, 10, 6, HitIn::Probation),
             STEP as i64
         );
         c
@@ -655,7 +688,7 @@ mod tests {
 
     /// Hits until the first early look is due (half the entries).
     fn until_first_look(c: &mut WindowClimber) {
-        (c.requests..ENTRIES as u64 / 2).for_each(|_| c.record_hit(HitIn::Protected));
+        protected_hits_until(c, ENTRIES as u64 / 2);
         assert!(c.early_look_due(ENTRIES));
     }
 
@@ -687,16 +720,16 @@ mod tests {
         );
         // A look that comes late is one look: the next is a quarter of the
         // entries after it.
-        (c.requests..ENTRIES as u64).for_each(|_| c.record_hit(HitIn::Protected));
+        protected_hits_until(&mut c, ENTRIES as u64);
         assert!(c.early_look_due(ENTRIES));
         assert_eq!(c.early_adjustment(ENTRIES, shape()), 0);
         assert!(!c.early_look_due(ENTRIES), "one look, however late");
-        (c.requests..ENTRIES as u64 * 5 / 4).for_each(|_| c.record_hit(HitIn::Protected));
+        protected_hits_until(&mut c, ENTRIES as u64 * 5 / 4);
         assert!(c.early_look_due(ENTRIES));
         // The last full period shrank the window: no early growth either.
         let mut c = WindowClimber::new(ENTRIES);
         assert_eq!(
-            period(&mut c, Left::Main, 50, 10, 20, HitIn::Window),
+            period(&mut c, Left::Main, 50, 10, 12, HitIn::Window),
             -(STEP as i64)
         );
         strong_window_evidence(&mut c);
@@ -715,7 +748,7 @@ mod tests {
         }
         until_first_look(&mut c);
         assert_eq!(c.early_adjustment(ENTRIES, shape()), 0);
-        (c.requests..3 * ENTRIES as u64).for_each(|_| c.record_hit(HitIn::Protected));
+        protected_hits_until(&mut c, 3 * ENTRIES as u64);
         assert_eq!(c.adjustment(ENTRIES, shape()), STEP as i64);
     }
 }

@@ -144,8 +144,8 @@ const MIN_PERIOD_ENTRIES: usize = 1 << 14;
 struct Node {
     /// Previous (towards LRU) node in its queue, with the queue in bits 30-31.
     prev_and_queue: u32,
-    /// Next (towards MRU) node in its queue.
-    next: u32,
+    /// Next (towards MRU) node in its queue, with [`ZONE_BIT`].
+    next_and_zone: u32,
     /// Low 32 bits of the key's hash: table position, sketch key and ghost
     /// key.
     hash: u32,
@@ -154,9 +154,13 @@ struct Node {
 // The per-entry metadata budget (BENCHMARKS.md, bytes per entry) counts on it.
 const _: () = assert!(std::mem::size_of::<Node>() == 12);
 
+/// Bit 31 of `Node::next_and_zone`: the node lies in its queue's zone (see
+/// [`Deque`]). Links take bits 0-29.
+const ZONE_BIT: u32 = 1 << 31;
+
 const FREE_NODE: Node = Node {
     prev_and_queue: NIL,
-    next: NIL,
+    next_and_zone: NIL,
     hash: 0,
 };
 
@@ -172,18 +176,44 @@ impl Node {
     fn prev(&self) -> u32 {
         self.prev_and_queue & LINK_MASK
     }
+    fn next(&self) -> u32 {
+        self.next_and_zone & LINK_MASK
+    }
+    /// Sets the next link, keeping the zone bit.
+    fn set_next(&mut self, next: u32) {
+        self.next_and_zone = (self.next_and_zone & ZONE_BIT) | next;
+    }
+    fn in_zone(&self) -> bool {
+        self.next_and_zone & ZONE_BIT != 0
+    }
+    fn set_zone(&mut self, in_zone: bool) {
+        self.next_and_zone = self.next() | if in_zone { ZONE_BIT } else { 0 };
+    }
     fn set(&mut self, queue: Queue, prev: u32) {
         self.prev_and_queue = ((queue as u32) << 30) | prev;
     }
 }
 
 /// A doubly linked queue through `Node`s; `head` is least recent.
+///
+/// The window and probation also keep their *zone*: the nodes within one
+/// climber step of the head, that is every node whose predecessors in the
+/// queue weigh less than the step together. They are the entries a queue
+/// one step smaller would not hold, so hits on them are what that step is
+/// worth (`WindowClimber`). Invariant, for those two queues: the zone is
+/// the nodes from `head` through `zone_end` (none if `zone_end` is NIL),
+/// exactly those carry [`ZONE_BIT`], `zone_weight` is their weight, and
+/// either the zone is the whole queue or `zone_weight` reaches the step
+/// while the weight before `zone_end` stays below it. Every other queue's
+/// zone is empty. `Policy::validate` checks all of it.
 #[derive(Clone, Copy, Debug)]
 struct Deque {
     head: u32,
     tail: u32,
     weight: u64,
     len: usize,
+    zone_end: u32,
+    zone_weight: u64,
 }
 
 const EMPTY_DEQUE: Deque = Deque {
@@ -191,7 +221,15 @@ const EMPTY_DEQUE: Deque = Deque {
     tail: NIL,
     weight: 0,
     len: 0,
+    zone_end: NIL,
+    zone_weight: 0,
 };
+
+/// Whether `queue` keeps a zone: the two whose step-sized ends the climber
+/// weighs (protected is never resized by the step directly).
+fn zoned(queue: Queue) -> bool {
+    matches!(queue, Queue::Window | Queue::Probation)
+}
 
 /// Which side of an admission duel an evicted entry was on: a candidate
 /// that came from the window, or a victim from the main space.
@@ -229,6 +267,9 @@ pub(crate) struct Policy {
     /// a row it has won since it was last used (`RANDOM_ADMISSION_STREAK`).
     duel_victim: u32,
     duel_streak: u32,
+    /// The climber's step in weight units: the weight of the window's and
+    /// probation's zones (`Deque`).
+    zone_step: u64,
     len: usize,
     /// New entries, counted to re-estimate the entries that fit every
     /// `RETRACK_INTERVAL` of them (`retrack`).
@@ -253,6 +294,7 @@ impl Policy {
             rng: 0x9e37_79b9_7f4a_7c15 ^ capacity,
             duel_victim: NIL,
             duel_streak: 0,
+            zone_step: WindowClimber::step(capacity),
             len: 0,
             inserts: 0,
         }
@@ -298,7 +340,7 @@ impl Policy {
         let Some(node) = self.nodes.get(index as usize) else {
             return;
         };
-        for link in [node.prev(), node.next] {
+        for link in [node.prev(), node.next()] {
             if let Some(neighbour) = self.nodes.get(link as usize) {
                 crate::prefetch::prefetch(neighbour);
             }
@@ -313,21 +355,29 @@ impl Policy {
 
     // ---- deque primitives -------------------------------------------------
 
+    #[inline(always)]
     fn push_tail(&mut self, queue: Queue, index: u32) {
         let tail = self.queues[queue as usize].tail;
         let weight = u64::from(self.weights.get(index));
         let node = &mut self.nodes[index as usize];
         node.set(queue, tail);
-        node.next = NIL;
+        node.next_and_zone = NIL;
         if tail == NIL {
             self.queues[queue as usize].head = index;
         } else {
-            self.nodes[tail as usize].next = index;
+            self.nodes[tail as usize].set_next(index);
         }
         let q = &mut self.queues[queue as usize];
         q.tail = index;
         q.weight += weight;
         q.len += 1;
+        // A zone lighter than the step is the whole queue (the invariant),
+        // so the new tail's predecessors weigh less than the step.
+        if zoned(queue) && q.zone_weight < self.zone_step {
+            q.zone_weight += weight;
+            q.zone_end = index;
+            self.nodes[index as usize].set_zone(true);
+        }
     }
 
     fn push_head(&mut self, queue: Queue, index: u32) {
@@ -335,7 +385,7 @@ impl Policy {
         let weight = u64::from(self.weights.get(index));
         let node = &mut self.nodes[index as usize];
         node.set(queue, NIL);
-        node.next = head;
+        node.next_and_zone = head;
         if head == NIL {
             self.queues[queue as usize].tail = index;
         } else {
@@ -346,16 +396,38 @@ impl Policy {
         q.head = index;
         q.weight += weight;
         q.len += 1;
+        if zoned(queue) {
+            // The new head always lies in the zone; the zone's last nodes
+            // may now have a step's weight before them, and leave it.
+            self.nodes[index as usize].set_zone(true);
+            let q = &mut self.queues[queue as usize];
+            q.zone_weight += weight;
+            if q.zone_end == NIL {
+                q.zone_end = index;
+            }
+            loop {
+                let q = &mut self.queues[queue as usize];
+                let end = q.zone_end;
+                let end_weight = u64::from(self.weights.get(end));
+                if end == index || q.zone_weight - end_weight < self.zone_step {
+                    break;
+                }
+                q.zone_weight -= end_weight;
+                q.zone_end = self.nodes[end as usize].prev();
+                self.nodes[end as usize].set_zone(false);
+            }
+        }
     }
 
+    #[inline(always)]
     fn unlink(&mut self, index: u32) -> Queue {
         let node = self.nodes[index as usize];
         let queue = node.queue();
-        let (prev, next) = (node.prev(), node.next);
+        let (prev, next) = (node.prev(), node.next());
         if prev == NIL {
             self.queues[queue as usize].head = next;
         } else {
-            self.nodes[prev as usize].next = next;
+            self.nodes[prev as usize].set_next(next);
         }
         if next == NIL {
             self.queues[queue as usize].tail = prev;
@@ -363,20 +435,58 @@ impl Policy {
             let q = self.nodes[next as usize].queue();
             self.nodes[next as usize].set(q, prev);
         }
+        let weight = u64::from(self.weights.get(index));
         let q = &mut self.queues[queue as usize];
-        q.weight -= u64::from(self.weights.get(index));
+        q.weight -= weight;
         q.len -= 1;
         self.nodes[index as usize].set(Queue::Free, NIL);
+        if node.in_zone() {
+            // Nodes after it now have less before them: the zone may take
+            // in the next ones. (Removing a node beyond the zone changes
+            // nothing before it.)
+            self.nodes[index as usize].set_zone(false);
+            q.zone_weight -= weight;
+            if q.zone_end == index {
+                q.zone_end = prev;
+            }
+            // A zone that is the whole queue has nothing to take in.
+            if q.zone_weight < self.zone_step && q.zone_end != q.tail {
+                self.fill_zone(queue);
+            }
+        }
         queue
     }
 
+    /// Extends `queue`'s zone over the nodes after it while the zone weighs
+    /// less than the step.
+    #[inline(never)]
+    fn fill_zone(&mut self, queue: Queue) {
+        let q = self.queues[queue as usize];
+        let (mut end, mut zone_weight) = (q.zone_end, q.zone_weight);
+        let mut node = if end == NIL {
+            q.head
+        } else {
+            self.nodes[end as usize].next()
+        };
+        while node != NIL && zone_weight < self.zone_step {
+            zone_weight += u64::from(self.weights.get(node));
+            self.nodes[node as usize].set_zone(true);
+            end = node;
+            node = self.nodes[node as usize].next();
+        }
+        let q = &mut self.queues[queue as usize];
+        q.zone_end = end;
+        q.zone_weight = zone_weight;
+    }
+
+    #[inline(always)]
     fn move_to_tail(&mut self, index: u32, queue: Queue) {
         self.unlink(index);
         self.push_tail(queue, index);
     }
 
     fn next(&self, index: u32) -> u32 {
-        self.nodes[index as usize].next
+        self.nodes[index as usize].next()
     }
 
     fn prev(&self, index: u32) -> u32 {
@@ -470,15 +580,16 @@ impl Policy {
             // Used: its winning streak ends.
             self.duel_streak = 0;
         }
-        self.climber
-            .record_hit(match self.nodes[index as usize].queue() {
-                Queue::Window => HitIn::Window,
-                Queue::Probation => {
-                    self.margin.probation_hit(hash);
-                    HitIn::Probation
-                }
-                _ => HitIn::Protected,
-            });
+        let node = self.nodes[index as usize];
+        let queue = match node.queue() {
+            Queue::Window => HitIn::Window,
+            Queue::Probation => {
+                self.margin.probation_hit(hash);
+                HitIn::Probation
+            }
+            _ => HitIn::Protected,
+        };
+        self.climber.record_hit(queue, node.in_zone());
         self.reorder(index);
         true
     }
@@ -824,7 +935,7 @@ impl Policy {
             if weight >= needed || freq >= candidate_freq {
                 break;
             }
-            node = n.next;
+            node = n.next();
             walked += 1;
         }
         freq
@@ -867,8 +978,6 @@ impl Policy {
     /// What the climber needs to know of the queues.
     fn shape(&self) -> Shape {
         Shape {
-            window: self.queues[Queue::Window as usize].weight,
-            probation: self.queues[Queue::Probation as usize].weight,
             len: self.len,
             weight: self.weight(),
             step: WindowClimber::step(self.capacity),
@@ -1002,7 +1111,7 @@ impl Policy {
                     return Err(format!("cycle in {queue:?}"));
                 }
                 prev = node;
-                node = n.next;
+                node = n.next();
             }
             if prev != q.tail || count != q.len || weight != q.weight {
                 return Err(format!(
@@ -1025,6 +1134,46 @@ impl Policy {
         }
         if self.window_max + self.protected_max > self.capacity {
             return Err("window and protected maxima exceed the capacity".into());
+        }
+        self.validate_zones()
+    }
+
+    /// Recomputes each queue's zone (see [`Deque`]) and compares.
+    fn validate_zones(&self) -> Result<(), String> {
+        for queue in [Queue::Window, Queue::Probation, Queue::Protected] {
+            let q = &self.queues[queue as usize];
+            let (mut before, mut zone_weight, mut zone_end) = (0u64, 0u64, NIL);
+            let mut node = q.head;
+            while node != NIL {
+                let n = &self.nodes[node as usize];
+                let expected = zoned(queue) && before < self.zone_step;
+                if n.in_zone() != expected {
+                    return Err(format!(
+                        "node {node} in {queue:?} with {before} before it: zone bit {}",
+                        n.in_zone()
+                    ));
+                }
+                let weight = u64::from(self.weights.get(node));
+                if expected {
+                    zone_weight += weight;
+                    zone_end = node;
+                }
+                before += weight;
+                node = n.next();
+            }
+            if (zone_end, zone_weight) != (q.zone_end, q.zone_weight) {
+                return Err(format!(
+                    "{queue:?}: zone ends at {} weighing {}, walked {zone_end} weighing {zone_weight}",
+                    q.zone_end, q.zone_weight
+                ));
+            }
+        }
+        if let Some(i) = self
+            .nodes
+            .iter()
+            .position(|n| n.queue() == Queue::Free && n.in_zone())
+        {
+            return Err(format!("free node {i} has the zone bit"));
         }
         Ok(())
     }
@@ -1232,6 +1381,42 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The window's and probation's zones (their step of oldest
+        /// entries, whose hits the climber counts as a step's loss) stay
+        /// exact through every way entries enter, move and leave: inserts,
+        /// hits, evictions, window moves, removals, replacements with a new
+        /// weight and demotions to probation's head (`validate` walks the
+        /// queues and recomputes them).
+        #[test]
+        fn zones_stay_exact_through_any_history(
+            ops in proptest::collection::vec((0..48u32, 0..5u8, 1..5u32), 1..600),
+        ) {
+            // A step of 3 weight units: zones of a few entries, crossed and
+            // refilled all the time.
+            let mut p = Policy::new(48);
+            let mut victims = Vec::new();
+            for (key, op, weight) in ops {
+                if p.is_resident(key) {
+                    match op {
+                        0 => { p.access(key, scatter(key)); }
+                        1 => { p.remove(key); }
+                        2 => p.replace(key, key, weight),
+                        3 => p.demote(key),
+                        _ => {
+                            p.access(key, scatter(key));
+                            p.access(key, scatter(key));
+                        }
+                    }
+                } else {
+                    p.insert(key, scatter(key), weight);
+                }
+                victims.clear();
+                p.evict(&mut victims, |_| Retention::Normal);
+                p.validate().map_err(proptest::test_runner::TestCaseError::fail)?;
+                proptest::prop_assert!(p.weight() <= p.capacity());
+            }
+        }
+
         /// A pinned entry is evicted only when nothing unpinned is left to
         /// evict (the capacity bound then wins), whatever the mix of
         /// inserts, hits and weights.
