@@ -6,15 +6,27 @@
 #
 # Usage: scripts/hit-ratios.sh [TRACES_DIR]   (default ../shared/traces)
 # SAVE_JSON=FILE also keeps the raw `--json` rows in FILE.
+# SEEDS="1 2 3" replays each trace once per seed with helios's hash seed
+# fixed (`--seed`), so that two builds can be compared cell by cell without
+# seed noise (scripts/compare_builds.py); the table then shows means over
+# the seeds. HELIOS=PATH replays through another build's binary.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 traces=${1:-$root/../shared/traces}
-cargo build --release -q -p helios --manifest-path "$root/Cargo.toml"
-helios=$root/target/release/helios
+if [ -z "${HELIOS:-}" ]; then
+  cargo build --release -q -p helios --manifest-path "$root/Cargo.toml"
+fi
+helios=${HELIOS:-$root/target/release/helios}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
+seeds=${SEEDS:-random}
 while read -r file format sizes; do
-  "$helios" replay --trace "$traces/$file" --format "$format" --sizes "$sizes" --compare --json >>"$out"
+  for seed in $seeds; do
+    seed_flag=()
+    if [ "$seed" != random ]; then seed_flag=(--seed "$seed"); fi
+    "$helios" replay --trace "$traces/$file" --format "$format" --sizes "$sizes" \
+      "${seed_flag[@]}" --compare --json >>"$out"
+  done
 done <<'LIST'
 lirs/loop.trace.gz lirs 250,500,750,1000
 lirs/2_pools.trace.gz lirs 500,1000,2500,5000

@@ -1,19 +1,25 @@
 """Formats `helios replay --json` lines as the BENCHMARKS.md hit-ratio table
 and checks the targets: helios >= max(moka, quick_cache, lru) - 0.5 pp at
-every size, and helios's mean gap to opt below the best peer's."""
+every size, and helios's mean gap to opt below the best peer's. A cell
+replayed several times (`SEEDS` in hit-ratios.sh) shows the mean of its
+runs."""
 import json
 import sys
 from collections import defaultdict
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-cells = defaultdict(dict)
+runs = defaultdict(lambda: defaultdict(list))
 order = []
 for r in rows:
     name = r["trace"].split("traces/")[-1]
     key = (name, r["size"])
-    if key not in cells:
+    if key not in runs:
         order.append(key)
-    cells[key][r["policy"]] = r["hit_ratio"]
+    runs[key][r["policy"]].append(r["hit_ratio"])
+cells = {
+    key: {p: sum(v) / len(v) for p, v in by_policy.items()}
+    for key, by_policy in runs.items()
+}
 
 policies = ["helios", "opt", "lru", "moka", "quick_cache"]
 print("| trace | size | " + " | ".join(policies) + " | helios − best peer |")
