@@ -26,7 +26,7 @@ for rep in $(seq "${REPS:-3}"); do
   sed -n '/^lirs\/loop/,/^LIST/p' "$root/scripts/hit-ratios.sh" | grep -v '^LIST' |
     while read -r file format sizes; do
       "$root/target/release/helios" replay --trace "$traces/$file" --format "$format" \
-        --sizes "$sizes" "$flag" "${seed[@]}" --json
+        --sizes "$sizes" "$flag" ${seed[@]+"${seed[@]}"} --json
     done >>"$out"
 done
 python3 - "$out" "$variant" <<'PY'

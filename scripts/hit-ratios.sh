@@ -25,7 +25,7 @@ while read -r file format sizes; do
     seed_flag=()
     if [ "$seed" != random ]; then seed_flag=(--seed "$seed"); fi
     "$helios" replay --trace "$traces/$file" --format "$format" --sizes "$sizes" \
-      "${seed_flag[@]}" --compare --json >>"$out"
+      ${seed_flag[@]+"${seed_flag[@]}"} --compare --json >>"$out"
   done
 done <<'LIST'
 lirs/loop.trace.gz lirs 250,500,750,1000

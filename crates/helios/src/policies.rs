@@ -107,8 +107,9 @@ fn read_through(
 
 /// helios's hasher in a replay: its default (foldhash, seeded at random
 /// per cache), or the same function with a fixed seed (`--seed`), so that
-/// a replay repeats exactly and two helios rows of one run see the same
-/// hashes (then they differ only by what their options change).
+/// a replay repeats (to within the hot tier's timed refreshes) and two
+/// helios rows of one run see the same hashes (then they differ only by
+/// what their options change).
 #[derive(Clone)]
 pub(crate) enum ReplayHasher {
     Random(helios_l1::DefaultHashBuilder),

@@ -34,10 +34,12 @@ pub(crate) struct ReplayArgs {
     #[arg(long)]
     agents: bool,
     /// Seed the hash functions of every helios row with this number, so
-    /// that those rows repeat exactly from run to run (and two helios rows
-    /// of one run hash alike). By default each cache is seeded at random, as
-    /// in production, and single cells vary between runs by up to a few
-    /// points. moka and quick_cache stay randomly seeded.
+    /// that those rows repeat from run to run and two helios rows of one
+    /// run hash alike (exactly without the hot tier; with it, to within a
+    /// few hits, as its refreshes run on a timer). By default each cache is
+    /// seeded at random, as in production, and single cells vary between
+    /// runs by up to a few points. moka and quick_cache stay randomly
+    /// seeded.
     #[arg(long)]
     seed: Option<u64>,
     /// Print one JSON object per policy and size instead of a table.

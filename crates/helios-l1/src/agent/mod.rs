@@ -415,7 +415,10 @@ where
     /// hashing keys with `hasher` (see [`CacheBuilder::hasher`]): for
     /// example [`UniformHashBuilder`] for keys that already are uniform
     /// hashes, such as BLAKE3 content ids, or a fixed seed for replays that
-    /// repeat exactly.
+    /// repeat. A pass-through hasher ignores the namespace (it keeps the
+    /// key's first word), so the shared entry and every agent's private
+    /// entry of one digest hash alike: they stay apart (identity compares
+    /// the namespace) but share a probe chain and a frequency count.
     ///
     /// [`CacheBuilder::hasher`]: crate::CacheBuilder::hasher
     /// [`UniformHashBuilder`]: crate::UniformHashBuilder

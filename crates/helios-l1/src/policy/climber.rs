@@ -34,8 +34,8 @@
 //!   spread assumed 1,798), and in a loop near its oldest end (`loop` at
 //!   750: 94,394 against 40,365). Counting the zone instead moved the
 //!   window where the evidence really was: drifting popularity (`shift`,
-//!   `phases`) +0.4 to +2.7 pp at 1,000–20,000 entries, `sprite` +0.3 to
-//!   +0.4, the shared traces' mean gap to Bélády 3.72 → 3.70 pp
+//!   `phases`) +0.1 to +2.6 pp at 1,000–20,000 entries, `sprite` +0.2 to
+//!   +0.5, the shared traces' mean gap to Bélády 3.72 → 3.70 pp
 //!   (BENCHMARKS.md, "Zone hits").
 //!
 //!   A third source of gain for shrinking, for a main space that hardly
