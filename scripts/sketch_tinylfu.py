@@ -20,6 +20,10 @@ Variants (environment), for comparing with moka 0.12 (BENCHMARKS.md, "Session
   RESET=moka    moka's halving bookkeeping, size = size/2 - odd/4 (Caffeine
                 and helios: (size - odd/4) / 2), which ages more slowly
   LATE=1        judge a candidate by its count before this miss is added
+  HALF=1        count nothing until the cache is half full, as moka 0.12
+                does (it enables its sketch then: `should_enable_frequency_
+                sketch` in sync/base_cache.rs); BENCHMARKS.md, "moka's
+                half-full sketch"
 Prints capacity, SAMPLE, aging size, hit ratio, then admitted and rejected.
 """
 import gzip
@@ -65,6 +69,7 @@ def main() -> None:
     sketch = os.environ.get("SKETCH", "helios")
     moka_reset = os.environ.get("RESET") == "moka"
     late = os.environ.get("LATE") == "1"
+    half = os.environ.get("HALF") == "1"
     if sketch == "moka":
         table = [0] * (1 << (cap - 1).bit_length())
 
@@ -104,7 +109,8 @@ def main() -> None:
     lru, hits, admitted, rejected = OrderedDict(), 0, 0, 0
     for k in keys:
         h = hash((k, seed)) & M
-        if not late:
+        counting = not (half and len(lru) < cap // 2)
+        if counting and not late:
             increment(h)
         if k in lru:
             hits += 1
@@ -119,7 +125,7 @@ def main() -> None:
                 admitted += 1
             else:
                 rejected += 1
-        if late:
+        if counting and late:
             increment(h)
     print(cap, factor, "pow2" if tracked != cap else "exact", round(100 * hits / len(keys), 2),
           admitted, rejected)
