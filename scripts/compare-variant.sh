@@ -38,6 +38,10 @@ for line in open(sys.argv[1]):
     r = json.loads(line)
     cells[(r["trace"], r["size"])][r["policy"]].append(r["hit_ratio"])
 mean = lambda xs: sum(xs) / len(xs)
+if not cells:
+    sys.exit("no replays ran (REPS=0?)")
+if any(variant not in c for c in cells.values()):
+    sys.exit(f"no {variant} row in the replays: does the flag produce that variant?")
 diffs = []
 for cell, c in cells.items():
     opt = mean(c["opt"])

@@ -29,6 +29,8 @@ base, new = load(sys.argv[1]), load(sys.argv[2])
 movers = int(sys.argv[3]) if len(sys.argv) > 3 else 6
 if set(base) != set(new):
     sys.exit("the two files replay different traces or sizes")
+if any(len(base[k]["helios"]) != len(new[k]["helios"]) for k in base):
+    sys.exit("the two files replay a cell a different number of times (different SEEDS?)")
 peer = {
     k: max(mean(base[k][p] + new[k][p]) for p in ("lru", "moka", "quick_cache"))
     for k in base
@@ -44,4 +46,4 @@ for name, build in (("base", base), ("new", new)):
 diffs = sorted((mean(new[k]["helios"]) - mean(base[k]["helios"]), k) for k in base)
 label = lambda d, k: f"{k[0]} @ {k[1]} {d:+.2f}"
 print("largest losses: " + "; ".join(label(d, k) for d, k in diffs[:movers] if d < 0))
-print("largest gains: " + "; ".join(label(d, k) for d, k in reversed(diffs[-movers:]) if d > 0))
+print("largest gains: " + "; ".join(label(d, k) for d, k in reversed(diffs[len(diffs) - movers:]) if d > 0))

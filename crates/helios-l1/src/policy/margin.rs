@@ -132,6 +132,7 @@ impl AdaptiveMargin {
 
     /// A hit on the probation entry with `hash`.
     pub(crate) fn probation_hit(&mut self, hash: u32) {
+        self.end_streak(hash);
         if self.chosen.take_within(hash, MAX_STEP) {
             self.for_margin += 1;
         }
@@ -139,8 +140,17 @@ impl AdaptiveMargin {
 
     /// A miss on the key with `hash`.
     pub(crate) fn miss(&mut self, hash: u32) {
+        self.end_streak(hash);
         if self.turned_away.take_within(hash, MAX_STEP) {
             self.against_margin += 1;
+        }
+    }
+
+    /// A streak ends when its key is used (it leaves probation's LRU end)
+    /// or comes back after an eviction: its next win is new evidence.
+    fn end_streak(&mut self, hash: u32) {
+        if self.last_kept == Some(hash) {
+            self.last_kept = None;
         }
     }
 
@@ -232,6 +242,27 @@ mod tests {
         m.narrow_duel(key(10), key(2002));
         (2000..2003).for_each(|k| m.miss(key(k)));
         assert_eq!(m.against_margin, 3);
+    }
+
+    #[test]
+    fn a_streak_ends_when_its_key_is_used_or_the_margin_flips() {
+        let mut m = AdaptiveMargin::new(0, 1);
+        // Used between two wins: the second win is scored.
+        m.narrow_duel(key(1), key(2001));
+        m.probation_hit(key(1));
+        m.narrow_duel(key(1), key(2002));
+        m.miss(key(2002));
+        assert_eq!(m.against_margin, 1);
+        // A flip clears the tables and the streak: the same key's next win
+        // is scored under the new margin.
+        let mut m = AdaptiveMargin::new(0, 1);
+        m.narrow_duel(key(3), key(2003));
+        m.against_margin = 40;
+        m.end_period();
+        assert_eq!(m.margin(), 0);
+        m.narrow_duel(key(3), key(2004));
+        m.miss(key(2004));
+        assert_eq!(m.against_margin, 1);
     }
 
     #[test]
