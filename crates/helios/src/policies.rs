@@ -61,14 +61,14 @@ impl Policy {
     }
 
     /// Replays `trace` through this policy at capacity `size`; helios's
-    /// rows hash with `seed` if one is given (see [`ReplayHasher`]).
+    /// rows hash with `seed` if one is given (see [`replay_hasher`]).
     pub(crate) fn replay(
         self,
         trace: &Trace,
         size: u64,
         seed: Option<u64>,
     ) -> Result<Counts, String> {
-        let hasher = ReplayHasher::new(seed);
+        let hasher = replay_hasher(seed);
         match self {
             Self::Helios => helios(trace, size, hasher, |b| b),
             Self::HeliosExact => helios(trace, size, hasher, |b| b.exact_hit_recording(true)),
@@ -105,35 +105,17 @@ fn read_through(
     counts
 }
 
-/// helios's hasher in a replay: its default (foldhash, seeded at random
-/// per cache), or the same function with a fixed seed (`--seed`), so that
-/// a replay repeats (to within the hot tier's timed refreshes) and two
+/// helios's hasher in a replay: foldhash, seeded at random per cache (as
+/// `helios_l1::DefaultHashBuilder` is), or with a fixed seed (`--seed`), so
+/// that a replay repeats (to within the hot tier's timed refreshes) and two
 /// helios rows of one run see the same hashes (then they differ only by
 /// what their options change).
-#[derive(Clone)]
-pub(crate) enum ReplayHasher {
-    Random(helios_l1::DefaultHashBuilder),
-    Seeded(foldhash::fast::FixedState),
-}
+type ReplayHasher = foldhash::fast::SeedableRandomState;
 
-impl ReplayHasher {
-    fn new(seed: Option<u64>) -> Self {
-        match seed {
-            Some(seed) => Self::Seeded(foldhash::fast::FixedState::with_seed(seed)),
-            None => Self::Random(helios_l1::DefaultHashBuilder::default()),
-        }
-    }
-}
-
-impl std::hash::BuildHasher for ReplayHasher {
-    type Hasher = foldhash::fast::FoldHasher<'static>;
-
-    fn build_hasher(&self) -> Self::Hasher {
-        match self {
-            Self::Random(state) => state.build_hasher(),
-            Self::Seeded(state) => state.build_hasher(),
-        }
-    }
+fn replay_hasher(seed: Option<u64>) -> ReplayHasher {
+    seed.map_or_else(ReplayHasher::random, |seed| {
+        ReplayHasher::with_seed(seed, foldhash::SharedSeed::global_fixed())
+    })
 }
 
 /// Builder of the cache `helios` replays through.

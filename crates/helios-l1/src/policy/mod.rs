@@ -267,9 +267,9 @@ pub(crate) struct Policy {
     /// a row it has won since it was last used (`RANDOM_ADMISSION_STREAK`).
     duel_victim: u32,
     duel_streak: u32,
-    /// The climber's step in weight units: the weight of the window's and
-    /// probation's zones (`Deque`).
-    zone_step: u64,
+    /// The climber's step in weight units (fixed by the capacity): the
+    /// weight of the window's and probation's zones (`Deque`).
+    step: u64,
     len: usize,
     /// New entries, counted to re-estimate the entries that fit every
     /// `RETRACK_INTERVAL` of them (`retrack`).
@@ -294,7 +294,7 @@ impl Policy {
             rng: 0x9e37_79b9_7f4a_7c15 ^ capacity,
             duel_victim: NIL,
             duel_streak: 0,
-            zone_step: WindowClimber::step(capacity),
+            step: WindowClimber::step(capacity),
             len: 0,
             inserts: 0,
         }
@@ -373,7 +373,7 @@ impl Policy {
         q.len += 1;
         // A zone lighter than the step is the whole queue (the invariant),
         // so the new tail's predecessors weigh less than the step.
-        if zoned(queue) && q.zone_weight < self.zone_step {
+        if zoned(queue) && q.zone_weight < self.step {
             q.zone_weight += weight;
             q.zone_end = index;
             self.nodes[index as usize].set_zone(true);
@@ -409,7 +409,7 @@ impl Policy {
                 let q = &mut self.queues[queue as usize];
                 let end = q.zone_end;
                 let end_weight = u64::from(self.weights.get(end));
-                if end == index || q.zone_weight - end_weight < self.zone_step {
+                if end == index || q.zone_weight - end_weight < self.step {
                     break;
                 }
                 q.zone_weight -= end_weight;
@@ -451,7 +451,7 @@ impl Policy {
                 q.zone_end = prev;
             }
             // A zone that is the whole queue has nothing to take in.
-            if q.zone_weight < self.zone_step && q.zone_end != q.tail {
+            if q.zone_weight < self.step && q.zone_end != q.tail {
                 self.fill_zone(queue);
             }
         }
@@ -469,7 +469,7 @@ impl Policy {
         } else {
             self.nodes[end as usize].next()
         };
-        while node != NIL && zone_weight < self.zone_step {
+        while node != NIL && zone_weight < self.step {
             zone_weight += u64::from(self.weights.get(node));
             self.nodes[node as usize].set_zone(true);
             end = node;
@@ -526,14 +526,8 @@ impl Policy {
             self.inserts = 0;
         }
         self.sketch.increment(hash);
-        // Whether the entry fits a window one step larger; the step is
-        // computed only for an entry heavier than the window itself.
-        let wide = u64::from(weight);
-        let fits_grown_window = wide <= self.window_max
-            || wide
-                <= self
-                    .window_max
-                    .saturating_add(WindowClimber::step(self.capacity));
+        // Whether the entry fits a window one step larger.
+        let fits_grown_window = u64::from(weight) <= self.window_max.saturating_add(self.step);
         self.climber.record_miss(hash, fits_grown_window);
         self.margin.miss(hash);
         // Caffeine: an entry too heavy for the window goes to the window's
@@ -981,7 +975,7 @@ impl Policy {
         Shape {
             len: self.len,
             weight: self.weight(),
-            step: WindowClimber::step(self.capacity),
+            step: self.step,
         }
     }
 
@@ -1147,7 +1141,7 @@ impl Policy {
             let mut node = q.head;
             while node != NIL {
                 let n = &self.nodes[node as usize];
-                let expected = zoned(queue) && before < self.zone_step;
+                let expected = zoned(queue) && before < self.step;
                 if n.in_zone() != expected {
                     return Err(format!(
                         "node {node} in {queue:?} with {before} before it: zone bit {}",
