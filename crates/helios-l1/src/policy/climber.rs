@@ -89,7 +89,8 @@
 //! 8 pp under LRU at 10,000 entries. So from `EARLY_LOOK_FROM` of the
 //! period's entries on, every `EARLY_LOOK_EVERY`, the climber also looks
 //! at the evidence so far, and moves at once when the move is clear at
-//! `EARLY_LOOK_SIGMAS` *and* goes the way the last full period moved; once
+//! `EARLY_LOOK_SIGMAS` *and* goes the way the last full period moved (if
+//! that period stayed, see "Untrended looks" below); once
 //! the window has actually moved, a new period starts (for the admission
 //! margin's scorekeeping too). Both conditions are for bursts: without the
 //! trend condition (12 sigmas, six runs) bursts on `orm-night` moved its
@@ -107,6 +108,27 @@
 //! more than 0.15 pp at the listed sizes (0.30 at the off-grid ones); `orm-night` at 4,300, whose bursts set the old bar,
 //! gained 0.4 at 4. 4 keeps a margin above the period's bar for the many
 //! looks; BENCHMARKS.md, "Zone hits".
+//!
+//! # Untrended looks
+//! The trend condition left the window frozen whenever the last full
+//! period stayed, and always in the first period: a cache's first period
+//! ends while it is still filling (no evictions, so no ghosts and no
+//! evidence), stays, and from then on no early look could move until a
+//! full period cleared the 3-sigma bar on its own. On the synthetic
+//! recency trace at 20,000 entries (four shards, periods of 24,576
+//! requests per shard) the window then grew only after half the trace and
+//! ended at 38%, and helios fell 4 pp under LRU, below its own figure at
+//! 10,000 entries. So when there is no trend, an early look may move either
+//! way, at `UNTRENDED_LOOK_SIGMAS` (6: no earlier period corroborates it),
+//! and the move sets the trend that later looks continue. A look against
+//! a running trend still waits for the period's end (allowing that too at
+//! 6 sigmas cost `orm-night` at 4,300 entries 0.35 pp again). Under fixed
+//! hash seeds: the synthetic traces 10.04 → 9.43 pp mean gap to Bélády
+//! (recency at 10,000 and 20,000 entries +2.5 and +3.6, phases at 20,000
+//! +3.4), the shared traces 3.658 → 3.639, the off-grid sizes 3.620 →
+//! 3.597 (33 → 30 of 128 trailing), the weighted ones 4.573 → 4.489; no
+//! cell lost more than 0.4 pp. Bars of 4 and 8 sigmas gave about the same
+//! means (BENCHMARKS.md, "Untrended looks").
 
 use super::ghost::{Ghosts, MAX_STEP};
 
@@ -123,6 +145,10 @@ const EARLY_LOOK_EVERY: u64 = 4;
 /// the losses on each queue's oldest step made the evidence sharper; see
 /// the module docs.
 const EARLY_LOOK_SIGMAS: f64 = 4.0;
+/// The bar of an early look when the last full period stayed (or none has
+/// ended): with no trend to corroborate it, higher than a trend's 4. See
+/// the module docs ("Untrended looks").
+const UNTRENDED_LOOK_SIGMAS: f64 = 6.0;
 
 /// What the climber needs to know of the policy at the end of a period.
 #[derive(Clone, Copy, Debug)]
@@ -183,7 +209,8 @@ pub(crate) struct WindowClimber {
     /// due; 0 until the first look (due at `EARLY_LOOK_FROM`).
     next_look: u64,
     /// The direction of the last full period's decision: 1 (grew), -1
-    /// (shrank) or 0 (stayed). Early looks only continue it.
+    /// (shrank) or 0 (stayed), or of an untrended early look's move since.
+    /// Early looks only continue it once it is set.
     trend: i64,
     /// The step in entries (departures, which the ghosts' ages count):
     /// the step in weight units over the mean entry weight at the last
@@ -335,6 +362,14 @@ impl WindowClimber {
         // weighted cache re-estimates them as it goes).
         let (_, every) = Self::look_points(entries);
         self.next_look = self.requests + every;
+        if self.trend == 0 {
+            // No trend to continue: a move either way, on evidence clear of
+            // the higher bar; it then sets the trend that later looks
+            // continue (until the period's end decides anew).
+            let amount = self.decide(policy, UNTRENDED_LOOK_SIGMAS, false);
+            self.trend = amount.signum();
+            return amount;
+        }
         let amount = self.decide(policy, EARLY_LOOK_SIGMAS, false);
         if amount.signum() != self.trend {
             return 0;
@@ -718,14 +753,64 @@ mod tests {
         assert!(!c.early_look_due(ENTRIES));
     }
 
+    /// 25 misses on rejected candidates back at once: clear of the early
+    /// bar (4 × sqrt(25) = 20), not of the untrended one (30).
+    fn moderate_window_evidence(c: &mut WindowClimber) {
+        for k in 0..25 {
+            c.window_departed();
+            c.candidate_left(key(k));
+            c.record_miss(key(k), true);
+        }
+    }
+
     #[test]
-    fn early_looks_never_start_or_reverse_a_trend() {
-        // No full period has moved yet: the evidence waits for one.
+    fn untrended_looks_move_either_way_on_evidence_clear_of_their_bar() {
+        // No full period has moved yet: evidence clear of the early bar
+        // but not of the untrended one waits.
         let mut c = WindowClimber::new(ENTRIES);
-        strong_window_evidence(&mut c);
+        moderate_window_evidence(&mut c);
         until_first_look(&mut c);
         assert_eq!(c.early_adjustment(ENTRIES, shape()), 0);
-        assert_eq!(c.window_gain, 256, "the period goes on");
+        assert_eq!(c.window_gain, 25, "the period goes on");
+        // Overwhelming evidence moves at once and sets the trend, which
+        // the next look continues on evidence at the early bar.
+        strong_window_evidence(&mut c);
+        protected_hits_until(&mut c, ENTRIES as u64 * 3 / 4);
+        assert_eq!(c.early_adjustment(ENTRIES, shape()), STEP as i64);
+        c.restart_period();
+        moderate_window_evidence(&mut c);
+        until_first_look(&mut c);
+        assert_eq!(c.early_adjustment(ENTRIES, shape()), STEP as i64);
+        // After a full period that stayed, a shrink can start early too.
+        let mut c = WindowClimber::new(ENTRIES);
+        protected_hits_until(&mut c, 3 * ENTRIES as u64);
+        assert_eq!(c.adjustment(ENTRIES, shape()), 0);
+        for _ in 0..4 {
+            for k in 0..64 {
+                c.victim_left(key(k));
+                main_churns(&mut c, 10);
+                c.record_miss(key(k), true);
+            }
+        }
+        until_first_look(&mut c);
+        assert_eq!(c.early_adjustment(ENTRIES, shape()), -(STEP as i64));
+    }
+
+    #[test]
+    fn early_looks_never_reverse_a_trend() {
+        // The last full period grew the window: evidence for shrinking,
+        // however strong, waits for the period's end.
+        let mut c = grown_once();
+        for _ in 0..4 {
+            for k in 0..64 {
+                c.victim_left(key(k));
+                main_churns(&mut c, 10);
+                c.record_miss(key(k), true);
+            }
+        }
+        until_first_look(&mut c);
+        assert_eq!(c.early_adjustment(ENTRIES, shape()), 0);
+        assert_eq!(c.main_gain, 256, "the period goes on");
         assert!(
             !c.early_look_due(ENTRIES),
             "the next look is a quarter later"
