@@ -37,10 +37,21 @@ const MIN_WORDS: usize = 512;
 const RESET_MASK: u64 = 0x7777_7777_7777_7777;
 const ONE_MASK: u64 = 0x1111_1111_1111_1111;
 
+/// Eight words of counters, one cache line: the four counters of a key
+/// are all in one block, so a lookup touches one line. The alignment is
+/// what makes that so: a `Box<[u64]>` comes from the allocator at 16- or
+/// 32-byte alignment, and then every block straddles two lines (until
+/// session 17 it did: BENCHMARKS.md, "Sketch blocks on cache lines").
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, align(64))]
+struct Block([u64; 8]);
+
+const _: () = assert!(std::mem::size_of::<Block>() == 64 && std::mem::align_of::<Block>() == 64);
+
 #[derive(Debug)]
 pub(crate) struct FrequencySketch {
-    table: Box<[u64]>,
-    /// 8-word blocks in the table.
+    table: Box<[Block]>,
+    /// Blocks in the table (its length, as the `u32` that `block` scales).
     blocks: u32,
     /// Entries the sketch is sized for, rounded up to a power of two: the
     /// most its aging tracks, and the size of the policy's ghost tables.
@@ -75,7 +86,7 @@ impl FrequencySketch {
         // 256 GiB, far beyond the 2^30 entries a policy can link).
         let blocks = u32::try_from(entries.max(MIN_WORDS).div_ceil(8)).unwrap_or(u32::MAX);
         Self {
-            table: vec![0; blocks as usize * 8].into_boxed_slice(),
+            table: vec![Block::default(); blocks as usize].into_boxed_slice(),
             blocks,
             capacity,
             sample_size: SAMPLE_FACTOR * capacity as u64,
@@ -111,8 +122,8 @@ impl FrequencySketch {
         self.sample_size
     }
 
-    /// The 8-word block of `hash` and the 16-bit hash choosing its four
-    /// counters within it (one cache line per lookup).
+    /// The block of `hash` and the 16-bit hash choosing its four counters
+    /// within it (one cache line per lookup).
     #[inline(always)]
     fn block(&self, hash: u32) -> (usize, u32) {
         let block_hash = spread(hash);
@@ -120,7 +131,7 @@ impl FrequencySketch {
         // Multiply-shift maps the hash onto the blocks evenly (Lemire's
         // range reduction): block `block_hash × blocks / 2^32`.
         let block = (u64::from(block_hash) * u64::from(self.blocks)) >> 32;
-        ((block as usize) << 3, counter_hash)
+        (block as usize, counter_hash)
     }
 
     /// Counter `i` (0..4) of `counter_hash`: a word within the block (row
@@ -136,18 +147,18 @@ impl FrequencySketch {
     /// Hints the block [`increment`](Self::increment) of `hash` will touch.
     #[inline]
     pub(crate) fn prefetch(&self, hash: u32) {
-        let (start, _) = self.block(hash);
-        if let Some(word) = self.table.get(start) {
-            crate::prefetch::prefetch(word);
+        let (block, _) = self.block(hash);
+        if let Some(block) = self.table.get(block) {
+            crate::prefetch::prefetch(block);
         }
     }
 
     /// Estimated recent frequency of `hash`, 0..=15.
     #[inline]
     pub(crate) fn frequency(&self, hash: u32) -> u8 {
-        let (start, counter_hash) = self.block(hash);
-        // A fixed-size view: indices below 8 need no bounds checks.
-        let Some(block) = self.table.get(start..start + 8) else {
+        let (block, counter_hash) = self.block(hash);
+        // A fixed-size array: indices below 8 need no bounds checks.
+        let Some(Block(block)) = self.table.get(block) else {
             return 0;
         };
         let mut min = 15;
@@ -161,8 +172,8 @@ impl FrequencySketch {
     /// Records one occurrence of `hash`.
     #[inline]
     pub(crate) fn increment(&mut self, hash: u32) {
-        let (start, counter_hash) = self.block(hash);
-        let Some(block) = self.table.get_mut(start..start + 8) else {
+        let (block, counter_hash) = self.block(hash);
+        let Some(Block(block)) = self.table.get_mut(block) else {
             return;
         };
         let mut added = false;
@@ -186,7 +197,7 @@ impl FrequencySketch {
     /// Halves every counter (the "reset" of TinyLFU).
     fn halve(&mut self) {
         let mut odd = 0u64;
-        for word in self.table.iter_mut() {
+        for word in self.table.iter_mut().flat_map(|block| block.0.iter_mut()) {
             odd += u64::from((*word & ONE_MASK).count_ones());
             *word = (*word >> 1) & RESET_MASK;
         }
@@ -195,7 +206,7 @@ impl FrequencySketch {
 
     /// Heap bytes.
     pub(crate) fn bytes(&self) -> usize {
-        self.table.len() * 8
+        self.table.len() * std::mem::size_of::<Block>()
     }
 }
 
@@ -219,25 +230,33 @@ mod tests {
     fn blocks_cover_a_table_of_any_size() {
         for entries in [1, 512, 1_000, 31_250, 100_003] {
             let s = FrequencySketch::new(entries);
-            let words = s.table.len();
-            assert_eq!(words % 8, 0);
+            let words = s.table.len() * 8;
             assert!(words >= entries.max(MIN_WORDS) && words < entries.max(MIN_WORDS) + 8);
-            let mut used = vec![false; words / 8];
+            let mut used = vec![false; s.table.len()];
             for h in (0..words as u32 * 64).map(|k| k.wrapping_mul(0x9e37_79b9)) {
-                let (start, _) = s.block(h);
-                assert!(start + 8 <= words, "block at {start} of {words} words");
-                used[start / 8] = true;
+                let (block, _) = s.block(h);
+                assert!(block < s.table.len(), "block {block} of {}", s.table.len());
+                used[block] = true;
             }
             assert!(used.iter().all(|&u| u), "{entries}: a block is never used");
         }
         // The last block is reachable and counts.
         let mut s = FrequencySketch::new(1_000);
         let h = (0..u32::MAX)
-            .find(|&h| s.block(h).0 == s.table.len() - 8)
+            .find(|&h| s.block(h).0 == s.table.len() - 1)
             .unwrap();
         s.increment(h);
         s.increment(h);
         assert_eq!(s.frequency(h), 2);
+    }
+
+    #[test]
+    fn every_block_is_one_cache_line() {
+        for entries in [1, 1_000, 100_003] {
+            let s = FrequencySketch::new(entries);
+            assert_eq!(s.table.as_ptr() as usize % 64, 0, "the table starts a line");
+            assert_eq!(s.bytes(), s.table.len() * 64);
+        }
     }
 
     #[test]
