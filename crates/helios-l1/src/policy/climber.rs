@@ -90,7 +90,8 @@
 //! period's entries on, every `EARLY_LOOK_EVERY`, the climber also looks
 //! at the evidence so far, and moves at once when the move is clear at
 //! `EARLY_LOOK_SIGMAS` *and* goes the way the last full period moved (if
-//! that period stayed, see "Untrended looks" below); once
+//! it stayed, see "Untrended looks" below: an early move then sets the
+//! trend); once
 //! the window has actually moved, a new period starts (for the admission
 //! margin's scorekeeping too). Both conditions are for bursts: without the
 //! trend condition (12 sigmas, six runs) bursts on `orm-night` moved its
@@ -125,7 +126,7 @@
 //! 6 sigmas cost `orm-night` at 4,300 entries 0.35 pp again). Under fixed
 //! hash seeds: the synthetic traces 10.04 → 9.43 pp mean gap to Bélády
 //! (recency at 10,000 and 20,000 entries +2.5 and +3.6, phases at 20,000
-//! +3.4), the shared traces 3.658 → 3.639, the off-grid sizes 3.620 →
+//! +3.4), the shared traces 3.658 → 3.640, the off-grid sizes 3.620 →
 //! 3.597 (33 → 30 of 128 trailing), the weighted ones 4.573 → 4.489; no
 //! cell lost more than 0.4 pp. Bars of 4 and 8 sigmas gave about the same
 //! means (BENCHMARKS.md, "Untrended looks").
@@ -145,9 +146,10 @@ const EARLY_LOOK_EVERY: u64 = 4;
 /// the losses on each queue's oldest step made the evidence sharper; see
 /// the module docs.
 const EARLY_LOOK_SIGMAS: f64 = 4.0;
-/// The bar of an early look when the last full period stayed (or none has
-/// ended): with no trend to corroborate it, higher than a trend's 4. See
-/// the module docs ("Untrended looks").
+/// The bar of an early look when no trend runs (the last full period
+/// stayed, or none has ended since the climber was built or resized):
+/// with no trend to corroborate it, higher than a trend's 4. See the
+/// module docs ("Untrended looks").
 const UNTRENDED_LOOK_SIGMAS: f64 = 6.0;
 
 /// What the climber needs to know of the policy at the end of a period.
@@ -209,8 +211,8 @@ pub(crate) struct WindowClimber {
     /// due; 0 until the first look (due at `EARLY_LOOK_FROM`).
     next_look: u64,
     /// The direction of the last full period's decision: 1 (grew), -1
-    /// (shrank) or 0 (stayed), or of an untrended early look's move since.
-    /// Early looks only continue it once it is set.
+    /// (shrank) or 0 (stayed), or, when that was 0, of an early move made
+    /// since (`restart_period`). Early looks only continue it once set.
     trend: i64,
     /// The step in entries (departures, which the ghosts' ages count):
     /// the step in weight units over the mean entry weight at the last
@@ -352,10 +354,12 @@ impl WindowClimber {
     }
 
     /// An early look (see the module docs): the weight to move if the
-    /// evidence so far clears the early bar in the direction of the last
-    /// full period, else 0. The period goes on either way; the policy
-    /// calls [`restart_period`](Self::restart_period) once the window has
-    /// actually moved (it may be at its limit).
+    /// evidence so far clears the early bar in the running trend's
+    /// direction, or, with no trend, the untrended bar in either direction;
+    /// else 0. The period goes on either way; the policy calls
+    /// [`restart_period`](Self::restart_period) with the direction once
+    /// the window has actually moved (it may be at its limit), which sets
+    /// the trend if none ran.
     pub(crate) fn early_adjustment(&mut self, entries: usize, policy: Shape) -> i64 {
         // The next look is a quarter of the entries after this one, however
         // late this one came (and whatever the entries were before: a
@@ -364,11 +368,8 @@ impl WindowClimber {
         self.next_look = self.requests + every;
         if self.trend == 0 {
             // No trend to continue: a move either way, on evidence clear of
-            // the higher bar; it then sets the trend that later looks
-            // continue (until the period's end decides anew).
-            let amount = self.decide(policy, UNTRENDED_LOOK_SIGMAS, false);
-            self.trend = amount.signum();
-            return amount;
+            // the higher bar (the move, once made, sets the trend).
+            return self.decide(policy, UNTRENDED_LOOK_SIGMAS, false);
         }
         let amount = self.decide(policy, EARLY_LOOK_SIGMAS, false);
         if amount.signum() != self.trend {
@@ -377,8 +378,14 @@ impl WindowClimber {
         amount
     }
 
-    /// Starts a new period, after an early move.
-    pub(crate) fn restart_period(&mut self) {
+    /// Starts a new period, after an early move in `direction` (1 grew, -1
+    /// shrank). A move made with no trend running sets it, so that later
+    /// looks continue it until the period's end decides anew; a decision
+    /// the window's limits refused sets nothing.
+    pub(crate) fn restart_period(&mut self, direction: i64) {
+        if self.trend == 0 {
+            self.trend = direction.signum();
+        }
         self.reset();
     }
 
@@ -748,7 +755,7 @@ mod tests {
         assert_eq!(c.early_adjustment(ENTRIES, shape()), STEP as i64);
         // The policy restarts the period once the window has moved.
         assert_eq!(c.window_gain, 256);
-        c.restart_period();
+        c.restart_period(STEP as i64);
         assert_eq!((c.requests, c.window_gain), (0, 0), "a new period");
         assert!(!c.early_look_due(ENTRIES));
     }
@@ -763,6 +770,18 @@ mod tests {
         }
     }
 
+    /// 256 misses on main victims back within 10 main evictions: a main
+    /// gain clear of every early bar.
+    fn strong_main_evidence(c: &mut WindowClimber) {
+        for _ in 0..4 {
+            for k in 0..64 {
+                c.victim_left(key(k));
+                main_churns(c, 10);
+                c.record_miss(key(k), true);
+            }
+        }
+    }
+
     #[test]
     fn untrended_looks_move_either_way_on_evidence_clear_of_their_bar() {
         // No full period has moved yet: evidence clear of the early bar
@@ -772,26 +791,29 @@ mod tests {
         until_first_look(&mut c);
         assert_eq!(c.early_adjustment(ENTRIES, shape()), 0);
         assert_eq!(c.window_gain, 25, "the period goes on");
-        // Overwhelming evidence moves at once and sets the trend, which
-        // the next look continues on evidence at the early bar.
+        // Overwhelming evidence moves at the next look (a quarter later).
         strong_window_evidence(&mut c);
-        protected_hits_until(&mut c, ENTRIES as u64 * 3 / 4);
+        assert!(c.early_look_due(ENTRIES));
         assert_eq!(c.early_adjustment(ENTRIES, shape()), STEP as i64);
-        c.restart_period();
+        // A decision the window's limits refused sets no trend; the move,
+        // once made, does.
+        assert_eq!(c.trend, 0);
+        c.restart_period(STEP as i64);
+        assert_eq!(c.trend, 1);
+        // The next look continues it on evidence at the early bar...
         moderate_window_evidence(&mut c);
         until_first_look(&mut c);
         assert_eq!(c.early_adjustment(ENTRIES, shape()), STEP as i64);
+        // ...and, like a full period's trend, it is never reversed early.
+        c.restart_period(STEP as i64);
+        strong_main_evidence(&mut c);
+        until_first_look(&mut c);
+        assert_eq!(c.early_adjustment(ENTRIES, shape()), 0);
         // After a full period that stayed, a shrink can start early too.
         let mut c = WindowClimber::new(ENTRIES);
         protected_hits_until(&mut c, 3 * ENTRIES as u64);
         assert_eq!(c.adjustment(ENTRIES, shape()), 0);
-        for _ in 0..4 {
-            for k in 0..64 {
-                c.victim_left(key(k));
-                main_churns(&mut c, 10);
-                c.record_miss(key(k), true);
-            }
-        }
+        strong_main_evidence(&mut c);
         until_first_look(&mut c);
         assert_eq!(c.early_adjustment(ENTRIES, shape()), -(STEP as i64));
     }
@@ -801,13 +823,7 @@ mod tests {
         // The last full period grew the window: evidence for shrinking,
         // however strong, waits for the period's end.
         let mut c = grown_once();
-        for _ in 0..4 {
-            for k in 0..64 {
-                c.victim_left(key(k));
-                main_churns(&mut c, 10);
-                c.record_miss(key(k), true);
-            }
-        }
+        strong_main_evidence(&mut c);
         until_first_look(&mut c);
         assert_eq!(c.early_adjustment(ENTRIES, shape()), 0);
         assert_eq!(c.main_gain, 256, "the period goes on");

@@ -951,7 +951,7 @@ impl Policy {
             if self.move_window(amount) > 0 {
                 // A new period, for the margin's scorekeeping too. (A move
                 // the window's limits refused leaves the period running.)
-                self.climber.restart_period();
+                self.climber.restart_period(amount);
                 self.margin.end_period();
             }
         } else {

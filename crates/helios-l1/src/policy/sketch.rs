@@ -39,9 +39,9 @@ const ONE_MASK: u64 = 0x1111_1111_1111_1111;
 
 /// Eight words of counters, one cache line: the four counters of a key
 /// are all in one block, so a lookup touches one line. The alignment is
-/// what makes that so: a `Box<[u64]>` comes from the allocator at 16- or
-/// 32-byte alignment, and then every block straddles two lines (until
-/// session 17 it did: BENCHMARKS.md, "Sketch blocks on cache lines").
+/// what makes that so: a `Box<[u64]>` is only guaranteed 8-byte alignment,
+/// and unless it happens to start a line every block straddles two (until
+/// session 17 they did: BENCHMARKS.md, "Sketch blocks on cache lines").
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(C, align(64))]
 struct Block([u64; 8]);
