@@ -91,9 +91,8 @@
 //! at the evidence so far, and moves at once when the move is clear at
 //! `EARLY_LOOK_SIGMAS` *and* goes the way the last full period moved (if
 //! it stayed, see "Untrended looks" below: an early move then sets the
-//! trend); once
-//! the window has actually moved, a new period starts (for the admission
-//! margin's scorekeeping too). Both conditions are for bursts: without the
+//! trend); once the window has actually moved, a new period starts (for
+//! the admission margin's scorekeeping too). Both conditions are for bursts: without the
 //! trend condition (12 sigmas, six runs) bursts on `orm-night` moved its
 //! window mid-period and cost 1.7 pp at 4,300 entries, and with it at 6
 //! sigmas 2.2 pp (one run). As committed then (12 sigmas): the recency
