@@ -22,7 +22,11 @@
 //! `OPS`, operations per thread per round, default 2,000,000; `ONLY=helios`
 //! (or several implementations' names, comma-separated; `helios_s8`,
 //! `helios_s16`... name the default cache with that many shards,
-//! `helios_wide` the default cache keyed by two words) and `THREADS=1` for callgrind runs; `READS=95` or `READS=100` for one mix).
+//! `helios_wide` the default cache keyed by two words) and `THREADS=1` for callgrind runs;
+//! `READS=95` or `READS=100` for one mix, `ZIPF=0.99` or `ZIPF=0.8` for one
+//! skew). Instructions per operation of the measured rounds alone:
+//! `valgrind --tool=callgrind --toggle-collect='throughput::timed_pass'`
+//! (BENCHMARKS.md, "Instructions per operation").
 
 #![allow(missing_docs)] // a bench binary, not an API
 
@@ -277,7 +281,17 @@ fn stream(s: f64, ops: usize, write_percent: u32, seed: u64) -> Vec<(u64, bool)>
 }
 
 /// Runs `streams` (one per thread) against `cache`; returns ops per second.
-fn run(cache: &Arc<dyn Bench>, streams: &[Arc<Vec<(u64, bool)>>], insert_on_miss: bool) -> f64 {
+/// A measured round (`timed`) runs its loop in a function of its own, so
+/// that callgrind can count the measured rounds alone
+/// (`--toggle-collect='throughput::timed_pass'`); the warm-up's copy of the
+/// loop is inlined here (two identical functions would be folded into one
+/// symbol by the linker).
+fn run(
+    cache: &Arc<dyn Bench>,
+    streams: &[Arc<Vec<(u64, bool)>>],
+    insert_on_miss: bool,
+    timed: bool,
+) -> f64 {
     let barrier = Arc::new(Barrier::new(streams.len() + 1));
     let handles: Vec<_> = streams
         .iter()
@@ -288,16 +302,11 @@ fn run(cache: &Arc<dyn Bench>, streams: &[Arc<Vec<(u64, bool)>>], insert_on_miss
                 let cache = cache.ops(thread);
                 barrier.wait();
                 let start = Instant::now();
-                let mut hits = 0u64;
-                for &(key, write) in ops.iter() {
-                    if write {
-                        cache.insert(key);
-                    } else if cache.get(key) {
-                        hits += 1;
-                    } else if insert_on_miss {
-                        cache.insert(key);
-                    }
-                }
+                let hits = if timed {
+                    timed_pass(cache, &ops, insert_on_miss)
+                } else {
+                    pass(cache, &ops, insert_on_miss)
+                };
                 std::hint::black_box(hits);
                 start.elapsed()
             })
@@ -311,6 +320,28 @@ fn run(cache: &Arc<dyn Bench>, streams: &[Arc<Vec<(u64, bool)>>], insert_on_miss
         .unwrap_or_default();
     let ops: usize = streams.iter().map(|s| s.len()).sum();
     ops as f64 / slowest.as_secs_f64()
+}
+
+/// One thread's operations; returns its hits.
+#[inline(always)]
+fn pass(cache: &dyn Ops, ops: &[(u64, bool)], insert_on_miss: bool) -> u64 {
+    let mut hits = 0u64;
+    for &(key, write) in ops {
+        if write {
+            cache.insert(key);
+        } else if cache.get(key) {
+            hits += 1;
+        } else if insert_on_miss {
+            cache.insert(key);
+        }
+    }
+    hits
+}
+
+/// A measured round's pass: a symbol of its own for callgrind.
+#[inline(never)]
+fn timed_pass(cache: &dyn Ops, ops: &[(u64, bool)], insert_on_miss: bool) -> u64 {
+    pass(cache, ops, insert_on_miss)
 }
 
 fn env(name: &str, default: usize) -> usize {
@@ -331,6 +362,7 @@ fn main() {
     let threads = env("THREADS", 2);
     let only = std::env::var("ONLY").ok();
     let reads = std::env::var("READS").ok();
+    let zipf = std::env::var("ZIPF").ok();
     let impls: Vec<&str> = match only.as_deref() {
         Some(names) => names.split(',').collect(),
         None => vec![
@@ -350,6 +382,9 @@ fn main() {
         {
             continue;
         }
+        if zipf.as_deref().is_some_and(|z| z != s.to_string()) {
+            continue;
+        }
         let streams: Vec<Arc<Vec<(u64, bool)>>> = (0..threads)
             .map(|t| Arc::new(stream(s, ops, write_percent, 42 + t as u64)))
             .collect();
@@ -357,7 +392,7 @@ fn main() {
             impls.iter().map(|&n| (n, make(n, threads))).collect();
         // Warm-up: fill each cache by reading the stream with insert on miss.
         for (name, cache) in &caches {
-            run(cache, &streams, true);
+            run(cache, &streams, true, false);
             if let Some(line) = cache.describe() {
                 println!("{name}: {line}");
             }
@@ -367,7 +402,7 @@ fn main() {
             for i in 0..caches.len() {
                 let i = (i + round) % caches.len();
                 // 100% reads measure pure hits/misses: no insert on miss.
-                results[i].push(run(&caches[i].1, &streams, write_percent > 0));
+                results[i].push(run(&caches[i].1, &streams, write_percent > 0, true));
             }
         }
         let medians: Vec<f64> = results.into_iter().map(median).collect();
