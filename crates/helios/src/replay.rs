@@ -128,7 +128,16 @@ fn run_jobs(
                 let Some(&(policy, size)) = jobs.get(i) else {
                     break;
                 };
-                let result = policy.replay(trace, size, seed);
+                // Each replay on a thread of its own: per-thread state of
+                // the cache (the read sections' tick, which samples the hits
+                // the hot tier serves) then starts alike for every row, so
+                // rows that differ only in policy replay alike, whichever
+                // worker and whatever ran on it before.
+                let result = std::thread::scope(|one| {
+                    one.spawn(|| policy.replay(trace, size, seed))
+                        .join()
+                        .unwrap_or_else(|_| Err("the replay panicked".to_string()))
+                });
                 if let Ok(mut slot) = slots[i].lock() {
                     **slot = Some(result);
                 }
