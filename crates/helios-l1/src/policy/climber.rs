@@ -129,6 +129,29 @@
 //! 3.597 (33 → 30 of 128 trailing), the weighted ones 4.573 → 4.489; no
 //! cell lost more than 0.4 pp. Bars of 4 and 8 sigmas gave about the same
 //! means (BENCHMARKS.md, "Untrended looks").
+//!
+//! # Counting from the fill
+//! Until session 18 the first period began with the cache's first request,
+//! so it was judged mostly on the fill. While main has room a main one
+//! step smaller would evict nothing, yet hits on probation's zone (its
+//! oldest entries, then the first keys to arrive and often the most
+//! popular) counted as that smaller main's losses, and no candidate had
+//! lost a duel to count as growth's gain. On the drifting-popularity trace
+//! at 20,000 entries (four shards) the first period saw 341–404 zone hits
+//! against 120–175 window-ghost returns and stayed, and the second, with
+//! clean evidence, grew: each shard's first move came halfway through the
+//! trace. So the policy starts the climber's first period once its weight
+//! first comes within a step of the capacity (the step is the climber's
+//! unit: a main one step smaller would be evicting by then), and again
+//! after a `clear`. Under fixed hash seeds: the shared traces 3.640 → 3.628
+//! pp mean gap to Bélády (14 → 13 of 64 sizes trailing; `multi2` at 280
+//! +0.94), the off-grid sizes 3.601 → 3.531 (31 → 28 of 128; `multi3` at
+//! 525 +2.7), the synthetic traces 9.429 → 9.349 (`phases` at 20,000
+//! +1.35), the weighted ones 4.489 → 4.527 (`w1` at 10 MB −0.26). Waiting
+//! until the weight reaches the capacity itself gave 3.637 on the shared
+//! traces; also forbidding untrended looks until the first full period
+//! after the fill cost the recency trace 2.7–6.4 pp (BENCHMARKS.md,
+//! "Counting from the fill").
 
 use super::ghost::{Ghosts, MAX_STEP};
 
@@ -378,9 +401,10 @@ impl WindowClimber {
     }
 
     /// Starts a new period, after an early move in `direction` (1 grew, -1
-    /// shrank). A move made with no trend running sets it, so that later
-    /// looks continue it until the period's end decides anew; a decision
-    /// the window's limits refused sets nothing.
+    /// shrank), or when the cache first fills (0: the evidence so far is
+    /// dropped, nothing else changes). A move made with no trend running
+    /// sets it, so that later looks continue it until the period's end
+    /// decides anew; a decision the window's limits refused sets nothing.
     pub(crate) fn restart_period(&mut self, direction: i64) {
         if self.trend == 0 {
             self.trend = direction.signum();

@@ -274,6 +274,10 @@ pub(crate) struct Policy {
     /// New entries, counted to re-estimate the entries that fit every
     /// `RETRACK_INTERVAL` of them (`retrack`).
     inserts: u32,
+    /// Whether the weight has come within a step of the capacity since the
+    /// policy was created or cleared: the climber decides only from then on
+    /// (see `climb`).
+    filled: bool,
 }
 
 impl Policy {
@@ -297,6 +301,7 @@ impl Policy {
             step: WindowClimber::step(capacity),
             len: 0,
             inserts: 0,
+            filled: false,
         }
     }
 
@@ -659,6 +664,8 @@ impl Policy {
         self.weights = Weights::default();
         self.queues = [EMPTY_DEQUE; 4];
         self.len = 0;
+        // The cache fills anew: the climber waits for it again.
+        self.filled = false;
     }
 
     // ---- eviction -----------------------------------------------------------
@@ -939,6 +946,20 @@ impl Policy {
     // ---- adaptation ---------------------------------------------------------
 
     fn climb(&mut self) {
+        if !self.filled {
+            // Until the cache first comes within a step of full, nothing
+            // the climber counts is what a step would change: with room
+            // left, a smaller main would evict nothing, so its zone's hits
+            // are no loss, and no candidate has lost a duel yet. The first
+            // period starts once it is that full (climber docs, "Counting
+            // from the fill").
+            if self.weight().saturating_add(self.step) < self.capacity {
+                self.demote_from_protected();
+                return;
+            }
+            self.filled = true;
+            self.climber.restart_period(0);
+        }
         let entries = self.period_entries();
         if self.climber.period_ended(entries) {
             let amount = self.climber.adjustment(entries, self.shape());
@@ -1686,6 +1707,45 @@ mod tests {
         );
         sim.policy.validate().unwrap();
     }
+
+    #[test]
+    fn the_climber_counts_from_the_fill() {
+        // While the cache fills, every key comes back once when it is
+        // probation's oldest entry: hits on the zone a smaller main would
+        // lose once full, but nothing is evicted yet, so they are no loss.
+        let mut sim = Sim::new(1000);
+        let start = sim.policy.window_max;
+        for k in 0..880u32 {
+            sim.request(k);
+            if k >= 100 {
+                sim.request(k - 100);
+            }
+        }
+        assert!(!sim.policy.filled, "within a step of full only from here");
+        // Then recency: each new key comes back once, 20 keys later: 40
+        // window departures (the return is a miss too), further than the
+        // 10-entry window reaches and within a step (62) of it.
+        let mut requests = 0;
+        let mut k = 10_000u32;
+        while sim.policy.window_max <= start && requests < 20_000 {
+            sim.request(k);
+            sim.request(k - 20);
+            k += 1;
+            requests += 2;
+        }
+        assert!(sim.policy.filled);
+        // Counted from the fill, the climber grows at its first early look:
+        // half the 1,024 tracked entries into the period, about 600
+        // requests of recency. Counting the fill's 780 zone hits against
+        // growth, its first period (3,072 requests) stayed and it grew at
+        // the second's first look, after 1,924.
+        assert!(
+            requests < 1_200,
+            "the window grew only after {requests} requests of recency"
+        );
+        sim.policy.validate().unwrap();
+    }
+
     /// Hits of `rounds` passes over a loop of `len` keys, counted after the
     /// first `warm` passes.
     fn loop_hits(sim: &mut Sim, len: u32, rounds: u32, warm: u32) -> u64 {
