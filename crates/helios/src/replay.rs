@@ -128,11 +128,12 @@ fn run_jobs(
                 let Some(&(policy, size)) = jobs.get(i) else {
                     break;
                 };
-                // Each replay on a thread of its own: per-thread state of
-                // the cache (the read sections' tick, which samples the hits
-                // the hot tier serves) then starts alike for every row, so
-                // rows that differ only in policy replay alike, whichever
-                // worker and whatever ran on it before.
+                // Each replay on a thread of its own, so that no per-thread
+                // state of the cache carries over from the jobs a worker ran
+                // before. Reusing the workers' threads made rows that see the
+                // same requests (plain helios and one agent) differ by up to
+                // 1.3 pp at a few sizes (BENCHMARKS.md, "Counting from the
+                // fill"); fresh threads make them agree.
                 let result = std::thread::scope(|one| {
                     one.spawn(|| policy.replay(trace, size, seed))
                         .join()
