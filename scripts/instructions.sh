@@ -21,13 +21,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 2; }
-cargo bench -p helios-l1 --bench throughput --no-run >/dev/null 2>&1
-B=$(ls -t target/release/deps/throughput-* | grep -v '\.d$' | head -1)
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+# The bench binary cargo built (its "Executable" line), not whichever
+# throughput-* file is newest.
+if ! cargo bench -p helios-l1 --bench throughput --no-run 2>"$out/build"; then
+  cat "$out/build" >&2
+  exit 1
+fi
+B=$(sed -n 's/.*Executable .*(\(.*\))$/\1/p' "$out/build" | tail -1)
+[ -x "$B" ] || { cat "$out/build" >&2; echo "no bench binary found in cargo's output" >&2; exit 1; }
 IMPLS=${IMPLS:-"helios helios_agents quick_cache moka"}
 OPS=${OPS:-1000000}
 RUNS=${RUNS:-3}
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
 echo "| workload | $(echo $IMPLS | sed 's/ / | /g') |"
 echo "|---|$(for _ in $IMPLS; do printf -- '---:|'; done)"
 for zipf in 0.99 0.8; do
@@ -38,15 +44,25 @@ for zipf in 0.99 0.8; do
     for impl in $IMPLS; do
       counts=()
       for _ in $(seq "$RUNS"); do
-        ONLY=$impl THREADS=1 ROUNDS=1 OPS=$OPS READS=$reads ZIPF=$zipf \
+        if ! ONLY=$impl THREADS=1 ROUNDS=1 OPS=$OPS READS=$reads ZIPF=$zipf \
           valgrind --tool=callgrind --callgrind-out-file="$out/cg" \
-          --toggle-collect='throughput::timed_pass' "$B" >/dev/null 2>"$out/log"
-        counts+=("$(grep -o 'Collected : [0-9]*' "$out/log" | grep -o '[0-9]*$')")
+          --toggle-collect='throughput::timed_pass' "$B" >/dev/null 2>"$out/log"; then
+          cat "$out/log" >&2
+          exit 1
+        fi
+        ir=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out/log" | tail -1)
+        if [ -z "$ir" ] || [ "$ir" = 0 ]; then
+          # Nothing counted: the measured loop's symbol was not found.
+          cat "$out/log" >&2
+          echo "callgrind counted nothing in throughput::timed_pass ($impl)" >&2
+          exit 1
+        fi
+        counts+=("$ir")
       done
       row="$row $(printf '%s\n' "${counts[@]}" | sort -n | awk -v ops="$OPS" '
         { v[NR] = $1 / ops }
         END {
-          m = v[int((NR + 1) / 2)]
+          m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
           if (v[NR] > v[1] * 1.02) printf "%.1f (%.1f–%.1f)", m, v[1], v[NR]
           else printf "%.1f", m
         }') |"

@@ -284,8 +284,8 @@ fn stream(s: f64, ops: usize, write_percent: u32, seed: u64) -> Vec<(u64, bool)>
 /// A measured round (`timed`) runs its loop in a function of its own, so
 /// that callgrind can count the measured rounds alone
 /// (`--toggle-collect='throughput::timed_pass'`); the warm-up's copy of the
-/// loop is inlined here (two identical functions would be folded into one
-/// symbol by the linker).
+/// loop is inlined here (two identical functions were folded into one
+/// symbol, one address for both names, in the release build).
 fn run(
     cache: &Arc<dyn Bench>,
     streams: &[Arc<Vec<(u64, bool)>>],

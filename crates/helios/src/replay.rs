@@ -128,16 +128,27 @@ fn run_jobs(
                 let Some(&(policy, size)) = jobs.get(i) else {
                     break;
                 };
-                // Each replay on a thread of its own, so that no per-thread
+                // Each replay on a thread of its own, so that no thread-local
                 // state of the cache carries over from the jobs a worker ran
-                // before. Reusing the workers' threads made rows that see the
-                // same requests (plain helios and one agent) differ by up to
-                // 1.3 pp at a few sizes (BENCHMARKS.md, "Counting from the
-                // fill"); fresh threads make them agree.
+                // before. On the workers' own threads, rows that see the same
+                // requests (plain helios and one agent) differed by up to
+                // 1.3 pp at a few sizes; on fresh threads they were observed
+                // to agree. Which state it was is not pinned down
+                // (BENCHMARKS.md, "Counting from the fill").
                 let result = std::thread::scope(|one| {
-                    one.spawn(|| policy.replay(trace, size, seed))
-                        .join()
-                        .unwrap_or_else(|_| Err("the replay panicked".to_string()))
+                    match std::thread::Builder::new()
+                        .spawn_scoped(one, || policy.replay(trace, size, seed))
+                    {
+                        Ok(replay) => replay.join().unwrap_or_else(|panic| {
+                            let why = panic
+                                .downcast_ref::<&str>()
+                                .map(|s| s.to_string())
+                                .or_else(|| panic.downcast_ref::<String>().cloned())
+                                .unwrap_or_default();
+                            Err(format!("the replay panicked: {why}"))
+                        }),
+                        Err(e) => Err(format!("could not start a replay thread: {e}")),
+                    }
                 });
                 if let Ok(mut slot) = slots[i].lock() {
                     **slot = Some(result);

@@ -142,12 +142,14 @@
 //! clean evidence, grew: each shard's first move came halfway through the
 //! trace. So the policy starts the climber's first period once its weight
 //! first comes within a step of the capacity (the step is the climber's
-//! unit: a main one step smaller would be evicting by then), and again
-//! after a `clear`. Under fixed hash seeds: the shared traces 3.640 → 3.628
-//! pp mean gap to Bélády (14 → 13 of 64 sizes trailing; `multi2` at 280
-//! +0.94), the off-grid sizes 3.601 → 3.531 (31 → 28 of 128; `multi3` at
-//! 525 +2.7), the synthetic traces 9.429 → 9.349 (`phases` at 20,000
-//! +1.35), the weighted ones 4.489 → 4.527 (`w1` at 10 MB −0.26). Waiting
+//! unit: a main one step smaller would be evicting by then), or once an
+//! insert takes it over the capacity (entries heavier than a step may never
+//! leave it within a step), and a `clear` starts the climber afresh at the
+//! next fill. Under fixed hash seeds: the shared traces 3.640 → 3.628 pp
+//! mean gap to Bélády (14 → 13 of 64 sizes trailing; `multi2` at 280
+//! +0.94), the off-grid sizes 3.601 → 3.532 (31 → 28 of 128; `multi3` at
+//! 525 +2.7), the synthetic traces 9.429 → 9.353 (`phases` at 20,000
+//! +1.35), the weighted ones 4.489 → 4.518 (`w1` at 10 MB −0.26). Waiting
 //! until the weight reaches the capacity itself gave 3.637 on the shared
 //! traces; also forbidding untrended looks until the first full period
 //! after the fill cost the recency trace 2.7–6.4 pp (BENCHMARKS.md,

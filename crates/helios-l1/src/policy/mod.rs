@@ -664,8 +664,11 @@ impl Policy {
         self.weights = Weights::default();
         self.queues = [EMPTY_DEQUE; 4];
         self.len = 0;
-        // The cache fills anew: the climber waits for it again.
+        // The cache fills anew: the climber starts afresh once it has (its
+        // ghosts, trend and evidence were about the entries just dropped;
+        // the window keeps its size and the sketch its counts).
         self.filled = false;
+        self.climber.resize(self.sketch.capacity());
     }
 
     // ---- eviction -----------------------------------------------------------
@@ -679,6 +682,8 @@ impl Policy {
         out: &mut Vec<Victim>,
         mut retention: impl FnMut(u32) -> Retention,
     ) {
+        // Over the capacity: full, whatever the entries weigh (see `climb`).
+        let full = self.weight() > self.capacity;
         let candidates = self.evict_from_window();
         // Each queue's victims may pass over at most the queue's length of
         // pinned entries, and each candidate is spared at most once, so
@@ -690,7 +695,7 @@ impl Policy {
             // Only pinned entries were left: the capacity bound wins.
             self.evict_from_main(0, out, &mut retention, &mut 0);
         }
-        self.climb();
+        self.climb(full);
     }
 
     fn evict_node(&mut self, index: u32, out: &mut Vec<Victim>) {
@@ -945,20 +950,26 @@ impl Policy {
 
     // ---- adaptation ---------------------------------------------------------
 
-    fn climb(&mut self) {
+    /// Adapts the window after an insert; `full` says whether the insert
+    /// took the weight over the capacity.
+    fn climb(&mut self, full: bool) {
         if !self.filled {
             // Until the cache first comes within a step of full, nothing
             // the climber counts is what a step would change: with room
             // left, a smaller main would evict nothing, so its zone's hits
             // are no loss, and no candidate has lost a duel yet. The first
-            // period starts once it is that full (climber docs, "Counting
-            // from the fill").
-            if self.weight().saturating_add(self.step) < self.capacity {
+            // period starts once it is that full, or once an insert takes
+            // it over the capacity (entries heavier than a step can leave
+            // the weight more than a step short after every eviction), for
+            // the admission margin's scorekeeping too (climber docs,
+            // "Counting from the fill").
+            if !full && self.weight().saturating_add(self.step) < self.capacity {
                 self.demote_from_protected();
                 return;
             }
             self.filled = true;
             self.climber.restart_period(0);
+            self.margin.end_period();
         }
         let entries = self.period_entries();
         if self.climber.period_ended(entries) {
@@ -1721,7 +1732,10 @@ mod tests {
                 sim.request(k - 100);
             }
         }
-        assert!(!sim.policy.filled, "within a step of full only from here");
+        assert!(
+            !sim.policy.filled,
+            "880 entries: 58 short of a step from full"
+        );
         // Then recency: each new key comes back once, 20 keys later: 40
         // window departures (the return is a miss too), further than the
         // 10-entry window reaches and within a step (62) of it.
@@ -1743,6 +1757,48 @@ mod tests {
             requests < 1_200,
             "the window grew only after {requests} requests of recency"
         );
+        sim.policy.validate().unwrap();
+    }
+
+    #[test]
+    fn heavy_entries_fill_the_cache_when_they_first_overflow_it() {
+        // Entries of 300 in 1,000 leave the weight at 900 after every
+        // eviction, more than a step (62) short of the capacity: the first
+        // insert over the capacity counts as the fill.
+        let mut p = Policy::new(1_000);
+        let mut victims = Vec::new();
+        for i in 0..3u32 {
+            p.insert(i, scatter(i), 300);
+            p.evict(&mut victims, |_| Retention::Normal);
+        }
+        assert!(!p.filled, "900 of 1,000: not full yet");
+        for i in 3..50u32 {
+            p.insert(i, scatter(i), 300);
+            p.evict(&mut victims, |_| Retention::Normal);
+            assert!(p.filled, "an insert over the capacity fills it");
+        }
+        p.validate().unwrap();
+    }
+
+    #[test]
+    fn a_cleared_policy_waits_for_the_next_fill() {
+        let mut sim = Sim::new(1000);
+        (0..2_000).for_each(|k| sim.request(k));
+        assert!(sim.policy.filled);
+        sim.policy.clear();
+        sim.index_of.clear();
+        sim.free.clear();
+        sim.key_of.clear();
+        assert!(!sim.policy.filled);
+        // A refill by recency that would grow the window once counted: no
+        // move until the cache is within a step of full again.
+        let window = sim.policy.window_max;
+        for k in 10_000..10_450u32 {
+            sim.request(k);
+            sim.request(k - 20);
+        }
+        assert!(!sim.policy.filled);
+        assert_eq!(sim.policy.window_max, window);
         sim.policy.validate().unwrap();
     }
 
