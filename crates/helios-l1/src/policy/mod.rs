@@ -682,8 +682,9 @@ impl Policy {
         out: &mut Vec<Victim>,
         mut retention: impl FnMut(u32) -> Retention,
     ) {
-        // Over the capacity: full, whatever the entries weigh (see `climb`).
-        let full = self.weight() > self.capacity;
+        // Over the capacity: full, whatever the entries weigh (see `climb`;
+        // asked only until the policy first fills).
+        let full = !self.filled && self.weight() > self.capacity;
         let candidates = self.evict_from_window();
         // Each queue's victims may pass over at most the queue's length of
         // pinned entries, and each candidate is spared at most once, so
@@ -1657,6 +1658,14 @@ mod tests {
             }
         }
 
+        /// Clears the policy and forgets every key, as `Cache::clear` does.
+        fn clear(&mut self) {
+            self.policy.clear();
+            self.index_of.clear();
+            self.key_of.clear();
+            self.free.clear();
+        }
+
         fn request(&mut self, key: u32) {
             let hash = scatter(key);
             if let Some(&index) = self.index_of.get(&key) {
@@ -1767,14 +1776,10 @@ mod tests {
         // insert over the capacity counts as the fill.
         let mut p = Policy::new(1_000);
         let mut victims = Vec::new();
-        for i in 0..3u32 {
-            p.insert(i, scatter(i), 300);
-            p.evict(&mut victims, |_| Retention::Normal);
-        }
+        insert_evicting(&mut p, 0..3, 300, &mut victims);
         assert!(!p.filled, "900 of 1,000: not full yet");
         for i in 3..50u32 {
-            p.insert(i, scatter(i), 300);
-            p.evict(&mut victims, |_| Retention::Normal);
+            insert_evicting(&mut p, i..i + 1, 300, &mut victims);
             assert!(p.filled, "an insert over the capacity fills it");
         }
         p.validate().unwrap();
@@ -1785,10 +1790,7 @@ mod tests {
         let mut sim = Sim::new(1000);
         (0..2_000).for_each(|k| sim.request(k));
         assert!(sim.policy.filled);
-        sim.policy.clear();
-        sim.index_of.clear();
-        sim.free.clear();
-        sim.key_of.clear();
+        sim.clear();
         assert!(!sim.policy.filled);
         // A refill by recency that would grow the window once counted: no
         // move until the cache is within a step of full again.
