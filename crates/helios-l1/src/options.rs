@@ -203,7 +203,10 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
     }
 
     /// Least time between two hot-tier refreshes (which re-rank the hottest
-    /// entries). Default [`DEFAULT_HOT_TIER_REFRESH`].
+    /// entries). Default [`DEFAULT_HOT_TIER_REFRESH`]. A period too long to
+    /// add to the clock, such as `Duration::MAX`, means the tier refreshes
+    /// only when [`Cache::refresh_hot_tier`](crate::Cache::refresh_hot_tier)
+    /// asks.
     pub fn hot_tier_refresh(mut self, period: Duration) -> Self {
         self.hot_tier.period = period;
         self

@@ -410,3 +410,37 @@ fn readers_never_see_a_value_after_its_removal_or_replacement_returned() {
     );
     c.validate().unwrap();
 }
+
+/// A refresh period too long to add to the clock means "only when asked":
+/// writes never trigger a refresh (they used to panic adding the period to
+/// the clock), and `refresh_hot_tier` still does.
+#[test]
+fn an_endless_refresh_period_refreshes_only_when_forced() {
+    let cache: Cache<u64, u64> = Cache::builder()
+        .capacity(1_000)
+        .shards(1)
+        .hot_tier_entries(1024)
+        .hot_tier_min_hit_share(0)
+        .hot_tier_refresh(Duration::MAX)
+        .build()
+        .unwrap();
+    for k in 0..10 {
+        cache.insert(k, k).unwrap();
+    }
+    promote(&cache, &[1, 2, 3]);
+    assert!(cache.is_hot(&1), "a forced refresh serves the hot keys");
+    let refreshes = cache.hot_tier_stats().refreshes;
+    // Far more writes than the 64 between two looks at the clock.
+    for round in 0..50u64 {
+        for k in 10..100 {
+            cache.insert(k, round).unwrap();
+        }
+    }
+    assert_eq!(
+        cache.hot_tier_stats().refreshes,
+        refreshes,
+        "no refresh came due on its own"
+    );
+    promote_refresh(&cache);
+    assert_eq!(cache.hot_tier_stats().refreshes, refreshes + 1);
+}

@@ -256,7 +256,9 @@ struct Refresh<K, V> {
     current: Arc<HotTable<K, V>>,
     /// Reused across refreshes.
     candidates: Vec<Candidate>,
-    next: Instant,
+    /// When the next refresh is due; `None` when the period is too long to
+    /// add to the clock (`Duration::MAX`): then only forced refreshes run.
+    next: Option<Instant>,
     /// Whether the published table holds the chosen entries (else it is
     /// empty: the hit share was too small).
     serving: bool,
@@ -308,7 +310,7 @@ impl<K, V> HotTier<K, V> {
             refresh: Mutex::new(Refresh {
                 current: empty,
                 candidates: Vec::new(),
-                next: start,
+                next: Some(start),
                 serving: false,
                 thinned: false,
             }),
@@ -395,7 +397,7 @@ impl<K, V> HotTier<K, V> {
             return false;
         };
         let now = Instant::now();
-        if now < state.next && !force {
+        if state.next.is_none_or(|next| now < next) && !force {
             return false;
         }
         #[cfg(not(loom))]
@@ -408,8 +410,13 @@ impl<K, V> HotTier<K, V> {
             self.skipped.fetch_add(1, Ordering::Relaxed);
             return false;
         }
-        state.next = now + self.config.period;
-        let due = (state.next - self.start).as_nanos() as u64;
+        // A period too long to add to the clock (`Duration::MAX`, say)
+        // means "only when forced": the next refresh is never due.
+        state.next = now.checked_add(self.config.period);
+        let due = state
+            .next
+            .and_then(|next| u64::try_from((next - self.start).as_nanos()).ok())
+            .unwrap_or(u64::MAX);
         self.due_at.store(due, Ordering::Relaxed);
 
         // Phase 1: candidates.
