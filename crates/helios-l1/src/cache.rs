@@ -173,6 +173,14 @@ where
     /// may differ from `key` in what equality ignores, such as the agent a
     /// [`Scoped`](crate::Scoped) key charges).
     #[inline]
+    /// Waits until every write in progress, and every listener call it
+    /// makes, has finished: locks and releases each shard once.
+    pub(crate) fn wait_for_writers(&self) {
+        for shard in self.shards.iter() {
+            shard.wait_for_writers();
+        }
+    }
+
     pub(crate) fn with_entry<Q, R>(&self, key: &Q, f: impl FnOnce(&K, &V) -> R) -> Option<R>
     where
         Q: Hash + Equivalent<K> + ?Sized,

@@ -219,6 +219,13 @@ where
         state
     }
 
+    /// Waits until no write holds the shard's lock: every listener call
+    /// that began before this one has returned, and its effects are
+    /// visible to the caller (the lock's release and acquire order them).
+    pub(crate) fn wait_for_writers(&self) {
+        drop(self.write_side.state.lock());
+    }
+
     /// Hit records replayed and reader drains so far (locks the shard).
     pub(crate) fn hit_recording_stats(&self) -> HitRecordingStats {
         self.write_side.state.lock().recording

@@ -324,6 +324,74 @@ fn agents_register_and_terminate_while_others_read() {
     cache.cache().validate().unwrap();
 }
 
+/// While agents terminate, other agents' inserts evict their entries
+/// (departures racing with the termination) and new agents take over
+/// their slots. Afterwards every live agent is charged exactly the weight
+/// of the entries that name it: a charge that lands in a slot after its
+/// agent terminated must not pass to the slot's next agent.
+#[test]
+fn charges_stay_with_their_agent_while_slots_are_recycled() {
+    let cache: Arc<AgentCache<u64, u64, _>> =
+        AgentCache::with_weigher(2_000, |_: &u64, v: &u64| v % 3 + 1).unwrap();
+    let start = Arc::new(std::sync::Barrier::new(6));
+    let threads: Vec<_> = (0..6u64)
+        .map(|t| {
+            let (cache, start) = (Arc::clone(&cache), Arc::clone(&start));
+            std::thread::spawn(move || {
+                start.wait();
+                if t < 2 {
+                    // Long-lived agents whose inserts keep evicting.
+                    let agent = cache
+                        .register_agent(&format!("stable-{t}"), AgentConfig::new())
+                        .unwrap();
+                    for i in 0..40_000u64 {
+                        let _ = agent.insert_private(i % 3_000, i).unwrap();
+                    }
+                    Some(agent)
+                } else {
+                    for round in 0..400u64 {
+                        let agent = cache
+                            .register_agent(&format!("churn-{t}-{round}"), AgentConfig::new())
+                            .unwrap();
+                        for k in 0..20 {
+                            let _ = agent.insert_private(k, round + k).unwrap();
+                        }
+                        agent.terminate().unwrap();
+                    }
+                    None
+                }
+            })
+        })
+        .collect();
+    let live: Vec<_> = threads
+        .into_iter()
+        .filter_map(|t| t.join().unwrap())
+        .collect();
+    // `demote_where` as a visitor of every entry (it demotes none here).
+    let charged = Mutex::new(std::collections::HashMap::new());
+    cache.cache().demote_where(|key, value| {
+        let owner = key.owner().expect("only private keys were stored");
+        *charged.lock().unwrap().entry(owner).or_insert(0u64) += value % 3 + 1;
+        false
+    });
+    let charged = charged.into_inner().unwrap();
+    for agent in &live {
+        let stats = cache
+            .agents(AgentSort::Name)
+            .into_iter()
+            .find(|s| s.id == agent.id())
+            .unwrap();
+        assert_eq!(
+            stats.resident,
+            charged.get(&agent.id()).copied().unwrap_or(0),
+            "{}'s charge",
+            stats.name
+        );
+    }
+    assert_eq!(cache.agent_count(), 2);
+    assert_eq!(cache.charged_weight(), cache.cache().weight());
+}
+
 #[test]
 fn charges_add_up_to_the_cache_weight_through_any_history() {
     // Entries weigh 1..=4; agents insert shared and private keys, replace

@@ -952,11 +952,15 @@ where
     /// one removal per private key the agent inserted.
     pub fn terminate(&self) -> Result<usize, AgentError> {
         let cache = &self.cache;
-        cache.registry.terminate(self.id, |keys| {
-            keys.into_iter()
-                .filter(|k| cache.cache.remove(&self.private_key(k.clone())).is_some())
-                .count()
-        })
+        cache.registry.terminate(
+            self.id,
+            || cache.cache.wait_for_writers(),
+            |keys| {
+                keys.into_iter()
+                    .filter(|k| cache.cache.remove(&self.private_key(k.clone())).is_some())
+                    .count()
+            },
+        )
     }
 }
 

@@ -316,9 +316,9 @@ struct Counters {
     inserts: AtomicU64,
     loads: AtomicU64,
     load_nanos: AtomicU64,
-    /// Weight of the resident entries this agent owns (first touch). Signed:
-    /// a departure racing with termination may briefly take it below 0;
-    /// the sum over slots plus `Registry::orphaned` stays exact.
+    /// Weight of the resident entries this agent owns (first touch). Signed,
+    /// as `Registry::orphaned` is: what stays exact is their sum, with each
+    /// charge in the slot of the agent it names (`Registry::terminate`).
     charged: AtomicI64,
     /// The part of `charged` in the shared namespace (the rest is private).
     charged_shared: AtomicI64,
@@ -954,9 +954,18 @@ impl<K: Hash + Eq> Registry<K> {
 
     /// Ends the agent: its slot becomes free under a new generation. Runs
     /// `release` (removing its private entries) before the event is sent.
+    ///
+    /// `wait_for_writers` must return only once every listener call in
+    /// progress has returned (`Cache::wait_for_writers`). A listener that
+    /// charges an entry to this agent checks the agent's generation, then
+    /// adds to its charge: one that checked before the generation moved
+    /// may add after it. Waiting for those before the charge moves to the
+    /// orphaned weight, and freeing the slot only after that, keeps a
+    /// late charge from staying in the slot for its next agent to inherit.
     pub(crate) fn terminate(
         &self,
         id: AgentId,
+        wait_for_writers: impl FnOnce(),
         release: impl FnOnce(KeySet<K>) -> usize,
     ) -> Result<usize, AgentError> {
         let slot = self.slot(id.index);
@@ -970,11 +979,6 @@ impl<K: Hash + Eq> Registry<K> {
             // this one until the next count.
             slot.claimant.store(0, Ordering::Release);
             self.claimants_stale.store(true, Ordering::Release);
-            // After the generation moved: later departures of its entries
-            // credit `orphaned` (see `depart`).
-            let charged = slot.counters.charged.swap(0, Ordering::AcqRel);
-            slot.counters.charged_shared.store(0, Ordering::Release);
-            self.orphaned.fetch_add(charged, Ordering::AcqRel);
             let config = slot.config();
             self.committed.fetch_sub(config.reserved, Ordering::AcqRel);
             if state_before == ACTIVE {
@@ -984,14 +988,21 @@ impl<K: Hash + Eq> Registry<K> {
                 names.remove_hash(name_hash(&name), id.index);
             }
             names.live -= 1;
-            let private = self.private[id.index as usize % PRIVATE_SHARDS]
+            self.private[id.index as usize % PRIVATE_SHARDS]
                 .lock()
                 .remove(&id.index)
-                .unwrap_or_default();
-            // The slot is reused only after this push.
-            names.free.push(id.index);
-            private
+                .unwrap_or_default()
         };
+        // Outside the names lock: listeners run under shard locks and may
+        // take it (the retention judge recounts claimants).
+        wait_for_writers();
+        // Every charge that saw the old generation has landed; later
+        // departures of its entries credit `orphaned` (see `depart`).
+        let charged = slot.counters.charged.swap(0, Ordering::AcqRel);
+        slot.counters.charged_shared.store(0, Ordering::Release);
+        self.orphaned.fetch_add(charged, Ordering::AcqRel);
+        // The slot is reused only after this push.
+        self.names.lock().free.push(id.index);
         let released = release(private);
         self.emit(&AgentEvent::Terminated { id, released });
         Ok(released)
@@ -1296,6 +1307,52 @@ impl<K: Hash + Eq> Registry<K> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    /// A listener that checked the agent's generation before `terminate`
+    /// moved it, and adds its charge after, is one that `terminate` waits
+    /// for (under shard locks, `Cache::wait_for_writers`): the charge then
+    /// goes to the orphaned weight, and the slot's next agent starts at 0.
+    #[test]
+    fn a_charge_racing_with_termination_does_not_reach_the_next_agent() {
+        let registry = &Registry::<u64>::default();
+        let old = registry
+            .register("old", AgentConfig::new(), 1_000)
+            .expect("registers");
+        let (checked_tx, checked_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        std::thread::scope(|s| {
+            // The listener: generation checked, then held up until the
+            // termination has begun.
+            let listener = s.spawn(move || {
+                let slot = registry.live_slot(old);
+                assert!(slot.is_some(), "the agent is live when checked");
+                checked_tx.send(()).expect("send");
+                go_rx.recv().expect("recv");
+                registry.charge(slot, 5, false);
+            });
+            checked_rx.recv().expect("recv");
+            registry
+                .terminate(
+                    old,
+                    || {
+                        // The generation has moved; let the listener finish,
+                        // as the shard lock would make `terminate` wait.
+                        go_tx.send(()).expect("send");
+                        while !listener.is_finished() {
+                            std::thread::yield_now();
+                        }
+                    },
+                    |_| 0,
+                )
+                .expect("terminates");
+        });
+        let new = registry
+            .register("new", AgentConfig::new(), 1_000)
+            .expect("registers");
+        assert_eq!(new.index, old.index, "the slot is reused");
+        assert_eq!(registry.slot(new.index).resident(), 0);
+        assert_eq!(registry.total_charged(), 5, "the late charge is orphaned");
+    }
 
     #[test]
     fn read_counters_pass_to_the_next_thread_once_their_owner_exits() {
