@@ -181,6 +181,16 @@ where
         }
     }
 
+    /// Runs `f` on `key`'s entry without counting an access (the policy
+    /// does not hear of it; the hot tier is not consulted).
+    pub(crate) fn peek<Q, R>(&self, key: &Q, f: impl FnOnce(&K, &V) -> R) -> Option<R>
+    where
+        Q: Hash + Equivalent<K> + ?Sized,
+    {
+        let hash = self.hash(key);
+        self.shard(hash).peek(hash, key, f)
+    }
+
     pub(crate) fn with_entry<Q, R>(&self, key: &Q, f: impl FnOnce(&K, &V) -> R) -> Option<R>
     where
         Q: Hash + Equivalent<K> + ?Sized,
@@ -354,6 +364,26 @@ where
         K: Clone,
         E: Send + Sync + 'static,
     {
+        self.load_through(key, load, |key, value| {
+            // A refused (too heavy) value is still returned, just not
+            // cached.
+            let _ = self.insert(key, value);
+        })
+    }
+
+    /// [`try_get_or_insert_with`](Self::try_get_or_insert_with), with the
+    /// leader's loaded value stored by `store` (which may refuse it; the
+    /// value still reaches the caller and every waiter).
+    pub(crate) fn load_through<E>(
+        &self,
+        key: K,
+        load: impl FnOnce() -> Result<V, E>,
+        store: impl FnOnce(K, V),
+    ) -> Result<V, Arc<E>>
+    where
+        K: Clone,
+        E: Send + Sync + 'static,
+    {
         let hash = self.hash(&key);
         let flights = &self.flights[self.shard_index(hash)];
         loop {
@@ -385,9 +415,7 @@ where
                     }
                     return match load() {
                         Ok(value) => {
-                            // A refused (too heavy) value is still returned,
-                            // just not cached.
-                            let _ = self.insert(key, value.clone());
+                            store(key, value.clone());
                             leader.finish(Outcome::Loaded(value.clone()));
                             Ok(value)
                         }

@@ -163,8 +163,16 @@ where
     where
         Q: Equivalent<K> + ?Sized,
     {
+        self.peek(hash, key, |_, _| ()).is_some()
+    }
+
+    /// Runs `f` on `key`'s entry without counting an access.
+    pub(crate) fn peek<Q, R>(&self, hash: u64, key: &Q, f: impl FnOnce(&K, &V) -> R) -> Option<R>
+    where
+        Q: Equivalent<K> + ?Sized,
+    {
         let guard = pin();
-        self.map.get(&guard, hash, key, |_, _, _| ()).is_some()
+        self.map.get(&guard, hash, key, |_, k, v| f(k, v))
     }
 
     /// Drains the read buffer under the lock until `record` fits (only for

@@ -553,6 +553,123 @@ fn caps_are_hard_and_a_scanner_stops_at_twice_its_share() {
     assert_eq!(cache.charged_weight(), cache.cache().weight());
 }
 
+/// A byte-weighted agent cache: a value weighs its length.
+fn byte_cache(
+    capacity: u64,
+) -> Arc<AgentCache<u64, Vec<u8>, impl helios_l1::Weigher<u64, Vec<u8>>>> {
+    AgentCache::with_weigher(capacity, |_: &u64, v: &Vec<u8>| v.len() as u64).unwrap()
+}
+
+#[test]
+fn an_agent_at_its_cap_can_still_replace_its_own_values() {
+    let cache = byte_cache(10_000);
+    let agent = cache
+        .register_agent("capped", AgentConfig::new().cap(10))
+        .unwrap();
+    agent.insert(1, vec![1; 6]).unwrap().unwrap();
+    agent.insert_private(2, vec![2; 4]).unwrap().unwrap();
+    // At the cap: a value no heavier than the one it replaces is growth 0.
+    agent.insert(1, vec![3; 6]).unwrap().unwrap();
+    agent.insert_private(2, vec![4; 3]).unwrap().unwrap();
+    assert_eq!(agent.get(&1).unwrap(), Some(vec![3; 6]));
+    assert_eq!(agent.get_private(&2).unwrap(), Some(vec![4; 3]));
+    // Growth by one byte fits again (9 + 1).
+    agent.insert_private(2, vec![5; 4]).unwrap().unwrap();
+    assert_eq!(stats_of_bytes(&cache, "capped").resident, 10);
+}
+
+#[test]
+fn a_refused_replacement_leaves_no_stale_value() {
+    use helios_l1::RefusalReason;
+    let cache = byte_cache(10_000);
+    let agent = cache
+        .register_agent("capped", AgentConfig::new().cap(10))
+        .unwrap();
+    agent.insert(1, vec![1; 6]).unwrap().unwrap();
+    // 12 bytes would take it to 12 of 10: refused, and the 6-byte value it
+    // was meant to replace is gone rather than served as current.
+    let refused = agent.insert(1, vec![2; 12]).unwrap().unwrap_err();
+    assert!(matches!(refused.reason, RefusalReason::AgentCap { .. }));
+    assert_eq!(agent.get(&1).unwrap(), None);
+    assert_eq!(stats_of_bytes(&cache, "capped").resident, 0);
+    assert_eq!(cache.charged_weight(), cache.cache().weight());
+}
+
+#[test]
+fn a_load_over_the_cap_is_returned_and_not_cached() {
+    let cache = byte_cache(10_000);
+    let agent = cache
+        .register_agent("capped", AgentConfig::new().cap(100))
+        .unwrap();
+    agent.insert(1, vec![1; 99]).unwrap().unwrap();
+    // The loader's value weighs 100: 199 of 100 if it were cached.
+    let value = agent.get_or_insert_with(2, || vec![2; 100]).unwrap();
+    assert_eq!(value, vec![2; 100]);
+    assert_eq!(agent.get(&2).unwrap(), None, "not cached");
+    let stats = stats_of_bytes(&cache, "capped");
+    assert_eq!(stats.resident, 99);
+    assert_eq!(
+        (stats.loads, stats.inserts),
+        (1, 1),
+        "one load, one stored insert"
+    );
+    // One that fits is cached.
+    assert_eq!(
+        agent.get_or_insert_with(3, || vec![3; 1]).unwrap(),
+        vec![3; 1]
+    );
+    assert_eq!(agent.get(&3).unwrap(), Some(vec![3; 1]));
+}
+
+#[test]
+fn threads_writing_through_one_capped_agent_never_exceed_its_cap() {
+    const CAP: u64 = 40;
+    let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(100_000).unwrap();
+    let agent = cache
+        .register_agent("capped", AgentConfig::new().cap(CAP))
+        .unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let agent = agent.clone();
+            let cache = &cache;
+            s.spawn(move || {
+                let mut x = t.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+                for _ in 0..5_000 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    // Removals keep the agent below its cap now and then,
+                    // so that inserts race for the last places again.
+                    if x % 4 == 0 {
+                        agent.remove(&(x % 200)).unwrap();
+                    } else {
+                        let _ = agent.insert(x % 200, x).unwrap();
+                    }
+                    let resident = cache
+                        .agents(AgentSort::Name)
+                        .into_iter()
+                        .find(|a| &*a.name == "capped")
+                        .unwrap()
+                        .resident;
+                    assert!(resident <= CAP, "{resident} over the cap of {CAP}");
+                }
+            });
+        }
+    });
+    assert_eq!(cache.charged_weight(), cache.cache().weight());
+}
+
+fn stats_of_bytes<W: helios_l1::Weigher<u64, Vec<u8>>>(
+    cache: &AgentCache<u64, Vec<u8>, W>,
+    name: &str,
+) -> helios_l1::AgentStats {
+    cache
+        .agents(AgentSort::Name)
+        .into_iter()
+        .find(|s| &*s.name == name)
+        .unwrap()
+}
+
 #[test]
 fn quota_pressure_is_announced_once_per_episode() {
     let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(1000).unwrap();

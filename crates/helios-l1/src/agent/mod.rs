@@ -7,6 +7,7 @@ mod registry;
 
 use std::borrow::Borrow;
 use std::cell::Cell;
+use std::convert::Infallible;
 use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 use std::time::Instant;
@@ -318,8 +319,14 @@ fn as_inserter<R>(address: usize, id: AgentId, f: impl FnOnce() -> R) -> R {
 /// retried at the next of these); eviction judges entries by the last
 /// count. A suspended agent's share is 0 and its reservation is lent, so
 /// on a full cache its inserts are refused. Three rules use it:
-/// - **Caps are hard.** An insert that would take the agent's resident
-///   weight above its cap is refused ([`RefusalReason::AgentCap`]).
+/// - **Caps are hard.** An insert, a load or an adoption that would take
+///   the agent's resident weight above its cap is refused
+///   ([`RefusalReason::AgentCap`]); only growth counts, so an agent at its
+///   cap can still replace its own values with ones no heavier. A capped
+///   agent's check and write are one step under a per-agent lock, so
+///   threads writing through one agent cannot together pass its cap.
+///   A refused insert removes the value it would have replaced, as
+///   [`Cache::insert`] does.
 /// - **Admission.** While the cache is full, an agent holding more than
 ///   twice its fair share (and more than its reservation) has its inserts
 ///   refused ([`RefusalReason::AgentOverShare`]): a scan stops displacing
@@ -549,6 +556,15 @@ impl<K, V, W, S> Clone for AgentHandle<K, V, W, S> {
 /// refusal (too heavy) with the key and value handed back.
 pub type Stored<K, V> = Result<(), Refused<Scoped<K>, V>>;
 
+/// The entry an insert replaces, as its admission weighs it.
+#[derive(Clone, Copy, Debug)]
+struct Replaced {
+    weight: u64,
+    /// Whether it is charged to the inserting agent (its weight then
+    /// leaves that agent's charge as the new value's arrives).
+    charged_here: bool,
+}
+
 impl<K, V, W, S> AgentHandle<K, V, W, S>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
@@ -740,18 +756,29 @@ where
     /// already holds more than twice its fair share (so its insert would
     /// evict other agents' entries to make room for an outsized footprint;
     /// a scanning agent hits this after a few hundred entries, agents that
-    /// behave alike practically never).
-    fn admission(&self, weight: u64) -> Option<RefusalReason> {
+    /// behave alike practically never). `replaced` is the entry the insert
+    /// replaces, if any: its weight, and whether it is charged to this
+    /// agent. Only growth is judged: replacing an own entry with a value no
+    /// heavier is never refused.
+    fn admission(&self, weight: u64, replaced: Option<Replaced>) -> Option<RefusalReason> {
+        let (own, old) = replaced.map_or((0, 0), |r| {
+            (if r.charged_here { r.weight } else { 0 }, r.weight)
+        });
+        // What this agent's charge and the cache's weight would grow by.
+        let growth = weight.saturating_sub(own);
+        if growth == 0 {
+            return None;
+        }
         let resident = self.slot().resident();
         let config = self.slot().config();
         if let Some(cap) = config.cap_weight() {
-            if resident.saturating_add(weight) > cap {
+            if resident.saturating_add(growth) > cap {
                 return Some(RefusalReason::AgentCap { resident, cap });
             }
         }
         let cache = &self.cache.cache;
         let capacity = cache.capacity();
-        if cache.weight().saturating_add(weight) > capacity {
+        if cache.weight().saturating_sub(old).saturating_add(weight) > capacity {
             let registry = &self.cache.registry;
             registry.refresh_claimants();
             let share = registry.fair_share(capacity, self.slot());
@@ -762,11 +789,20 @@ where
                 0
             };
             let allowed = share.saturating_mul(OVER_SHARE_FACTOR).max(reserved);
-            if resident.saturating_add(weight) > allowed {
+            if resident.saturating_add(growth) > allowed {
                 return Some(RefusalReason::AgentOverShare { resident, share });
             }
         }
         None
+    }
+
+    /// The entry an insert of `key` would replace (read without counting an
+    /// access).
+    fn replaced(&self, key: &Scoped<K>) -> Option<Replaced> {
+        self.cache.cache.peek(key, |stored, value| Replaced {
+            weight: self.weigh(stored.key(), value),
+            charged_here: stored.charged_to() == self.id,
+        })
     }
 
     /// Counts an insert (or a load), and at its pace recounts the pool's
@@ -777,11 +813,24 @@ where
     }
 
     /// Stores `value` under `key`, charged to this agent; evictions it
-    /// causes are counted as caused by this agent.
+    /// causes are counted as caused by this agent. A refused insert removes
+    /// the value it would have replaced, as [`Cache::insert`] does: a
+    /// reader never gets a value its writer tried to replace.
     fn store(&self, key: Scoped<K>, value: V) -> Stored<K, V> {
-        self.count_insert();
         let weight = self.weigh(&key.key, &value);
-        if let Some(reason) = self.admission(weight) {
+        // A capped agent's check and write are one step (see
+        // `Slot::charge_lock`); the guard drops after the insert's charge.
+        let _charging = self.slot().charge_lock();
+        // What the insert replaces only ever makes it more admissible, so
+        // it is looked up (a second probe) only for an insert that would
+        // otherwise be refused.
+        let mut replaced = None;
+        let mut refusal = self.admission(weight, None);
+        if refusal.is_some() {
+            replaced = self.replaced(&key);
+            refusal = self.admission(weight, replaced);
+        }
+        if let Some(reason) = refusal {
             let (resident, limit) = match reason {
                 RefusalReason::AgentCap { resident, cap } => (resident, cap),
                 RefusalReason::AgentOverShare { resident, share } => {
@@ -790,11 +839,18 @@ where
                 _ => (0, 0),
             };
             self.cache.registry.pressure(self.id, resident, limit);
+            if replaced.is_some() {
+                self.cache.cache.remove(&key);
+            }
             return Err(Refused { key, value, reason });
         }
         self.cache.registry.relieve(self.id);
         let registry = Arc::as_ptr(&self.cache.registry) as usize;
-        as_inserter(registry, self.id, || self.cache.cache.insert(key, value))
+        let stored = as_inserter(registry, self.id, || self.cache.cache.insert(key, value));
+        if stored.is_ok() {
+            self.count_insert();
+        }
+        stored
     }
 
     /// Inserts into the shared namespace.
@@ -834,8 +890,11 @@ where
     }
 
     /// Publishes this agent's private value of `key` in the shared namespace
-    /// (explicit sharing), charged to this agent; returns whether there was
-    /// one. The private copy stays.
+    /// (explicit sharing), charged to this agent; returns whether it was
+    /// published: false if the agent has no private value of `key`, or if
+    /// the insert was refused (its cap or share; a shared value it would
+    /// have replaced is then removed, as by [`insert`](Self::insert)). The
+    /// private copy stays.
     pub fn share(&self, key: &K) -> Result<bool, AgentError> {
         self.slot().check(self.id)?;
         let private = self.private_key(key.clone());
@@ -850,40 +909,39 @@ where
     /// The shared value of `key`, loaded with `load` on a miss (single
     /// flight across agents; the loaded value is charged to the agent that
     /// loaded it). Counts a hit, or a miss and (if this agent ran the
-    /// loader) a load and its time.
+    /// loader) a load and its time. A loaded value that the agent's cap or
+    /// share refuses (as [`insert`](Self::insert) would, by its weight) is
+    /// returned to the caller and its waiters but not cached.
     pub fn get_or_insert_with(&self, key: K, load: impl FnOnce() -> V) -> Result<V, AgentError> {
         self.slot().check(self.id)?;
-        if self.admission(1).is_some() {
-            // Over its cap or share: serve the value without caching it
-            // (and without single flight).
-            if let Some(value) = self.read(SharedRef::new(&key), V::clone)? {
-                return Ok(value);
-            }
-            let start = Instant::now();
-            let value = load();
-            self.slot().add_load_time(start.elapsed());
-            self.slot().count(Counter::Loads);
-            return Ok(value);
-        }
         let mut loaded = false;
         let registry = Arc::as_ptr(&self.cache.registry) as usize;
-        // The key names this agent: if its loader runs, its key is stored,
-        // so the entry is charged to the agent that loaded it.
+        // The key names this agent: if its loader runs, the value is stored
+        // through `store`, charged to the agent that loaded it, and refused
+        // like any insert of its weight (over its cap or share: returned,
+        // not cached).
         let value = as_inserter(registry, self.id, || {
-            self.cache
-                .cache
-                .get_or_insert_with(Scoped::shared_by(self.id, key), || {
+            self.cache.cache.load_through(
+                Scoped::shared_by(self.id, key),
+                || {
                     loaded = true;
                     let start = Instant::now();
                     let value = load();
                     self.slot().add_load_time(start.elapsed());
-                    value
-                })
+                    Ok::<V, Infallible>(value)
+                },
+                |key, value| {
+                    let _ = self.store(key, value);
+                },
+            )
         });
+        let value = match value {
+            Ok(value) => value,
+            Err(never) => match *never {},
+        };
         if loaded {
             self.slot().count(Counter::Misses);
             self.slot().count(Counter::Loads);
-            self.count_insert();
         } else {
             self.slot().count(Counter::Hits);
         }
@@ -903,6 +961,8 @@ where
         let id = self.id;
         let slot = self.slot();
         let cap = slot.config().cap_weight();
+        // The cap check and the re-charge are one step (`Slot::charge_lock`).
+        let _charging = slot.charge_lock();
         let mut already = false;
         let adopted = self
             .cache

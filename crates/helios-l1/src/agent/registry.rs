@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use crate::removal::RemovalCause;
 use crate::retention::Retention;
-use crate::sync::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Mutex, Ordering, RwLock};
+use crate::sync::{
+    AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Mutex, MutexGuard, Ordering, RwLock,
+};
 use crate::thread_token;
 
 /// An agent may hold up to this many times its fair share while the cache is
@@ -348,6 +350,10 @@ pub(crate) struct Slot<K> {
     reserved: AtomicU64,
     cap: AtomicU64,
     priority: AtomicU32,
+    /// Held by a capped agent's writes across the cap check and the write
+    /// (`Slot::charge_lock`), so that two threads writing through one
+    /// agent cannot both pass the check and together exceed the cap.
+    charging: Mutex<()>,
     _keys: std::marker::PhantomData<fn(K)>,
 }
 
@@ -376,6 +382,7 @@ impl<K> Slot<K> {
             reserved: AtomicU64::new(0),
             cap: AtomicU64::new(u64::MAX),
             priority: AtomicU32::new(1),
+            charging: Mutex::new(()),
             _keys: std::marker::PhantomData,
         }
     }
@@ -535,6 +542,14 @@ impl<K> Slot<K> {
     }
 
     /// The configuration of the slot's agent.
+    /// For an agent with a cap, a lock that its writes hold from their cap
+    /// check until their entry is stored (and charged); `None` without a
+    /// cap, whose writes need no lock. Taken before any shard lock, never
+    /// under one.
+    pub(crate) fn charge_lock(&self) -> Option<MutexGuard<'_, ()>> {
+        (self.cap.load(Ordering::Acquire) != u64::MAX).then(|| self.charging.lock())
+    }
+
     pub(crate) fn config(&self) -> AgentConfig {
         AgentConfig {
             reserved: self.reserved.load(Ordering::Acquire),
