@@ -865,11 +865,12 @@ where
         self.cache
             .registry
             .with_private(self.id.index(), |private| {
-                // Forget keys evicted since, before the set outgrows the cache.
-                if private.len() as u64 >= self.cache.cache.capacity().max(64) {
-                    private.retain(|k| self.cache.cache.contains_key(&self.private_key(k.clone())));
-                }
-                private.insert(key.clone());
+                private.insert(key.clone(), |k| {
+                    self.cache
+                        .cache
+                        .peek(&PrivateRef::new(self.id, k), |_, _| ())
+                        .is_some()
+                });
             });
         Ok(self.store(self.private_key(key), value))
     }

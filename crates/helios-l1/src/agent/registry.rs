@@ -60,6 +60,61 @@ const CHUNKS: usize = 4096;
 pub(crate) type KeySet<K> =
     HashSet<K, std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>>;
 
+/// Smallest private-key set that is pruned (see [`PrivateKeys`]).
+const PRUNE_FLOOR: usize = 64;
+
+/// One agent's private keys: every key it stored privately that may still
+/// be resident, so that `terminate` can release them without a pass over
+/// the cache. Keys whose entries were evicted are forgotten lazily.
+#[derive(Debug)]
+pub(crate) struct PrivateKeys<K> {
+    keys: KeySet<K>,
+    /// The length at which the next insert prunes the set (keeps only the
+    /// keys still resident): twice what the last pruning kept, at least
+    /// [`PRUNE_FLOOR`]. So a pruning's pass over `n` keys follows at least
+    /// `n / 2` inserts (O(1) per insert, amortized), and the set holds at
+    /// most about twice the agent's resident private keys, whatever their
+    /// weights. (It used to be pruned whenever it held the capacity's
+    /// worth of keys: every insert rescanned it once an agent's private
+    /// entries filled a unit-weight cache, and with byte weights the
+    /// threshold, in bytes, let evicted keys pile up.)
+    prune_at: usize,
+}
+
+impl<K> Default for PrivateKeys<K> {
+    fn default() -> Self {
+        Self {
+            keys: KeySet::default(),
+            prune_at: PRUNE_FLOOR,
+        }
+    }
+}
+
+impl<K: Hash + Eq> PrivateKeys<K> {
+    /// Records `key`, first pruning the keys for which `resident` is false
+    /// if the set has reached its pruning length.
+    pub(crate) fn insert(&mut self, key: K, resident: impl Fn(&K) -> bool) {
+        if self.keys.len() >= self.prune_at {
+            self.keys.retain(|k| resident(k));
+            self.prune_at = self.keys.len().saturating_mul(2).max(PRUNE_FLOOR);
+        }
+        self.keys.insert(key);
+    }
+
+    pub(crate) fn remove(&mut self, key: &K) -> bool {
+        self.keys.remove(key)
+    }
+
+    pub(crate) fn into_keys(self) -> KeySet<K> {
+        self.keys
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+}
+
 /// How an agent may use the cache; see [`AgentCache::register_agent`](crate::AgentCache::register_agent).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AgentConfig {
@@ -761,7 +816,7 @@ type Chunk<K> = OnceLock<Arc<SlotChunk<K>>>;
 const PRIVATE_SHARDS: usize = 64;
 
 /// Private-key sets of the agents whose slot number falls in one shard.
-type PrivateShard<K> = Mutex<HashMap<u32, KeySet<K>>>;
+type PrivateShard<K> = Mutex<HashMap<u32, PrivateKeys<K>>>;
 
 /// All agents of one cache.
 pub(crate) struct Registry<K> {
@@ -1006,6 +1061,7 @@ impl<K: Hash + Eq> Registry<K> {
             self.private[id.index as usize % PRIVATE_SHARDS]
                 .lock()
                 .remove(&id.index)
+                .map(PrivateKeys::into_keys)
                 .unwrap_or_default()
         };
         // Outside the names lock: listeners run under shard locks and may
@@ -1217,8 +1273,12 @@ impl<K: Hash + Eq> Registry<K> {
         })
     }
 
-    /// Runs `f` on the private-key set of the agent in slot `index`.
-    pub(crate) fn with_private<R>(&self, index: u32, f: impl FnOnce(&mut KeySet<K>) -> R) -> R {
+    /// Runs `f` on the private keys of the agent in slot `index`.
+    pub(crate) fn with_private<R>(
+        &self,
+        index: u32,
+        f: impl FnOnce(&mut PrivateKeys<K>) -> R,
+    ) -> R {
         let mut shard = self.private[index as usize % PRIVATE_SHARDS].lock();
         f(shard.entry(index).or_default())
     }
@@ -1322,6 +1382,33 @@ impl<K: Hash + Eq> Registry<K> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    /// Pruning the private-key set costs O(1) per insert, amortized, even
+    /// when every key stays resident (it used to rescan the whole set on
+    /// every insert once it held the capacity's worth of keys), and the
+    /// set never holds much more than twice the resident keys.
+    #[test]
+    fn private_key_sets_prune_in_amortized_constant_time() {
+        let mut all_resident = PrivateKeys::default();
+        let looks = std::cell::Cell::new(0u64);
+        for k in 0..100_000u64 {
+            all_resident.insert(k, |_| {
+                looks.set(looks.get() + 1);
+                true
+            });
+        }
+        assert_eq!(all_resident.len(), 100_000);
+        assert!(looks.get() <= 2 * 100_000, "{} looks", looks.get());
+
+        // Only the last 100 keys inserted are resident at any time.
+        let mut churning = PrivateKeys::default();
+        let mut max_len = 0;
+        for k in 0..100_000u64 {
+            churning.insert(k, |key| k - key < 100);
+            max_len = max_len.max(churning.len());
+        }
+        assert!(max_len <= 2 * 100 + 1, "the set grew to {max_len}");
+    }
 
     /// A listener that checked the agent's generation before `terminate`
     /// moved it, and adds its charge after, is one that `terminate` waits
