@@ -169,10 +169,6 @@ where
         self.with_entry(key, |_, value| f(value))
     }
 
-    /// Like [`with`](Self::with), also showing `f` the stored key (which
-    /// may differ from `key` in what equality ignores, such as the agent a
-    /// [`Scoped`](crate::Scoped) key charges).
-    #[inline]
     /// Waits until every write in progress, and every listener call it
     /// makes, has finished: locks and releases each shard once.
     pub(crate) fn wait_for_writers(&self) {
@@ -191,6 +187,10 @@ where
         self.shard(hash).peek(hash, key, f)
     }
 
+    /// Like [`with`](Self::with), also showing `f` the stored key (which
+    /// may differ from `key` in what equality ignores, such as the agent a
+    /// [`Scoped`](crate::Scoped) key charges).
+    #[inline]
     pub(crate) fn with_entry<Q, R>(&self, key: &Q, f: impl FnOnce(&K, &V) -> R) -> Option<R>
     where
         Q: Hash + Equivalent<K> + ?Sized,
