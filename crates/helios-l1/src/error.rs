@@ -71,7 +71,12 @@ pub enum RefusalReason {
         /// The largest weight an entry may have in this cache.
         max: u64,
     },
-    /// The shard has no free slot index left (over a billion entries).
+    /// The shard has no free entry index left: its slots that wait for
+    /// readers before reuse have used up the indices its live entries leave
+    /// ([`MAX_ENTRIES_PER_SHARD`](crate::MAX_ENTRIES_PER_SHARD) in all; a
+    /// shard evicts by count well before its live entries alone could).
+    /// The refusal evicts one entry, so inserts find room again once the
+    /// waiting slots are reclaimed.
     IndexSpaceExhausted,
     /// The inserting agent would exceed its cap
     /// ([`AgentConfig::cap`](crate::AgentConfig::cap)).

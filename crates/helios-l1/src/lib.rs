@@ -114,7 +114,7 @@ pub use hash::{DefaultHashBuilder, UniformHashBuilder, UniformHasher};
 pub use hot::HotTierStats;
 pub use options::{
     default_shards, CacheBuilder, DEFAULT_HOT_TIER_ENTRIES, DEFAULT_HOT_TIER_MIN_HIT_SHARE,
-    DEFAULT_HOT_TIER_REFRESH, MAX_HOT_TIER_ENTRIES,
+    DEFAULT_HOT_TIER_REFRESH, MAX_ENTRIES_PER_SHARD, MAX_HOT_TIER_ENTRIES,
 };
 pub use pool::{BufferPool, PoolError, PoolStats, PooledBuffer};
 pub use recording::{HitRecordingStats, DEFAULT_READER_DRAINS_PER_WRITE};

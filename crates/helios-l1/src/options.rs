@@ -31,6 +31,19 @@ const MIN_DEFAULT_SHARD_CAPACITY: u64 = 4096;
 /// traces"). Reads stay lock-free either way; writers of a write-heavy
 /// weighted cache may want `shards(n)`.
 const MIN_WEIGHTED_SHARD_CAPACITY: u64 = 1 << 26;
+/// Most entries one shard can index: its slab hands out 24-bit indices
+/// (the table packs an index and an 8-bit tag into one word), 2^24 − 2 of
+/// them. A shard evicts by count well before (about 15.7 million entries,
+/// the rest of the indices left for slots that wait for readers), whatever
+/// the entries weigh: so a unit-weight cache holds at most about 15.7
+/// million entries per shard, and a cache of entries weighing 0 stays
+/// bounded too.
+pub const MAX_ENTRIES_PER_SHARD: u64 = crate::raw::MAX_INDEX as u64 + 1;
+/// Most shards [`default_shards`] picks to keep a unit-weight capacity
+/// within the entries its shards can hold. A larger capacity (`u64::MAX`
+/// as "unbounded", say) keeps the CPU-based count, and its shards evict by
+/// count instead.
+const MAX_DEFAULT_SHARDS: u64 = 1 << 12;
 /// Default shards per CPU: enough that writers rarely meet on a lock. A
 /// write holds its shard's lock for about a microsecond (it replays the
 /// shard's buffered hits, inserts and evicts), and a writer that finds the
@@ -69,10 +82,20 @@ pub(crate) fn cpus() -> usize {
 
 /// The default shard count for `capacity` with unit weights: `16 × CPUs`
 /// rounded up to a power of two, reduced so each shard keeps at least 4,096
-/// entries. (With a custom weigher the floor is 64 Mi weight units per
-/// shard instead; see [`CacheBuilder::shards`].)
+/// entries, and raised (up to 4,096 shards) so that no shard has to hold
+/// more entries than it can index ([`MAX_ENTRIES_PER_SHARD`]). (With a
+/// custom weigher the floor is 64 Mi weight units per shard instead; see
+/// [`CacheBuilder::shards`].)
 pub fn default_shards(capacity: u64) -> usize {
-    shards_with_floor(capacity, MIN_DEFAULT_SHARD_CAPACITY)
+    let shards = shards_with_floor(capacity, MIN_DEFAULT_SHARD_CAPACITY);
+    let needed = capacity
+        .div_ceil(crate::policy::MAX_SHARD_ENTRIES)
+        .next_power_of_two();
+    if needed > shards as u64 && needed <= MAX_DEFAULT_SHARDS {
+        needed as usize
+    } else {
+        shards
+    }
 }
 
 fn shards_with_floor(capacity: u64, floor: u64) -> usize {
@@ -150,7 +173,10 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
     /// [`default_shards`] with unit weights; with a custom weigher, as many
     /// shards as keep 64 Mi weight units (64 MiB of bytes) each, so a
     /// byte-weighted cache below 128 MiB has one shard and can hold entries
-    /// up to its whole capacity.
+    /// up to its whole capacity. Whatever the weights, a shard holds at
+    /// most about 15.7 million entries ([`MAX_ENTRIES_PER_SHARD`]) and
+    /// evicts by count beyond: give a unit-weight cache of more entries
+    /// than that per shard more shards.
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = Some(shards);
         self

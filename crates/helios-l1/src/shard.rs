@@ -10,6 +10,7 @@
 //! [`Shard::validate`]).
 
 use crate::equivalent::Equivalent;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::error::{RefusalReason, Refused};
 use crate::hot::{Hitter, LockedShard, ShardHot};
@@ -17,7 +18,7 @@ use crate::policy::{Policy, Victim};
 use crate::raw::{read_buffer, RawMap, ReadBuffer, Writer};
 use crate::reclaim::{pin, Guard};
 use crate::recording::{HitRecording, HitRecordingStats};
-use crate::removal::{Listeners, RemovalCause};
+use crate::removal::{ListenerSet, Listeners, RemovalCause};
 use crate::retention::Retention;
 use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
 
@@ -317,28 +318,66 @@ where
         let weight32 = weight as u32;
 
         let stored = match existing {
-            Some(found) => {
-                self.replace_found(writer, policy, hot, &guard, found, (key, value), weight32)
-            }
+            Some(found) => self
+                .replace_found(writer, policy, hot, &guard, found, (key, value), weight32)
+                .map_err(|entry| (entry, existing)),
             None => self
                 .map
                 .insert(writer, &guard, hash, (key, value), |i| {
                     u64::from(policy.hash_of(i))
                 })
-                .inspect(|&index| policy.insert(index, hash as u32, weight32)),
+                .inspect(|&index| policy.insert(index, hash as u32, weight32))
+                .map_err(|entry| (entry, None)),
         };
         let index = match stored {
             Ok(index) => index,
-            Err((key, value)) => {
+            Err(((key, value), existing)) => {
+                self.out_of_indices(writer, policy, victims, hot, &guard, existing);
                 return Err(Refused {
                     key,
                     value,
                     reason: RefusalReason::IndexSpaceExhausted,
-                })
+                });
             }
         };
         self.stored(writer, policy, victims, hot, &guard, index);
         Ok(())
+    }
+
+    /// An insert found no free entry index: the shard's slots that wait
+    /// for readers used up what its live entries leave (`MAX_INDEX`; the
+    /// policy keeps the live entries well below it). Out of line: it should
+    /// never run.
+    #[cold]
+    #[inline(never)]
+    fn out_of_indices(
+        &self,
+        writer: &mut Writer,
+        policy: &mut Policy,
+        victims: &mut Vec<Victim>,
+        hot: &mut Option<ShardHot<K, V>>,
+        guard: &Guard,
+        existing: Option<(usize, u32)>,
+    ) {
+        let panicked = match existing {
+            // The listener has heard that the old entry leaves (see
+            // `replace_found`): make it so, so that no stale value is
+            // served.
+            Some((pos, old)) => {
+                invalidate(hot, old);
+                self.map.remove_at(writer, guard, pos);
+                policy.remove(old);
+                None
+            }
+            // Evict one entry by count, so that later inserts find an index
+            // once its slot is reclaimed.
+            None if policy.evict_one(victims) => self.remove_victims(writer, victims, hot, guard),
+            None => None,
+        };
+        self.publish_counts(policy);
+        if let Some(payload) = panicked {
+            std::panic::resume_unwind(payload);
+        }
     }
 
     /// Replaces the entry `found` (table position, slab index) with
@@ -357,8 +396,7 @@ where
     ) -> Result<u32, (K, V)> {
         // Told before the replacement: afterwards the old slot is no longer
         // live. (If the replacement then fails for lack of slot indices,
-        // 16.7 million live entries in one shard, the listener has heard of
-        // a departure that did not happen.)
+        // the caller removes the old entry, so the departure happens.)
         self.notify(writer, old, policy.weight_of(old), RemovalCause::Replaced);
         invalidate(hot, old);
         self.map
@@ -368,6 +406,11 @@ where
 
     /// After an entry was stored at `index`: tells the listener, evicts
     /// until the shard fits, publishes the counts.
+    ///
+    /// A listener that panics does not leave the shard half-updated: the
+    /// panic is caught, the eviction finishes (every victim leaves the
+    /// table as it left the policy), the counts are published, and then the
+    /// panic resumes on the caller's thread.
     fn stored(
         &self,
         writer: &mut Writer,
@@ -377,15 +420,53 @@ where
         guard: &Guard,
         index: u32,
     ) {
-        if let Some(listeners) = &self.listener {
+        let Some(listeners) = &self.listener else {
+            // No listener, no panic to contain: the plain cache's path.
+            policy.evict(victims, |_| Retention::Normal);
+            for victim in victims.drain(..) {
+                self.unlink_victim(writer, victim, hot, guard);
+            }
+            self.publish_counts(policy);
+            return;
+        };
+        self.stored_with_listeners(listeners, writer, policy, victims, hot, guard, index);
+    }
+
+    /// [`stored`](Self::stored) for a shard with listeners.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn stored_with_listeners(
+        &self,
+        listeners: &ListenerSet<K, V>,
+        writer: &mut Writer,
+        policy: &mut Policy,
+        victims: &mut Vec<Victim>,
+        hot: &mut Option<ShardHot<K, V>>,
+        guard: &Guard,
+        index: u32,
+    ) {
+        let mut panicked = None;
+        {
             if let Some(on_insert) = &listeners.on_insert {
                 let weight = u64::from(policy.weight_of(index));
-                self.map
-                    .with_entry(writer, index, |(k, v)| on_insert(k, v, weight));
+                panicked = catch_unwind(AssertUnwindSafe(|| {
+                    self.map
+                        .with_entry(writer, index, |(k, v)| on_insert(k, v, weight))
+                }))
+                .err();
             }
         }
-        self.evict(writer, policy, victims, hot, guard);
+        match &listeners.retention {
+            Some(retention) => policy.evict(victims, |index| {
+                self.map.with_entry(writer, index, |(k, v)| retention(k, v))
+            }),
+            None => policy.evict(victims, |_| Retention::Normal),
+        }
+        let evicting = self.remove_victims(writer, victims, hot, guard);
         self.publish_counts(policy);
+        if let Some(payload) = panicked.or(evicting) {
+            std::panic::resume_unwind(payload);
+        }
     }
 
     /// Replaces the entry of `key`, if present, by what `f` makes of the
@@ -441,28 +522,55 @@ where
         }
     }
 
-    fn evict(
+    /// Tells the listener of each victim (already out of the policy) and
+    /// unlinks it. Every victim is unlinked even if the listener panics;
+    /// the first panic's payload is returned for the caller to resume once
+    /// the shard is consistent.
+    #[inline(always)]
+    fn remove_victims(
         &self,
         writer: &mut Writer,
-        policy: &mut Policy,
         victims: &mut Vec<Victim>,
         hot: &mut Option<ShardHot<K, V>>,
         guard: &Guard,
-    ) {
-        match self.listener.as_ref().and_then(|l| l.retention.as_ref()) {
-            Some(retention) => policy.evict(victims, |index| {
-                self.map.with_entry(writer, index, |(k, v)| retention(k, v))
-            }),
-            None => policy.evict(victims, |_| Retention::Normal),
+    ) -> Option<Box<dyn std::any::Any + Send>> {
+        let listening = self
+            .listener
+            .as_ref()
+            .is_some_and(|l| l.on_removal.is_some());
+        if !listening {
+            for victim in victims.drain(..) {
+                self.unlink_victim(writer, victim, hot, guard);
+            }
+            return None;
         }
+        let mut panicked = None;
         for victim in victims.drain(..) {
-            self.notify(writer, victim.index, victim.weight, RemovalCause::Evicted);
-            invalidate(hot, victim.index);
-            let unlinked =
-                self.map
-                    .remove_index(writer, guard, u64::from(victim.hash), victim.index);
-            debug_assert!(unlinked, "policy victim {victim:?} was not in the table");
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| {
+                self.notify(writer, victim.index, victim.weight, RemovalCause::Evicted)
+            })) {
+                panicked.get_or_insert(payload);
+            }
+            self.unlink_victim(writer, victim, hot, guard);
         }
+        panicked
+    }
+
+    /// Takes a victim (already out of the policy) out of the hot tier and
+    /// the table.
+    #[inline(always)]
+    fn unlink_victim(
+        &self,
+        writer: &mut Writer,
+        victim: Victim,
+        hot: &mut Option<ShardHot<K, V>>,
+        guard: &Guard,
+    ) {
+        invalidate(hot, victim.index);
+        let unlinked = self
+            .map
+            .remove_index(writer, guard, u64::from(victim.hash), victim.index);
+        debug_assert!(unlinked, "policy victim {victim:?} was not in the table");
     }
 
     /// Tells the listener, if any, that the entry at `index` leaves.

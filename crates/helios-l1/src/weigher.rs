@@ -4,7 +4,11 @@
 ///
 /// Called once per insert, before the shard lock is taken; it should be cheap
 /// and must return the same weight for the same entry. A weight of 0 is
-/// allowed: such entries use no capacity but are evicted like any other.
+/// allowed: such entries use no capacity, so the weight never makes room
+/// for them (eviction for weight takes them from its queues like any
+/// other entry, but only while the weight is over the capacity). What
+/// bounds them is the entry count: a shard evicts by count beyond about
+/// 15.7 million entries ([`MAX_ENTRIES_PER_SHARD`](crate::MAX_ENTRIES_PER_SHARD)).
 pub trait Weigher<K, V> {
     /// The weight of `value` stored under `key`.
     fn weigh(&self, key: &K, value: &V) -> u64;

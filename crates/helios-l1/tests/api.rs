@@ -484,3 +484,66 @@ fn weighted_caches_keep_shards_large_enough_for_large_entries() {
     let agents = helios_l1::AgentCache::<u64, u64>::new(1 << 20).unwrap();
     assert_eq!(agents.cache().shards(), helios_l1::default_shards(1 << 20));
 }
+
+/// A removal listener that panics during an eviction: the panic reaches the
+/// inserting caller, and the shard is left consistent (every victim gone
+/// from the table as from the policy, counts published, the weight within
+/// the capacity). Before, the victims after the panicking one stayed
+/// readable in the table but left the policy, and were never evicted.
+#[test]
+fn a_panicking_listener_leaves_the_shard_consistent() {
+    use helios_l1::RemovalCause;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let cache: Cache<u64, u64> = Cache::builder()
+        .capacity(100)
+        .shards(1)
+        .removal_listener(|k: &u64, _: &u64, cause| {
+            if cause == RemovalCause::Evicted && k % 7 == 0 {
+                panic!("listener refuses key {k}");
+            }
+        })
+        .insert_listener(|k: &u64, _: &u64| {
+            if k % 101 == 0 {
+                panic!("insert listener refuses key {k}");
+            }
+        })
+        .build()
+        .unwrap();
+    let mut panics = 0;
+    for k in 0..2_000u64 {
+        if catch_unwind(AssertUnwindSafe(|| {
+            let _ = cache.insert(k, k);
+        }))
+        .is_err()
+        {
+            panics += 1;
+        }
+        cache.validate().unwrap();
+        assert!(cache.weight() <= cache.capacity());
+    }
+    assert!(panics > 0, "some listener calls panicked");
+    assert_eq!(cache.len() as u64, cache.weight());
+}
+
+/// The default shard count keeps every shard within the entries it can
+/// index, for capacities up to what 4,096 shards hold.
+#[test]
+fn default_shards_leave_no_shard_more_entries_than_it_can_index() {
+    use helios_l1::{default_shards, MAX_ENTRIES_PER_SHARD};
+    for capacity in [
+        1_000u64,
+        100_000_000,
+        1_000_000_000,
+        10_000_000_000,
+        60_000_000_000,
+    ] {
+        let shards = default_shards(capacity) as u64;
+        assert!(shards.is_power_of_two());
+        assert!(
+            capacity / shards < MAX_ENTRIES_PER_SHARD,
+            "{capacity} in {shards} shards"
+        );
+    }
+    // "Unbounded" keeps the CPU-based count rather than thousands of shards.
+    assert!(default_shards(u64::MAX) <= 4_096);
+}

@@ -66,6 +66,11 @@ enum Queue {
     Protected = 3,
 }
 
+/// Most entries a shard keeps, whatever they weigh: the slab's index space
+/// (`MAX_ENTRIES_PER_SHARD`, 2^24 − 2) less 2^20 indices for slots that
+/// wait for readers before they can be reused.
+pub(crate) const MAX_SHARD_ENTRIES: u64 = crate::MAX_ENTRIES_PER_SHARD - (1 << 20);
+
 /// Caffeine's main share of the capacity at start (the window gets 1%).
 const PERCENT_MAIN: f64 = 0.99;
 /// Caffeine's protected share of the main space.
@@ -278,6 +283,8 @@ pub(crate) struct Policy {
     /// policy was created or cleared: the climber decides only from then on
     /// (see `climb`).
     filled: bool,
+    /// [`MAX_SHARD_ENTRIES`] (smaller in tests).
+    max_entries: usize,
 }
 
 impl Policy {
@@ -302,6 +309,7 @@ impl Policy {
             len: 0,
             inserts: 0,
             filled: false,
+            max_entries: usize::try_from(MAX_SHARD_ENTRIES).unwrap_or(usize::MAX),
         }
     }
 
@@ -696,6 +704,13 @@ impl Policy {
             // Only pinned entries were left: the capacity bound wins.
             self.evict_from_main(0, out, &mut retention, &mut 0);
         }
+        if self.len > self.max_entries {
+            // Entries that weigh 0, or millions of tiny ones, would exhaust
+            // the shard's entry indices without ever filling its weight:
+            // past [`MAX_SHARD_ENTRIES`] the least valuable go by count
+            // (pinned or not; the bound protects the shard itself).
+            while self.len > self.max_entries && self.evict_one(out) {}
+        }
         self.climb(full);
     }
 
@@ -749,6 +764,26 @@ impl Policy {
             Side::Victim => self.climber.victim_left(node.hash),
         }
         self.evict_node(index, out);
+    }
+
+    /// Evicts one entry whatever the weights: main's least recent
+    /// (probation's, then protected's), else the window's oldest. For a
+    /// shard that ran out of entry indices rather than weight (entries that
+    /// weigh 0, or millions of tiny ones); see `Shard::insert`. Returns
+    /// false if the policy is empty.
+    pub(crate) fn evict_one(&mut self, out: &mut Vec<Victim>) -> bool {
+        for (queue, side) in [
+            (Queue::Probation, Side::Victim),
+            (Queue::Protected, Side::Victim),
+            (Queue::Window, Side::Candidate),
+        ] {
+            let head = self.queues[queue as usize].head;
+            if head != NIL {
+                self.evict_from(head, side, out);
+                return true;
+            }
+        }
+        false
     }
 
     /// Moves window overflow to probation's MRU end; returns how many moved.
@@ -1235,6 +1270,48 @@ mod tests {
         policy.insert(index, scatter(index), 1);
         policy.evict(victims, |_| Retention::Normal);
         policy.validate().unwrap();
+    }
+
+    /// Entries that weigh 0 never take the weight over the capacity; the
+    /// entry bound evicts them (and any others) by count, so a shard never
+    /// runs out of entry indices from live entries alone.
+    #[test]
+    fn weightless_entries_are_evicted_by_count() {
+        let mut p = Policy::new(1_000);
+        p.max_entries = 500;
+        let mut victims = Vec::new();
+        insert_evicting(&mut p, 0..2_000, 0, &mut victims);
+        assert_eq!(p.len(), 500);
+        assert_eq!(p.weight(), 0);
+        assert_eq!(victims.len(), 1_500, "one victim per entry over the bound");
+        p.validate().unwrap();
+        // Unit weights below the capacity: the count bound alone evicts.
+        victims.clear();
+        let mut p = Policy::new(1_000_000);
+        p.max_entries = 300;
+        insert_evicting(&mut p, 0..1_000, 1, &mut victims);
+        assert_eq!((p.len(), p.weight()), (300, 300));
+        p.validate().unwrap();
+    }
+
+    #[test]
+    fn evict_one_takes_main_first_then_the_window() {
+        let mut p = Policy::new(100);
+        let mut victims = Vec::new();
+        for i in 0..50 {
+            p.insert(i, scatter(i), 1);
+        }
+        p.evict(&mut victims, |_| Retention::Normal);
+        assert!(victims.is_empty(), "50 of 100: nothing to evict");
+        // Window 1 entry at most; the rest went to probation.
+        let mut taken = Vec::new();
+        while p.evict_one(&mut victims) {
+            taken.push(victims.pop().map(|v| v.index));
+            p.validate().unwrap();
+        }
+        assert_eq!(taken.len(), 50);
+        assert_eq!(p.len(), 0);
+        assert!(!p.evict_one(&mut victims), "an empty policy evicts nothing");
     }
 
     #[test]

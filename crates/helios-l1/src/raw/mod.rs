@@ -47,7 +47,6 @@ use crate::reclaim::{Guard, Limbo};
 use crate::sync::{AtomicPtr, Ordering};
 
 pub(crate) use read_buffer::ReadBuffer;
-#[cfg(all(test, not(loom)))]
 pub(crate) use slab::MAX_INDEX;
 use slab::{Batch, Slab, RETIRE_BATCH};
 use table::{tag, word, Table, EMPTY, INDEX_MASK, MIN_SLOTS, TOMBSTONE};
