@@ -457,8 +457,19 @@ where
             }
         }
         match &listeners.retention {
+            // A judge that panics judges `Normal` for the rest of this
+            // eviction, which then finishes; the panic resumes below.
             Some(retention) => policy.evict(victims, |index| {
-                self.map.with_entry(writer, index, |(k, v)| retention(k, v))
+                if panicked.is_some() {
+                    return Retention::Normal;
+                }
+                catch_unwind(AssertUnwindSafe(|| {
+                    self.map.with_entry(writer, index, |(k, v)| retention(k, v))
+                }))
+                .unwrap_or_else(|payload| {
+                    panicked = Some(payload);
+                    Retention::Normal
+                })
             }),
             None => policy.evict(victims, |_| Retention::Normal),
         }
@@ -518,7 +529,12 @@ where
                 self.stored(writer, policy, victims, hot, &guard, new);
                 true
             }
-            Err(_) => false,
+            // No index for the new value: the old entry leaves, as the
+            // listener was told (see `out_of_indices`).
+            Err(_) => {
+                self.out_of_indices(writer, policy, victims, hot, &guard, Some(found));
+                false
+            }
         }
     }
 

@@ -659,6 +659,99 @@ fn threads_writing_through_one_capped_agent_never_exceed_its_cap() {
     assert_eq!(cache.charged_weight(), cache.cache().weight());
 }
 
+/// Runs `f` on another thread and fails if it has not returned within a
+/// minute: for tests whose failure mode is a deadlock.
+fn within_a_minute(f: impl FnOnce() + Send + 'static) {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        f();
+        let _ = done.send(());
+    });
+    assert!(
+        finished
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .is_ok(),
+        "deadlocked (or panicked)"
+    );
+}
+
+/// A quota-pressure subscriber may write through the agent that was
+/// refused: the event is sent once the agent's write lock is released.
+#[test]
+fn a_pressure_subscriber_may_write_through_the_refused_agent() {
+    within_a_minute(|| {
+        let cache = byte_cache(10_000);
+        let agent = cache
+            .register_agent("capped", AgentConfig::new().cap(10))
+            .unwrap();
+        let inner = agent.clone();
+        cache.subscribe(move |event| {
+            if let AgentEvent::QuotaPressure { .. } = event {
+                // Makes room and writes (the cap check takes the lock).
+                inner.remove(&1).unwrap();
+                inner.insert(3, vec![3; 2]).unwrap().unwrap();
+            }
+        });
+        agent.insert(1, vec![1; 8]).unwrap().unwrap();
+        // Refused (8 + 5 > 10): the subscriber runs on this thread.
+        assert!(agent.insert(2, vec![2; 5]).unwrap().is_err());
+        assert_eq!(agent.get(&1).unwrap(), None, "the subscriber removed it");
+        assert_eq!(agent.get(&3).unwrap(), Some(vec![3; 2]), "and wrote");
+    });
+}
+
+/// ... and may load the key whose load was refused: the event is sent
+/// after the load's single flight is over.
+#[test]
+fn a_pressure_subscriber_may_load_the_refused_key() {
+    within_a_minute(|| {
+        let cache = byte_cache(10_000);
+        let agent = cache
+            .register_agent("capped", AgentConfig::new().cap(10))
+            .unwrap();
+        let other = cache.register_agent("other", AgentConfig::new()).unwrap();
+        let reader = other.clone();
+        cache.subscribe(move |event| {
+            if let AgentEvent::QuotaPressure { .. } = event {
+                let _ = reader.get_or_insert_with(7, || vec![7; 1]).unwrap();
+            }
+        });
+        agent.insert(1, vec![1; 8]).unwrap().unwrap();
+        // Refused (8 + 5 > 10): returned, not cached; the subscriber then
+        // loads the key itself.
+        assert_eq!(
+            agent.get_or_insert_with(7, || vec![0; 5]).unwrap(),
+            vec![0; 5]
+        );
+        assert_eq!(other.get(&7).unwrap(), Some(vec![7; 1]));
+    });
+}
+
+/// A load refused by the agent's cap leaves alone a value another agent
+/// stored while the load ran (a refused insert removes what it would have
+/// replaced; a load replaces nothing).
+#[test]
+fn a_refused_load_leaves_another_agents_value() {
+    let cache = byte_cache(10_000);
+    let capped = cache
+        .register_agent("capped", AgentConfig::new().cap(10))
+        .unwrap();
+    let other = cache.register_agent("other", AgentConfig::new()).unwrap();
+    capped.insert(1, vec![1; 9]).unwrap().unwrap();
+    let loaded = capped
+        .get_or_insert_with(2, || {
+            other.insert(2, vec![3; 4]).unwrap().unwrap();
+            vec![2; 5]
+        })
+        .unwrap();
+    assert_eq!(loaded, vec![2; 5], "the caller gets its load");
+    assert_eq!(
+        other.get(&2).unwrap(),
+        Some(vec![3; 4]),
+        "the other value stays"
+    );
+}
+
 fn stats_of_bytes<W: helios_l1::Weigher<u64, Vec<u8>>>(
     cache: &AgentCache<u64, Vec<u8>, W>,
     name: &str,

@@ -525,6 +525,38 @@ fn a_panicking_listener_leaves_the_shard_consistent() {
     assert_eq!(cache.len() as u64, cache.weight());
 }
 
+/// The same for a retention judge that panics: the eviction finishes,
+/// judging the rest `Normal`, and the panic reaches the caller.
+#[test]
+fn a_panicking_retention_judge_leaves_the_shard_consistent() {
+    use helios_l1::Retention;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let cache: Cache<u64, u64> = Cache::builder()
+        .capacity(100)
+        .shards(1)
+        .retention(|k: &u64, _: &u64| {
+            if k % 5 == 0 {
+                panic!("judge refuses key {k}");
+            }
+            Retention::Normal
+        })
+        .build()
+        .unwrap();
+    let mut panics = 0;
+    for k in 0..2_000u64 {
+        if catch_unwind(AssertUnwindSafe(|| {
+            let _ = cache.insert(k, k);
+        }))
+        .is_err()
+        {
+            panics += 1;
+        }
+        cache.validate().unwrap();
+        assert!(cache.weight() <= cache.capacity());
+    }
+    assert!(panics > 0, "some judgements panicked");
+}
+
 /// The default shard count keeps every shard within the entries it can
 /// index, for capacities up to what 4,096 shards hold.
 #[test]

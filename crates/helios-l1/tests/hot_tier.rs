@@ -424,9 +424,13 @@ fn an_endless_refresh_period_refreshes_only_when_forced() {
         .hot_tier_refresh(Duration::MAX)
         .build()
         .unwrap();
-    for k in 0..10 {
-        cache.insert(k, k).unwrap();
+    // Not even a first refresh comes due on its own.
+    for round in 0..10u64 {
+        for k in 0..100 {
+            cache.insert(k, round).unwrap();
+        }
     }
+    assert_eq!(cache.hot_tier_stats().refreshes, 0);
     promote(&cache, &[1, 2, 3]);
     assert!(cache.is_hot(&1), "a forced refresh serves the hot keys");
     let refreshes = cache.hot_tier_stats().refreshes;

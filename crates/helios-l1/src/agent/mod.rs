@@ -305,15 +305,15 @@ fn as_inserter<R>(address: usize, id: AgentId, f: impl FnOnce() -> R) -> R {
 /// An agent's *fair share* is its reservation plus its priority's part of
 /// the capacity no active agent has reserved (Memshare's reserved-plus-pool
 /// split). The pool is split among its *claimants*: the active agents that
-/// have a reservation, hold entries, or have inserted (or tried to) since
-/// they were registered, and the agent asking. Agents registered but idle
+/// have a reservation, hold entries, or have stored an entry since they
+/// were registered, and the agent asking. Agents registered but idle
 /// (without a reservation), and pure readers of what others stored, claim
 /// nothing, so they do not shrink the others' shares (with 16 agents registered and 2 inserting,
 /// each of the two may use half the cache, not a sixteenth). An agent that
 /// has inserted keeps its claim while it is active, even after its entries
 /// are evicted, so a scanner cannot grow its share by evicting idle agents'
 /// entries; suspend an idle agent to lend its share. Claimants are counted
-/// anew at each agent's every 1,024th insert (or load), and by the first
+/// anew at each agent's every 1,024th stored insert (or load), and by the first
 /// admission check on a full cache or [`fair_share`](AgentHandle::fair_share)
 /// call after a lifecycle change (a count that finds the registry busy is
 /// retried at the next of these); eviction judges entries by the last
@@ -555,6 +555,23 @@ impl<K, V, W, S> Clone for AgentHandle<K, V, W, S> {
 /// What a handle's insert returns when the agent is alive: `Ok`, or the
 /// refusal (too heavy) with the key and value handed back.
 pub type Stored<K, V> = Result<(), Refused<Scoped<K>, V>>;
+
+/// Whether a refused store removes the value it would have replaced: an
+/// insert's does (its writer meant to replace it), a load's does not (the
+/// entry is another agent's, stored while the load ran).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Replacing {
+    Yes,
+    No,
+}
+
+/// A refusal's quota-pressure event, sent by the caller once it is safe to
+/// run subscribers (see `AgentHandle::store_quietly`).
+#[derive(Clone, Copy, Debug)]
+struct Pressure {
+    resident: u64,
+    limit: u64,
+}
 
 /// The entry an insert replaces, as its admission weighs it.
 #[derive(Clone, Copy, Debug)]
@@ -817,6 +834,24 @@ where
     /// the value it would have replaced, as [`Cache::insert`] does: a
     /// reader never gets a value its writer tried to replace.
     fn store(&self, key: Scoped<K>, value: V) -> Stored<K, V> {
+        let (stored, pressure) = self.store_quietly(key, value, Replacing::Yes);
+        if let Some(pressure) = pressure {
+            self.announce(pressure);
+        }
+        stored
+    }
+
+    /// [`store`](Self::store) without sending the quota-pressure event that
+    /// a refusal may start: returned for the caller to send once it holds
+    /// no lock and leads no load (a subscriber may write through this agent,
+    /// or read the key being loaded). A load's store (`Replacing::No`)
+    /// leaves an entry that another agent stored meanwhile in place.
+    fn store_quietly(
+        &self,
+        key: Scoped<K>,
+        value: V,
+        replacing: Replacing,
+    ) -> (Stored<K, V>, Option<Pressure>) {
         let weight = self.weigh(&key.key, &value);
         // A capped agent's check and write are one step (see
         // `Slot::charge_lock`); the guard drops after the insert's charge.
@@ -838,11 +873,13 @@ where
                 }
                 _ => (0, 0),
             };
-            self.cache.registry.pressure(self.id, resident, limit);
-            if replaced.is_some() {
+            if replaced.is_some() && replacing == Replacing::Yes {
                 self.cache.cache.remove(&key);
             }
-            return Err(Refused { key, value, reason });
+            return (
+                Err(Refused { key, value, reason }),
+                Some(Pressure { resident, limit }),
+            );
         }
         self.cache.registry.relieve(self.id);
         let registry = Arc::as_ptr(&self.cache.registry) as usize;
@@ -850,7 +887,14 @@ where
         if stored.is_ok() {
             self.count_insert();
         }
-        stored
+        (stored, None)
+    }
+
+    /// Sends the quota-pressure event of a refusal (once per episode).
+    fn announce(&self, pressure: Pressure) {
+        self.cache
+            .registry
+            .pressure(self.id, pressure.resident, pressure.limit);
     }
 
     /// Inserts into the shared namespace.
@@ -916,6 +960,7 @@ where
     pub fn get_or_insert_with(&self, key: K, load: impl FnOnce() -> V) -> Result<V, AgentError> {
         self.slot().check(self.id)?;
         let mut loaded = false;
+        let mut pressure = None;
         let registry = Arc::as_ptr(&self.cache.registry) as usize;
         // The key names this agent: if its loader runs, the value is stored
         // through `store`, charged to the agent that loaded it, and refused
@@ -932,7 +977,7 @@ where
                     Ok::<V, Infallible>(value)
                 },
                 |key, value| {
-                    let _ = self.store(key, value);
+                    pressure = self.store_quietly(key, value, Replacing::No).1;
                 },
             )
         });
@@ -940,6 +985,10 @@ where
             Ok(value) => value,
             Err(never) => match *never {},
         };
+        // After the flight: a subscriber may read this very key.
+        if let Some(pressure) = pressure {
+            self.announce(pressure);
+        }
         if loaded {
             self.slot().count(Counter::Misses);
             self.slot().count(Counter::Loads);

@@ -73,8 +73,8 @@ pub(crate) struct PrivateKeys<K> {
     /// keys still resident): twice what the last pruning kept, at least
     /// [`PRUNE_FLOOR`]. So a pruning's pass over `n` keys follows at least
     /// `n / 2` inserts (O(1) per insert, amortized), and the set holds at
-    /// most about twice the agent's resident private keys, whatever their
-    /// weights. (It used to be pruned whenever it held the capacity's
+    /// most about twice the private keys that were resident at its last
+    /// pruning, whatever their weights. (It used to be pruned whenever it held the capacity's
     /// worth of keys: every insert rescanned it once an agent's private
     /// entries filled a unit-weight cache, and with byte weights the
     /// threshold, in bytes, let evicted keys pile up.)
@@ -596,7 +596,6 @@ impl<K> Slot<K> {
         self.reserved.load(Ordering::Relaxed)
     }
 
-    /// The configuration of the slot's agent.
     /// For an agent with a cap, a lock that its writes hold from their cap
     /// check until their entry is stored (and charged); `None` without a
     /// cap, whose writes need no lock. Taken before any shard lock, never
@@ -605,6 +604,7 @@ impl<K> Slot<K> {
         (self.cap.load(Ordering::Acquire) != u64::MAX).then(|| self.charging.lock())
     }
 
+    /// The configuration of the slot's agent.
     pub(crate) fn config(&self) -> AgentConfig {
         AgentConfig {
             reserved: self.reserved.load(Ordering::Acquire),
@@ -1067,13 +1067,18 @@ impl<K: Hash + Eq> Registry<K> {
         // Outside the names lock: listeners run under shard locks and may
         // take it (the retention judge recounts claimants).
         wait_for_writers();
-        // Every charge that saw the old generation has landed; later
-        // departures of its entries credit `orphaned` (see `depart`).
-        let charged = slot.counters.charged.swap(0, Ordering::AcqRel);
-        slot.counters.charged_shared.store(0, Ordering::Release);
-        self.orphaned.fetch_add(charged, Ordering::AcqRel);
-        // The slot is reused only after this push.
-        self.names.lock().free.push(id.index);
+        {
+            // Under the names lock, as `total_charged` sums: it never sees
+            // the charge in neither place nor in both.
+            let mut names = self.names.lock();
+            // Every charge that saw the old generation has landed; later
+            // departures of its entries credit `orphaned` (see `depart`).
+            let charged = slot.counters.charged.swap(0, Ordering::AcqRel);
+            slot.counters.charged_shared.store(0, Ordering::Release);
+            self.orphaned.fetch_add(charged, Ordering::AcqRel);
+            // The slot is reused only after this push.
+            names.free.push(id.index);
+        }
         let released = release(private);
         self.emit(&AgentEvent::Terminated { id, released });
         Ok(released)
@@ -1334,8 +1339,10 @@ impl<K: Hash + Eq> Registry<K> {
     /// Weight charged to live agents plus orphaned weight (equals the
     /// cache's weight when no write is in progress).
     pub(crate) fn total_charged(&self) -> i64 {
-        let used = self.names.lock().used;
-        let agents: i64 = (0..used)
+        // Under the names lock: `terminate` moves a charge to `orphaned`
+        // under it, so the sum never counts that charge twice or not at all.
+        let names = self.names.lock();
+        let agents: i64 = (0..names.used)
             .map(|i| self.slot(i as u32).counters.charged.load(Ordering::Acquire))
             .sum();
         agents + self.orphaned.load(Ordering::Acquire)

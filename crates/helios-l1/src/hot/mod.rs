@@ -301,6 +301,9 @@ impl<K, V> HotTier<K, V> {
         let bits = (config.entries * FILTER_BITS_PER_ENTRY)
             .max(64)
             .next_power_of_two();
+        // The first refresh is due at once, unless the period says "only
+        // when forced" (too long to add to the clock, as `refresh` treats it).
+        let endless = start.checked_add(config.period).is_none();
         Self {
             ptr: HotPtr::new(Arc::clone(&empty)),
             filter: (0..bits / 64).map(|_| AtomicU64::new(0)).collect(),
@@ -310,11 +313,11 @@ impl<K, V> HotTier<K, V> {
             refresh: Mutex::new(Refresh {
                 current: empty,
                 candidates: Vec::new(),
-                next: Some(start),
+                next: (!endless).then_some(start),
                 serving: false,
                 thinned: false,
             }),
-            due_at: AtomicU64::new(0),
+            due_at: AtomicU64::new(if endless { u64::MAX } else { 0 }),
             start,
             refreshes: AtomicU64::new(0),
             refresh_nanos: AtomicU64::new(0),
