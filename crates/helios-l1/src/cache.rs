@@ -15,6 +15,7 @@ use crate::flight::{Flights, LeaderGuard, Outcome, Role};
 use crate::hash::DefaultHashBuilder;
 use crate::hot::{HotTier, HotTierConfig, HotTierStats, SAMPLE};
 use crate::options::{cpus, CacheBuilder};
+use crate::policy::SharedConfiguration;
 use crate::raw::sections;
 use crate::recording::{HitRecording, HitRecordingStats};
 use crate::removal::Listeners;
@@ -73,7 +74,11 @@ where
         listener: Option<Listeners<K, V>>,
         weigher: W,
         hasher: S,
-    ) -> Self {
+    ) -> Self
+    where
+        W: Weigher<K, V>,
+    {
+        let unit_weights = weigher.is_unit();
         let per_shard = capacity / shards as u64;
         let remainder = capacity % shards as u64;
         // Two stripes per CPU: threads are assigned stripes round-robin, so
@@ -86,6 +91,9 @@ where
         } else {
             0
         };
+        // Unit-weight caches choose their configuration by shadows in shard
+        // 0 (`policy::configuration`).
+        let configuration = unit_weights.then(|| Arc::new(SharedConfiguration::default()));
         Self {
             shards: (0..shards as u64)
                 .map(|i| {
@@ -95,6 +103,9 @@ where
                         hit_recording,
                         hot_buckets,
                         listener.clone(),
+                        configuration
+                            .as_ref()
+                            .map(|shared| (Arc::clone(shared), i == 0)),
                     ))
                 })
                 .collect(),

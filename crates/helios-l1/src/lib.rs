@@ -66,7 +66,7 @@
 //! | `raw` | the lock-free core: slab, index table, read buffer, hot tables and their read sections (all `unsafe`) |
 //! | `reclaim` | deferred reclamation: each writer's limbo of unlinked slots and tables, freed after shared grace periods |
 //! | `recording` | how hits reach the policy once a read buffer is full: bounded reader drains, or exact |
-//! | `policy` | adaptive W-TinyLFU: queues, frequency sketch, ghost-guided window climber |
+//! | `policy` | adaptive W-TinyLFU: queues, frequency sketch, ghost-guided window climber, and the shadows that choose between the adaptive and a large window |
 //! | `hot` | the hot tier: most-hit entries readable with no shared store |
 //! | `flight` | single-flight loading |
 //! | `pool` | [`BufferPool`]: reusable value buffers in size classes |

@@ -14,13 +14,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::error::{RefusalReason, Refused};
 use crate::hot::{Hitter, LockedShard, ShardHot};
-use crate::policy::{Policy, Victim};
+use crate::policy::{Policy, SharedConfiguration, Victim};
 use crate::raw::{read_buffer, RawMap, ReadBuffer, Writer};
 use crate::reclaim::{pin, Guard};
 use crate::recording::{HitRecording, HitRecordingStats};
 use crate::removal::{ListenerSet, Listeners, RemovalCause};
 use crate::retention::Retention;
-use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
+use crate::sync::{Arc, AtomicU32, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
 
 use crossbeam_utils::CachePadded;
 
@@ -88,6 +88,7 @@ where
         hit_recording: HitRecording,
         hot_buckets: usize,
         listener: Option<Listeners<K, V>>,
+        configuration: Option<(Arc<SharedConfiguration>, bool)>,
     ) -> Self {
         let (map, writer) = RawMap::new();
         Self {
@@ -96,7 +97,12 @@ where
             write_side: CachePadded::new(WriteSide {
                 state: Mutex::new(State {
                     writer,
-                    policy: Policy::new(capacity),
+                    policy: match configuration {
+                        Some((shared, leader)) => {
+                            Policy::with_configuration(capacity, shared, leader)
+                        }
+                        None => Policy::new(capacity),
+                    },
                     victims: Vec::new(),
                     hot: (hot_buckets > 0).then(|| ShardHot::new(hot_buckets)),
                     recording: HitRecordingStats::default(),

@@ -8,7 +8,10 @@
 //! `margin.rs`); otherwise the candidate goes. A hit in
 //! probation promotes to protected, and protected overflow is demoted back.
 //! The window's share adapts to what recent misses say a larger window or a
-//! larger main space would have hit (`climber.rs`, with `ghost.rs`).
+//! larger main space would have hit (`climber.rs`, with `ghost.rs`). Where
+//! popularity keeps moving, a large window pays all at once rather than step
+//! by step; shadows in one shard compare the two configurations and every
+//! shard follows the one that leads (`configuration.rs`).
 //!
 //! # Why W-TinyLFU and not S3-FIFO
 //! Both are scan resistant. S3-FIFO's main queue is FIFO with reinsertion: on
@@ -41,6 +44,7 @@
 //! shard lock.
 
 mod climber;
+mod configuration;
 mod ghost;
 mod margin;
 mod sketch;
@@ -48,6 +52,8 @@ mod weights;
 
 use crate::retention::Retention;
 use climber::{HitIn, Shape, WindowClimber};
+pub(crate) use configuration::SharedConfiguration;
+use configuration::{Configuration, Shadows};
 use margin::AdaptiveMargin;
 use sketch::FrequencySketch;
 use weights::Weights;
@@ -285,6 +291,15 @@ pub(crate) struct Policy {
     filled: bool,
     /// [`MAX_SHARD_ENTRIES`] (smaller in tests).
     max_entries: usize,
+    /// The window is held at the large configuration's share and the
+    /// climber is idle (`configuration.rs`).
+    pinned_window: bool,
+    /// The configuration this cache's shards follow, and the generation of
+    /// it last applied; `None` for weighted caches and for shadows.
+    configuration: Option<std::sync::Arc<SharedConfiguration>>,
+    configuration_seen: u32,
+    /// The leader shard's shadows, which choose the configuration.
+    shadows: Option<Box<Shadows>>,
 }
 
 impl Policy {
@@ -310,6 +325,90 @@ impl Policy {
             inserts: 0,
             filled: false,
             max_entries: usize::try_from(MAX_SHARD_ENTRIES).unwrap_or(usize::MAX),
+            pinned_window: false,
+            configuration: None,
+            configuration_seen: 0,
+            shadows: None,
+        }
+    }
+
+    /// A policy that follows `configuration` (see `configuration.rs`) and,
+    /// as the cache's `leader` shard, keeps the shadows that choose it.
+    pub(crate) fn with_configuration(
+        capacity: u64,
+        configuration: std::sync::Arc<SharedConfiguration>,
+        leader: bool,
+    ) -> Self {
+        let mut policy = Self::new(capacity);
+        policy.configuration = Some(configuration);
+        if leader {
+            policy.shadows = Some(Box::new(Shadows::new(capacity)));
+        }
+        policy
+    }
+
+    /// Replays a request in the leader's shadows, if sampled, and publishes
+    /// the configuration they choose.
+    #[inline]
+    fn shadow(&mut self, hash: u32, weight: u32) {
+        let Some(shadows) = self.shadows.as_deref_mut() else {
+            return;
+        };
+        if !shadows.samples(hash) {
+            return;
+        }
+        if let Some(chosen) = shadows.request(hash, weight) {
+            if let Some(configuration) = &self.configuration {
+                configuration.publish(chosen);
+            }
+        }
+    }
+
+    /// Applies the cache's configuration if it changed since this policy
+    /// last looked (one atomic load).
+    #[inline]
+    fn follow_configuration(&mut self) {
+        let Some(shared) = &self.configuration else {
+            return;
+        };
+        if let Some(chosen) = shared.changed(&mut self.configuration_seen) {
+            self.apply_configuration(chosen);
+        }
+    }
+
+    /// Takes `chosen`'s window and protected shares (see `configuration.rs`,
+    /// "Transition").
+    fn apply_configuration(&mut self, chosen: Configuration) {
+        let capacity = self.capacity;
+        let (window, protected) = if chosen.large {
+            configuration::large_limits(capacity)
+        } else {
+            (
+                ((capacity as f64 * chosen.window_share) as u64).min(capacity.saturating_sub(1)),
+                (capacity as f64 * chosen.protected_share) as u64,
+            )
+        };
+        if chosen.large && !self.pinned_window {
+            // Main's entries become the window's oldest, protected's newer
+            // than probation's, each queue in its own order.
+            for queue in [Queue::Protected, Queue::Probation] {
+                loop {
+                    let tail = self.queues[queue as usize].tail;
+                    if tail == NIL {
+                        break;
+                    }
+                    self.unlink(tail);
+                    self.push_head(Queue::Window, tail);
+                }
+            }
+        }
+        self.window_max = window.max(1);
+        self.protected_max = protected;
+        self.pinned_window = chosen.large;
+        self.demote_from_protected();
+        if !chosen.large && self.filled {
+            self.climber.restart_period(0);
+            self.margin.end_period();
         }
     }
 
@@ -559,6 +658,9 @@ impl Policy {
             self.retrack();
         }
         self.inserts = self.inserts.wrapping_add(1);
+        if self.shadows.is_some() {
+            self.shadow(hash, weight);
+        }
     }
 
     /// Whether a new entry of `weight` (counted in `len` but not yet in a
@@ -599,6 +701,9 @@ impl Policy {
         };
         self.climber.record_hit(queue, node.in_zone());
         self.reorder(index);
+        if self.shadows.is_some() {
+            self.shadow(hash, self.weights.get(index));
+        }
         true
     }
 
@@ -633,6 +738,9 @@ impl Policy {
         self.weights.set(new, weight, self.nodes.len());
         self.push_tail(queue, new);
         self.sketch.increment(hash);
+        if self.shadows.is_some() {
+            self.shadow(hash, weight);
+        }
     }
 
     /// The entry was removed by the user. Returns its weight.
@@ -690,6 +798,7 @@ impl Policy {
         out: &mut Vec<Victim>,
         mut retention: impl FnMut(u32) -> Retention,
     ) {
+        self.follow_configuration();
         // Over the capacity: full, whatever the entries weigh (see `climb`;
         // asked only until the policy first fills).
         let full = !self.filled && self.weight() > self.capacity;
@@ -989,6 +1098,11 @@ impl Policy {
     /// Adapts the window after an insert; `full` says whether the insert
     /// took the weight over the capacity.
     fn climb(&mut self, full: bool) {
+        if self.pinned_window {
+            // The large configuration: the window stays where it was put.
+            self.demote_from_protected();
+            return;
+        }
         if !self.filled {
             // Until the cache first comes within a step of full, nothing
             // the climber counts is what a step would change: with room
@@ -1153,6 +1267,7 @@ impl Policy {
             + self.sketch.bytes()
             + self.climber.bytes()
             + self.margin.bytes()
+            + self.shadows.as_ref().map_or(0, |shadows| shadows.bytes())
     }
 
     /// Recomputes queue lengths, weights and links from scratch.
