@@ -12,47 +12,59 @@
 //! working set that drifts, phases that replace each other) recency wins
 //! and the gain of a large window comes all at once, not step by step: the
 //! climber never sees it. On synthetic drift traces helios trailed LRU by up
-//! to 5.5 pp (`shift` at 20,000 entries); the shadows recover 4.3–4.8 of
-//! them and 16–17 pp summed over 20 cells, losing none, while the shared
-//! traces stay where they were (3.641 against 3.628 pp mean gap to Bélády,
-//! 13 of 64 sizes trailing either way). BENCHMARKS.md, "Configurations
-//! chosen by shadows", has every variant measured.
+//! to 5.5 pp (`shift` at 20,000 entries); with the shadows the mean gap to
+//! Bélády there falls from 9.35 to 8.77 pp (up to +3.1 pp a cell, 10.9–12.0
+//! pp summed over 20 cells under three seeds), and the shared traces gain a
+//! little too (3.623 against 3.628 pp, 12 of 64 sizes trailing against 13;
+//! at 0.7× and 1.5× their sizes 26 of 128 against 29). BENCHMARKS.md,
+//! "Configurations chosen by shadows", has every variant measured.
 //!
 //! # How
 //! - **Sampling.** A request is replayed in the shadows if its 32-bit hash,
 //!   times an odd constant, falls below `rate × 2^32`, with
 //!   `rate = min(1, SHADOW_ENTRIES / capacity)`; the shadows hold
-//!   `capacity × rate` entries. Sampling by key (SHARDS, Waldspurger et al.,
-//!   FAST 2015) keeps each sampled key's every request, so a scaled-down
-//!   shadow sees the reuse pattern of the whole.
+//!   `capacity × rate` entries (at least 2; `capacity` capped at the
+//!   entries a shard keeps). Sampling by key (SHARDS, Waldspurger et al.,
+//!   FAST 2015) keeps each sampled key's requests together, so a
+//!   scaled-down shadow sees the reuse pattern of the whole. The shadows
+//!   see what the leader's policy sees: hits the hot tier serves reach it
+//!   one in 64, and under contention some recorded hits are dropped (see
+//!   `crate::recording`), as for the policy itself.
 //! - **Evidence.** Only requests that exactly one shadow hit count (paired
 //!   comparison: requests both hit or both missed say nothing). Each count
-//!   decays by `DECAY` per period (the shadows' capacity in requests).
+//!   decays by `DECAY` per period (the shadows' capacity rounded up to a
+//!   power of two, at least 512, in sampled requests).
 //! - **Decision.** Large window when the large shadow's lead exceeds
 //!   `Z_LARGE` standard deviations of the paired counts (`sqrt` of their
 //!   sum, the spread of a fair coin over them); back to the adaptive window
-//!   when the adaptive shadow leads by `Z_ADAPTIVE`. No decision before
-//!   `WARM_PERIODS` periods nor on fewer than `MIN_EVIDENCE` paired
-//!   requests: leads during the fill are noise.
+//!   when the adaptive shadow leads by `Z_ADAPTIVE`. No decision during the
+//!   first `WARM_PERIODS` periods nor on fewer than `MIN_EVIDENCE` paired
+//!   requests: while the cache first fills and turns over, LRU leads
+//!   because TinyLFU's sketch has not learned yet.
 //! - **Transition.** Switching to the large window moves main's entries to
-//!   the window's oldest end (protected's newer than probation's), so the
-//!   window is full at once and the entries most recently brought in stay
-//!   the newest. Without that, eviction refilled the grown window only as
-//!   main's victims lost admission duels, and the transition cost more than
-//!   the better configuration won (10,000 hits in 50,000 requests on a
-//!   recency trace). Back, the window takes the adaptive shadow's share and
-//!   its overflow becomes probation candidates; the climber starts a new
-//!   period.
+//!   the window's oldest end (protected's newer than probation's), 1,000
+//!   per eviction, so the window fills from what main held and the entries
+//!   most recently brought in stay the newest. Without that, eviction
+//!   refilled the grown window only as main's victims lost admission duels,
+//!   and the transition cost more than the better configuration won (10,000
+//!   hits in 50,000 requests on a recency trace). Back, the window takes the
+//!   adaptive shadow's share and its overflow becomes probation candidates,
+//!   at most 1,000 per eviction; the climber and the admission margin start
+//!   afresh, as after `clear`.
+//! - **Cost.** Followers pay one atomic load per eviction. The leader
+//!   replays `rate` of its requests twice more: in a shard of at most
+//!   `SHADOW_ENTRIES` entries every request, so a small cache's leader shard
+//!   does about three times the policy work (in the throughput bench's
+//!   6,250-entry shards, 16%). About 100 KB per cache.
 //!
 //! Only unit-weight caches have a leader: a weighted shadow would need the
 //! entry count the capacity holds, which is not known when it is built.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32};
 
 use super::{Policy, Victim};
 use crate::retention::Retention;
-use crate::sync::Ordering;
+use crate::sync::{AtomicU64, Ordering};
 
 /// Entries the leader's shadows hold at most, each. Measured on the
 /// synthetic drift traces (seed 1, summed gain over 20 cells): full-size
@@ -77,27 +89,31 @@ const Z_ADAPTIVE: f64 = 2.0;
 /// on every sweep (−5 to −7 pp); 0.9 still switched too often; 0.97 and
 /// 0.99 gave the same cells within 0.3 pp.
 const DECAY: f64 = 0.97;
-/// Periods before the first decision, and the least paired evidence for
-/// one. Without them a lead during the fill switched `multi1` @ 650 to the
-/// large window after two periods (−3.2 pp); 3 periods and 300 requests
-/// kept every gain (`HS_WARM`/`HS_MIN` in the prototype: 3/100 and 3/300
-/// gave +16.2 and +16.0 pp on the drift traces, 5/100 +12.7).
-const WARM_PERIODS: u32 = 3;
+/// Periods without a decision at the start, and the least paired evidence
+/// for one. TinyLFU needs its sketch to have learned before its lead means
+/// anything: during the first turnovers of a cache LRU leads, and a switch
+/// then costs the frequency-chosen main space. 10 periods is one aging
+/// period of the shadow's sketch (10 × its capacity in increments). With
+/// 3, the noisy-neighbour bench switched to the large window four periods
+/// into the scan and the agents' median drop went from 0.2–0.5 to 1.4–2.9
+/// pp; with 10 it is back to 0.2–0.4, and the drift traces keep +11.6 pp
+/// summed (+16.5 with 3; they are short: 20 leader periods at 20,000
+/// entries). Without any warm-up a lead during the fill switched `multi1`
+/// @ 650 after two periods (−3.2 pp).
+const WARM_PERIODS: u32 = 10;
 const MIN_EVIDENCE: f64 = 300.0;
 /// Requests per period at least (the shadows' capacity otherwise).
 const MIN_PERIOD: u64 = 512;
 
 /// The configuration chosen for a cache, published by the leader shard
-/// and read by every shard at its evictions (one `Relaxed` load each; a
-/// shard acting a few evictions late is harmless).
+/// and read by every shard at its evictions (one atomic load each; a
+/// shard acting a few evictions late is harmless). One word, so that a
+/// reader never mixes two publications: bits 0–19 the window's share and
+/// 20–39 protected's, in millionths; bit 40 the large configuration; bits
+/// 41–63 a generation that advances with every publication.
 #[derive(Debug, Default)]
 pub(crate) struct SharedConfiguration {
-    /// Advances with every published decision.
-    generation: AtomicU32,
-    large: AtomicBool,
-    /// The window's and protected's shares of the capacity, in millionths.
-    window_ppm: AtomicU32,
-    protected_ppm: AtomicU32,
+    word: AtomicU64,
 }
 
 /// A configuration: the window's and protected's shares of the capacity.
@@ -108,31 +124,38 @@ pub(crate) struct Configuration {
     pub(crate) protected_share: f64,
 }
 
+const SHARE_BITS: u32 = 20;
+const SHARE_MASK: u64 = (1 << SHARE_BITS) - 1;
+const LARGE_BIT: u64 = 1 << (2 * SHARE_BITS);
+const GENERATION_SHIFT: u32 = 2 * SHARE_BITS + 1;
+
 impl SharedConfiguration {
     pub(crate) fn publish(&self, configuration: Configuration) {
-        let ppm = |share: f64| (share.clamp(0.0, 1.0) * 1e6) as u32;
-        self.large.store(configuration.large, Ordering::Relaxed);
-        self.window_ppm
-            .store(ppm(configuration.window_share), Ordering::Relaxed);
-        self.protected_ppm
-            .store(ppm(configuration.protected_share), Ordering::Relaxed);
-        // Release: a shard that sees the new generation sees the shares.
-        self.generation.fetch_add(1, Ordering::Release);
+        // Millionths fit in 20 bits (2^20 > 10^6).
+        let ppm = |share: f64| (share.clamp(0.0, 1.0) * 1e6) as u64;
+        let word = self.word.load(Ordering::Relaxed);
+        let generation = (word >> GENERATION_SHIFT).wrapping_add(1);
+        let next = (generation << GENERATION_SHIFT)
+            | if configuration.large { LARGE_BIT } else { 0 }
+            | (ppm(configuration.protected_share) << SHARE_BITS)
+            | ppm(configuration.window_share);
+        // Only the leader publishes (under its shard's lock): no lost update.
+        self.word.store(next, Ordering::Relaxed);
     }
 
-    /// The configuration to follow, if it changed since `seen` (which it
-    /// then advances).
+    /// The configuration to follow, if it changed since `seen` (the word
+    /// last applied, which it then becomes).
     #[inline]
-    pub(crate) fn changed(&self, seen: &mut u32) -> Option<Configuration> {
-        let generation = self.generation.load(Ordering::Acquire);
-        if generation == *seen {
+    pub(crate) fn changed(&self, seen: &mut u64) -> Option<Configuration> {
+        let word = self.word.load(Ordering::Relaxed);
+        if word == *seen {
             return None;
         }
-        *seen = generation;
+        *seen = word;
         Some(Configuration {
-            large: self.large.load(Ordering::Relaxed),
-            window_share: f64::from(self.window_ppm.load(Ordering::Relaxed)) / 1e6,
-            protected_share: f64::from(self.protected_ppm.load(Ordering::Relaxed)) / 1e6,
+            large: word & LARGE_BIT != 0,
+            window_share: (word & SHARE_MASK) as f64 / 1e6,
+            protected_share: ((word >> SHARE_BITS) & SHARE_MASK) as f64 / 1e6,
         })
     }
 }
@@ -234,6 +257,9 @@ const SAMPLE_MULTIPLIER: u32 = 0x9E37_79B1;
 impl Shadows {
     /// Shadows for a shard of `capacity` entries (unit weights).
     pub(crate) fn new(capacity: u64) -> Self {
+        // A shard keeps at most `MAX_SHARD_ENTRIES` entries, whatever its
+        // capacity (`u64::MAX` as "unbounded"): model what it holds.
+        let capacity = capacity.min(super::MAX_SHARD_ENTRIES);
         let rate = (SHADOW_ENTRIES as f64 / capacity.max(1) as f64).min(1.0);
         let entries = ((capacity as f64 * rate).round() as u64).max(2);
         Self {

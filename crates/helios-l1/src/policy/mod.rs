@@ -297,7 +297,10 @@ pub(crate) struct Policy {
     /// The configuration this cache's shards follow, and the generation of
     /// it last applied; `None` for weighted caches and for shadows.
     configuration: Option<std::sync::Arc<SharedConfiguration>>,
-    configuration_seen: u32,
+    configuration_seen: u64,
+    /// Main's entries still to move to the window after a switch to the
+    /// large configuration (moved `QUEUE_TRANSFER_THRESHOLD` per eviction).
+    moving_to_window: bool,
     /// The leader shard's shadows, which choose the configuration.
     shadows: Option<Box<Shadows>>,
 }
@@ -328,6 +331,7 @@ impl Policy {
             pinned_window: false,
             configuration: None,
             configuration_seen: 0,
+            moving_to_window: false,
             shadows: None,
         }
     }
@@ -388,27 +392,38 @@ impl Policy {
                 (capacity as f64 * chosen.protected_share) as u64,
             )
         };
-        if chosen.large && !self.pinned_window {
-            // Main's entries become the window's oldest, protected's newer
-            // than probation's, each queue in its own order.
-            for queue in [Queue::Protected, Queue::Probation] {
-                loop {
-                    let tail = self.queues[queue as usize].tail;
-                    if tail == NIL {
-                        break;
-                    }
-                    self.unlink(tail);
-                    self.push_head(Queue::Window, tail);
-                }
-            }
-        }
+        // Main's entries become the window's oldest (see
+        // `move_main_to_window`), a bounded number per eviction.
+        self.moving_to_window = chosen.large && !self.pinned_window;
         self.window_max = window.max(1);
         self.protected_max = protected;
         self.pinned_window = chosen.large;
-        self.demote_from_protected();
-        if !chosen.large && self.filled {
-            self.climber.restart_period(0);
-            self.margin.end_period();
+        if !chosen.large {
+            // Back to adaptive: the climber and the margin start afresh;
+            // what they counted was about the other configuration.
+            self.climber.resize(self.sketch.capacity());
+            self.margin = AdaptiveMargin::new(self.sketch.capacity(), self.margin.margin());
+            self.filled = false;
+        }
+    }
+
+    /// Moves up to `QUEUE_TRANSFER_THRESHOLD` of main's entries to the
+    /// window's oldest end: protected's newest first, then probation's, so
+    /// that once all have moved each queue keeps its own order, protected's
+    /// entries newer than probation's, and every entry already in the
+    /// window newer than both.
+    fn move_main_to_window(&mut self) {
+        for _ in 0..QUEUE_TRANSFER_THRESHOLD {
+            let tail = match self.queues[Queue::Protected as usize].tail {
+                NIL => self.queues[Queue::Probation as usize].tail,
+                tail => tail,
+            };
+            if tail == NIL {
+                self.moving_to_window = false;
+                return;
+            }
+            self.unlink(tail);
+            self.push_head(Queue::Window, tail);
         }
     }
 
@@ -799,6 +814,9 @@ impl Policy {
         mut retention: impl FnMut(u32) -> Retention,
     ) {
         self.follow_configuration();
+        if self.moving_to_window {
+            self.move_main_to_window();
+        }
         // Over the capacity: full, whatever the entries weigh (see `climb`;
         // asked only until the policy first fills).
         let full = !self.filled && self.weight() > self.capacity;
@@ -899,7 +917,13 @@ impl Policy {
     fn evict_from_window(&mut self) -> i64 {
         let mut candidates = 0;
         let mut node = self.queues[Queue::Window as usize].head;
-        while self.queues[Queue::Window as usize].weight > self.window_max && node != NIL {
+        // Normally one entry; after the window shrank by far (the switch
+        // back from the large configuration) at most a transfer's worth per
+        // eviction, so that no write moves the whole shard.
+        while self.queues[Queue::Window as usize].weight > self.window_max
+            && node != NIL
+            && candidates < QUEUE_TRANSFER_THRESHOLD as i64
+        {
             let next = self.next(node);
             if self.weights.get(node) != 0 {
                 self.move_to_tail(node, Queue::Probation);
