@@ -67,9 +67,11 @@ use crate::retention::Retention;
 use crate::sync::{AtomicU64, Ordering};
 
 /// Entries the leader's shadows hold at most, each. Measured on the
-/// synthetic drift traces (seed 1, summed gain over 20 cells): full-size
-/// shadows +16.25 pp, 1,024 entries +16.37, 256 entries +9.24. Two shadows
-/// of 1,024 entries take about 100 KB per cache.
+/// synthetic drift traces (seed 1, summed gain over 20 cells), with a
+/// 3-period warm-up: full-size shadows +16.25 pp, 1,024 entries +16.37,
+/// 256 entries +9.24; with the final warm-up, 512 entries +10.6 against
+/// +11.6 for 1,024 (and 2.2% more instructions on `mix_probe` instead of
+/// 3.2%). Two shadows of 1,024 entries take about 100 KB per cache.
 const SHADOW_ENTRIES: u64 = 1024;
 /// The large configuration's window share of the capacity. A 95% window
 /// gave less on `zigzag` than 99% (the fixed-window table in BENCHMARKS.md);
@@ -77,17 +79,20 @@ const SHADOW_ENTRIES: u64 = 1024;
 const LARGE_WINDOW: f64 = 0.99;
 /// Protected share of main in the large configuration (Caffeine's 80%).
 const LARGE_PROTECTED: f64 = 0.80;
-/// Standard deviations of lead that switch to the large window. 5 and 8
-/// kept less of the drift traces' gain (−1.4 and −2.0 pp summed over a
-/// subset) without sparing a shared-trace cell.
+/// Standard deviations of lead that switch to the large window: a
+/// conventional bar, not tuned. (An early prototype, whose transition still
+/// emptied main by eviction, lost less on a subset of the shared traces
+/// with 5 or 8 than with 3: −1.8 and −2.0 pp summed against −3.7; that
+/// comparison was not repeated with the final transition and warm-up.)
 const Z_LARGE: f64 = 3.0;
 /// ... and back to the adaptive window: lower, since the adaptive
 /// configuration is the default and a lead for it needs less proof.
 const Z_ADAPTIVE: f64 = 2.0;
 /// Decay of the paired counts per period: a horizon of about 33 periods.
 /// At 0.5 the decision followed `zigzag`'s sweeps a period late, switching
-/// on every sweep (−5 to −7 pp); 0.9 still switched too often; 0.97 and
-/// 0.99 gave the same cells within 0.3 pp.
+/// on every sweep (−5 to −7 pp at 200–1,000 entries); on a subset of the
+/// shared traces (the early prototype) 0.9 lost −6.7 pp summed against −3.7
+/// for 0.97; 0.99 was not better (−2.2 against −1.8 at 5σ).
 const DECAY: f64 = 0.97;
 /// Periods without a decision at the start, and the least paired evidence
 /// for one. TinyLFU needs its sketch to have learned before its lead means
