@@ -429,9 +429,7 @@ where
         let Some(listeners) = &self.listener else {
             // No listener, no panic to contain: the plain cache's path.
             policy.evict(victims, |_| Retention::Normal);
-            for victim in victims.drain(..) {
-                self.unlink_victim(writer, victim, hot, guard);
-            }
+            self.remove_victims(writer, victims, hot, guard);
             self.publish_counts(policy);
             return;
         };
@@ -451,17 +449,14 @@ where
         guard: &Guard,
         index: u32,
     ) {
-        let mut panicked = None;
-        {
-            if let Some(on_insert) = &listeners.on_insert {
-                let weight = u64::from(policy.weight_of(index));
-                panicked = catch_unwind(AssertUnwindSafe(|| {
-                    self.map
-                        .with_entry(writer, index, |(k, v)| on_insert(k, v, weight))
-                }))
-                .err();
-            }
-        }
+        let mut panicked = listeners.on_insert.as_ref().and_then(|on_insert| {
+            let weight = u64::from(policy.weight_of(index));
+            catch_unwind(AssertUnwindSafe(|| {
+                self.map
+                    .with_entry(writer, index, |(k, v)| on_insert(k, v, weight))
+            }))
+            .err()
+        });
         match &listeners.retention {
             // A judge that panics judges `Normal` for the rest of this
             // eviction, which then finishes; the panic resumes below.

@@ -4,17 +4,20 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use helios_l1::{AgentCache, AgentConfig, AgentError, AgentEvent, AgentSort, AgentState};
+use helios_l1::{
+    AgentCache, AgentConfig, AgentError, AgentEvent, AgentHandle, AgentSort, AgentState,
+};
 
 fn agent_cache() -> Arc<AgentCache<u64, String>> {
     AgentCache::new(10_000).unwrap()
 }
 
 /// The statistics of the live agent called `name`.
-fn stats_of<V: Clone + Send + Sync + 'static>(
-    cache: &AgentCache<u64, V>,
-    name: &str,
-) -> helios_l1::AgentStats {
+fn stats_of<V, W>(cache: &AgentCache<u64, V, W>, name: &str) -> helios_l1::AgentStats
+where
+    V: Clone + Send + Sync + 'static,
+    W: helios_l1::Weigher<u64, V>,
+{
     cache
         .agents(AgentSort::Name)
         .into_iter()
@@ -553,6 +556,17 @@ fn caps_are_hard_and_a_scanner_stops_at_twice_its_share() {
     assert_eq!(cache.charged_weight(), cache.cache().weight());
 }
 
+/// Registers an agent called "capped" with `cap`.
+fn capped<V, W>(cache: &Arc<AgentCache<u64, V, W>>, cap: u64) -> AgentHandle<u64, V, W>
+where
+    V: Clone + Send + Sync + 'static,
+    W: helios_l1::Weigher<u64, V>,
+{
+    cache
+        .register_agent("capped", AgentConfig::new().cap(cap))
+        .unwrap()
+}
+
 /// A byte-weighted agent cache: a value weighs its length.
 fn byte_cache(
     capacity: u64,
@@ -563,9 +577,7 @@ fn byte_cache(
 #[test]
 fn an_agent_at_its_cap_can_still_replace_its_own_values() {
     let cache = byte_cache(10_000);
-    let agent = cache
-        .register_agent("capped", AgentConfig::new().cap(10))
-        .unwrap();
+    let agent = capped(&cache, 10);
     agent.insert(1, vec![1; 6]).unwrap().unwrap();
     agent.insert_private(2, vec![2; 4]).unwrap().unwrap();
     // At the cap: a value no heavier than the one it replaces is growth 0.
@@ -575,38 +587,34 @@ fn an_agent_at_its_cap_can_still_replace_its_own_values() {
     assert_eq!(agent.get_private(&2).unwrap(), Some(vec![4; 3]));
     // Growth by one byte fits again (9 + 1).
     agent.insert_private(2, vec![5; 4]).unwrap().unwrap();
-    assert_eq!(stats_of_bytes(&cache, "capped").resident, 10);
+    assert_eq!(stats_of(&cache, "capped").resident, 10);
 }
 
 #[test]
 fn a_refused_replacement_leaves_no_stale_value() {
     use helios_l1::RefusalReason;
     let cache = byte_cache(10_000);
-    let agent = cache
-        .register_agent("capped", AgentConfig::new().cap(10))
-        .unwrap();
+    let agent = capped(&cache, 10);
     agent.insert(1, vec![1; 6]).unwrap().unwrap();
     // 12 bytes would take it to 12 of 10: refused, and the 6-byte value it
     // was meant to replace is gone rather than served as current.
     let refused = agent.insert(1, vec![2; 12]).unwrap().unwrap_err();
     assert!(matches!(refused.reason, RefusalReason::AgentCap { .. }));
     assert_eq!(agent.get(&1).unwrap(), None);
-    assert_eq!(stats_of_bytes(&cache, "capped").resident, 0);
+    assert_eq!(stats_of(&cache, "capped").resident, 0);
     assert_eq!(cache.charged_weight(), cache.cache().weight());
 }
 
 #[test]
 fn a_load_over_the_cap_is_returned_and_not_cached() {
     let cache = byte_cache(10_000);
-    let agent = cache
-        .register_agent("capped", AgentConfig::new().cap(100))
-        .unwrap();
+    let agent = capped(&cache, 100);
     agent.insert(1, vec![1; 99]).unwrap().unwrap();
     // The loader's value weighs 100: 199 of 100 if it were cached.
     let value = agent.get_or_insert_with(2, || vec![2; 100]).unwrap();
     assert_eq!(value, vec![2; 100]);
     assert_eq!(agent.get(&2).unwrap(), None, "not cached");
-    let stats = stats_of_bytes(&cache, "capped");
+    let stats = stats_of(&cache, "capped");
     assert_eq!(stats.resident, 99);
     assert_eq!(
         (stats.loads, stats.inserts),
@@ -625,9 +633,7 @@ fn a_load_over_the_cap_is_returned_and_not_cached() {
 fn threads_writing_through_one_capped_agent_never_exceed_its_cap() {
     const CAP: u64 = 40;
     let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(100_000).unwrap();
-    let agent = cache
-        .register_agent("capped", AgentConfig::new().cap(CAP))
-        .unwrap();
+    let agent = capped(&cache, CAP);
     std::thread::scope(|s| {
         for t in 0..4u64 {
             let agent = agent.clone();
@@ -645,12 +651,7 @@ fn threads_writing_through_one_capped_agent_never_exceed_its_cap() {
                     } else {
                         let _ = agent.insert(x % 200, x).unwrap();
                     }
-                    let resident = cache
-                        .agents(AgentSort::Name)
-                        .into_iter()
-                        .find(|a| &*a.name == "capped")
-                        .unwrap()
-                        .resident;
+                    let resident = stats_of(cache, "capped").resident;
                     assert!(resident <= CAP, "{resident} over the cap of {CAP}");
                 }
             });
@@ -681,9 +682,7 @@ fn within_a_minute(f: impl FnOnce() + Send + 'static) {
 fn a_pressure_subscriber_may_write_through_the_refused_agent() {
     within_a_minute(|| {
         let cache = byte_cache(10_000);
-        let agent = cache
-            .register_agent("capped", AgentConfig::new().cap(10))
-            .unwrap();
+        let agent = capped(&cache, 10);
         let inner = agent.clone();
         cache.subscribe(move |event| {
             if let AgentEvent::QuotaPressure { .. } = event {
@@ -706,9 +705,7 @@ fn a_pressure_subscriber_may_write_through_the_refused_agent() {
 fn a_pressure_subscriber_may_load_the_refused_key() {
     within_a_minute(|| {
         let cache = byte_cache(10_000);
-        let agent = cache
-            .register_agent("capped", AgentConfig::new().cap(10))
-            .unwrap();
+        let agent = capped(&cache, 10);
         let other = cache.register_agent("other", AgentConfig::new()).unwrap();
         let reader = other.clone();
         cache.subscribe(move |event| {
@@ -733,9 +730,7 @@ fn a_pressure_subscriber_may_load_the_refused_key() {
 #[test]
 fn a_refused_load_leaves_another_agents_value() {
     let cache = byte_cache(10_000);
-    let capped = cache
-        .register_agent("capped", AgentConfig::new().cap(10))
-        .unwrap();
+    let capped = capped(&cache, 10);
     let other = cache.register_agent("other", AgentConfig::new()).unwrap();
     capped.insert(1, vec![1; 9]).unwrap().unwrap();
     let loaded = capped
@@ -752,17 +747,6 @@ fn a_refused_load_leaves_another_agents_value() {
     );
 }
 
-fn stats_of_bytes<W: helios_l1::Weigher<u64, Vec<u8>>>(
-    cache: &AgentCache<u64, Vec<u8>, W>,
-    name: &str,
-) -> helios_l1::AgentStats {
-    cache
-        .agents(AgentSort::Name)
-        .into_iter()
-        .find(|s| &*s.name == name)
-        .unwrap()
-}
-
 #[test]
 fn quota_pressure_is_announced_once_per_episode() {
     let cache: Arc<AgentCache<u64, u64>> = AgentCache::new(1000).unwrap();
@@ -776,9 +760,7 @@ fn quota_pressure_is_announced_once_per_episode() {
             sink.lock().unwrap().push((*resident, *limit));
         }
     });
-    let agent = cache
-        .register_agent("capped", AgentConfig::new().cap(10))
-        .unwrap();
+    let agent = capped(&cache, 10);
     for k in 0..10 {
         agent.insert(k, k).unwrap().unwrap();
     }

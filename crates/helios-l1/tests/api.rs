@@ -485,6 +485,26 @@ fn weighted_caches_keep_shards_large_enough_for_large_entries() {
     assert_eq!(agents.cache().shards(), helios_l1::default_shards(1 << 20));
 }
 
+/// Inserts keys `0..n`, catching the panics of the cache's callbacks, and
+/// checks after each insert that the shard is consistent and within its
+/// capacity; returns how many inserts panicked.
+fn insert_through_panics(cache: &Cache<u64, u64>, n: u64) -> usize {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let mut panics = 0;
+    for k in 0..n {
+        if catch_unwind(AssertUnwindSafe(|| {
+            let _ = cache.insert(k, k);
+        }))
+        .is_err()
+        {
+            panics += 1;
+        }
+        cache.validate().unwrap();
+        assert!(cache.weight() <= cache.capacity());
+    }
+    panics
+}
+
 /// A removal listener that panics during an eviction: the panic reaches the
 /// inserting caller, and the shard is left consistent (every victim gone
 /// from the table as from the policy, counts published, the weight within
@@ -493,7 +513,6 @@ fn weighted_caches_keep_shards_large_enough_for_large_entries() {
 #[test]
 fn a_panicking_listener_leaves_the_shard_consistent() {
     use helios_l1::RemovalCause;
-    use std::panic::{catch_unwind, AssertUnwindSafe};
     let cache: Cache<u64, u64> = Cache::builder()
         .capacity(100)
         .shards(1)
@@ -509,18 +528,7 @@ fn a_panicking_listener_leaves_the_shard_consistent() {
         })
         .build()
         .unwrap();
-    let mut panics = 0;
-    for k in 0..2_000u64 {
-        if catch_unwind(AssertUnwindSafe(|| {
-            let _ = cache.insert(k, k);
-        }))
-        .is_err()
-        {
-            panics += 1;
-        }
-        cache.validate().unwrap();
-        assert!(cache.weight() <= cache.capacity());
-    }
+    let panics = insert_through_panics(&cache, 2_000);
     assert!(panics > 0, "some listener calls panicked");
     assert_eq!(cache.len() as u64, cache.weight());
 }
@@ -530,7 +538,6 @@ fn a_panicking_listener_leaves_the_shard_consistent() {
 #[test]
 fn a_panicking_retention_judge_leaves_the_shard_consistent() {
     use helios_l1::Retention;
-    use std::panic::{catch_unwind, AssertUnwindSafe};
     let cache: Cache<u64, u64> = Cache::builder()
         .capacity(100)
         .shards(1)
@@ -542,18 +549,7 @@ fn a_panicking_retention_judge_leaves_the_shard_consistent() {
         })
         .build()
         .unwrap();
-    let mut panics = 0;
-    for k in 0..2_000u64 {
-        if catch_unwind(AssertUnwindSafe(|| {
-            let _ = cache.insert(k, k);
-        }))
-        .is_err()
-        {
-            panics += 1;
-        }
-        cache.validate().unwrap();
-        assert!(cache.weight() <= cache.capacity());
-    }
+    let panics = insert_through_panics(&cache, 2_000);
     assert!(panics > 0, "some judgements panicked");
 }
 

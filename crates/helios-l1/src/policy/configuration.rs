@@ -121,12 +121,16 @@ pub(crate) struct SharedConfiguration {
     word: AtomicU64,
 }
 
-/// A configuration: the window's and protected's shares of the capacity.
+/// A configuration: the large window (its limits follow from the
+/// capacity, `large_limits`), or the adaptive window at the adaptive
+/// shadow's shares of the capacity.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Configuration {
-    pub(crate) large: bool,
-    pub(crate) window_share: f64,
-    pub(crate) protected_share: f64,
+pub(crate) enum Configuration {
+    Large,
+    Adaptive {
+        window_share: f64,
+        protected_share: f64,
+    },
 }
 
 const SHARE_BITS: u32 = 20;
@@ -140,10 +144,14 @@ impl SharedConfiguration {
         let ppm = |share: f64| (share.clamp(0.0, 1.0) * 1e6) as u64;
         let word = self.word.load(Ordering::Relaxed);
         let generation = (word >> GENERATION_SHIFT).wrapping_add(1);
-        let next = (generation << GENERATION_SHIFT)
-            | if configuration.large { LARGE_BIT } else { 0 }
-            | (ppm(configuration.protected_share) << SHARE_BITS)
-            | ppm(configuration.window_share);
+        let shares = match configuration {
+            Configuration::Large => LARGE_BIT,
+            Configuration::Adaptive {
+                window_share,
+                protected_share,
+            } => (ppm(protected_share) << SHARE_BITS) | ppm(window_share),
+        };
+        let next = (generation << GENERATION_SHIFT) | shares;
         // Only the leader publishes (under its shard's lock): no lost update.
         self.word.store(next, Ordering::Relaxed);
     }
@@ -157,10 +165,13 @@ impl SharedConfiguration {
             return None;
         }
         *seen = word;
-        Some(Configuration {
-            large: word & LARGE_BIT != 0,
-            window_share: (word & SHARE_MASK) as f64 / 1e6,
-            protected_share: ((word >> SHARE_BITS) & SHARE_MASK) as f64 / 1e6,
+        Some(if word & LARGE_BIT != 0 {
+            Configuration::Large
+        } else {
+            Configuration::Adaptive {
+                window_share: (word & SHARE_MASK) as f64 / 1e6,
+                protected_share: ((word >> SHARE_BITS) & SHARE_MASK) as f64 / 1e6,
+            }
         })
     }
 }
@@ -220,10 +231,10 @@ impl Shadow {
         false
     }
 
-    fn configuration(&self, large: bool) -> Configuration {
+    /// The adaptive configuration as this shadow's climber has it now.
+    fn adaptive_configuration(&self) -> Configuration {
         let capacity = self.policy.capacity as f64;
-        Configuration {
-            large,
+        Configuration::Adaptive {
             window_share: self.policy.window_max as f64 / capacity,
             protected_share: self.policy.protected_max as f64 / capacity,
         }
@@ -312,11 +323,11 @@ impl Shadows {
         }
         if !self.large_chosen && large - adaptive > Z_LARGE * sigma {
             self.large_chosen = true;
-            return Some(self.large.configuration(true));
+            return Some(Configuration::Large);
         }
         if self.large_chosen && adaptive - large > Z_ADAPTIVE * sigma {
             self.large_chosen = false;
-            return Some(self.adaptive.configuration(false));
+            return Some(self.adaptive.adaptive_configuration());
         }
         None
     }
@@ -360,7 +371,7 @@ mod tests {
             let h = hash(key);
             if shadows.samples(h) {
                 if let Some(c) = shadows.request(h, 1) {
-                    out.push((i, c.large));
+                    out.push((i, c == Configuration::Large));
                 }
             }
         }
@@ -437,11 +448,7 @@ mod tests {
             policy.evict(&mut victims, |_| Retention::Normal);
         }
         assert_eq!(policy.len(), 1_000);
-        shared.publish(Configuration {
-            large: true,
-            window_share: LARGE_WINDOW,
-            protected_share: 0.008,
-        });
+        shared.publish(Configuration::Large);
         policy.insert(1_000, hash(1_000), 1);
         policy.evict(&mut victims, |_| Retention::Normal);
         policy.validate().unwrap();
@@ -449,8 +456,7 @@ mod tests {
         assert!(policy.pinned_window);
         assert_eq!(victims.len(), 1, "one entry over: one victim");
         assert_eq!(policy.len(), 1_000);
-        shared.publish(Configuration {
-            large: false,
+        shared.publish(Configuration::Adaptive {
             window_share: 0.2,
             protected_share: 0.64,
         });

@@ -384,21 +384,24 @@ impl Policy {
     /// "Transition").
     fn apply_configuration(&mut self, chosen: Configuration) {
         let capacity = self.capacity;
-        let (window, protected) = if chosen.large {
-            configuration::large_limits(capacity)
-        } else {
-            (
-                ((capacity as f64 * chosen.window_share) as u64).min(capacity.saturating_sub(1)),
-                (capacity as f64 * chosen.protected_share) as u64,
-            )
+        let large = chosen == Configuration::Large;
+        let (window, protected) = match chosen {
+            Configuration::Large => configuration::large_limits(capacity),
+            Configuration::Adaptive {
+                window_share,
+                protected_share,
+            } => (
+                ((capacity as f64 * window_share) as u64).min(capacity.saturating_sub(1)),
+                (capacity as f64 * protected_share) as u64,
+            ),
         };
         // Main's entries become the window's oldest (see
         // `move_main_to_window`), a bounded number per eviction.
-        self.moving_to_window = chosen.large && !self.pinned_window;
+        self.moving_to_window = large && !self.pinned_window;
         self.window_max = window.max(1);
         self.protected_max = protected;
-        self.pinned_window = chosen.large;
-        if !chosen.large {
+        self.pinned_window = large;
+        if !large {
             // Back to adaptive: the climber and the margin start afresh;
             // what they counted was about the other configuration.
             self.climber.resize(self.sketch.capacity());
