@@ -26,6 +26,7 @@
 //! (median), because this machine is shared and noisy.
 
 use std::collections::HashSet;
+use std::io::Write;
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::Instant;
 
@@ -165,7 +166,7 @@ impl Subject for moka::sync::Cache<u64, u64> {
 const IMPLS: [&str; 4] = ["helios", "helios_nohot", "quick_cache", "moka"];
 
 fn make(name: &str, hot: HotTier) -> Result<Arc<dyn Subject>, CliError> {
-    let usage = |e: helios_l1::BuildError| CliError::Usage(e.to_string());
+    let usage = |e: helios_l1::BuildError| CliError::Input(e.to_string());
     Ok(match name {
         "helios" => Arc::new(
             helios_l1::Cache::<u64, u64>::builder()
@@ -193,15 +194,17 @@ fn make(name: &str, hot: HotTier) -> Result<Arc<dyn Subject>, CliError> {
 fn stream(ops: usize, exponent: f64, seed: u64) -> Result<Vec<u64>, CliError> {
     let mut rng = StdRng::seed_from_u64(seed);
     let zipf = Zipf::new(KEYS as f64, exponent)
-        .map_err(|e| CliError::Usage(format!("--zipf {exponent}: {e}")))?;
-    Ok((0..ops)
-        .map(|_| (zipf.sample(&mut rng) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
-        .collect())
+        .map_err(|e| CliError::Input(format!("--zipf {exponent}: {e}")))?;
+    let mut keys = crate::key_buffer(ops, "--ops")?;
+    keys.extend(
+        (0..ops).map(|_| (zipf.sample(&mut rng) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+    );
+    Ok(keys)
 }
 
 fn histogram() -> Result<Histogram<u64>, CliError> {
     // 1 ns to 10 s, 3 significant digits.
-    Histogram::new_with_bounds(1, 10_000_000_000, 3).map_err(|e| CliError::Usage(e.to_string()))
+    Histogram::new_with_bounds(1, 10_000_000_000, 3).map_err(|e| CliError::Failed(e.to_string()))
 }
 
 /// Latencies of the timer itself: a start and a stop back to back.
@@ -323,9 +326,9 @@ fn measure(
     for handle in handles {
         let hists = handle
             .join()
-            .map_err(|_| CliError::Usage(format!("a {name} bench thread panicked")))??;
+            .map_err(|_| CliError::Failed(format!("a {name} bench thread panicked")))??;
         for (m, h) in merged.iter_mut().zip(&hists) {
-            m.add(h).map_err(|e| CliError::Usage(e.to_string()))?;
+            m.add(h).map_err(|e| CliError::Failed(e.to_string()))?;
         }
     }
     Ok((merged, snapshot))
@@ -395,24 +398,25 @@ fn run_reads(cache: &Arc<dyn Subject>, streams: &[Arc<Vec<u64>>], insert_on_miss
 }
 
 pub(crate) fn run(args: &LatencyArgs) -> Result<(), CliError> {
-    if args.sample == 0 || args.ops == 0 {
-        return Err(CliError::Usage(
-            "--sample and --ops must be at least 1".into(),
+    let mut out = std::io::stdout().lock();
+    if args.sample == 0 || args.ops == 0 || args.rounds == 0 {
+        return Err(CliError::Input(
+            "--sample, --ops and --rounds must be at least 1".into(),
         ));
     }
     if let Some(&bad) = args.threads.iter().find(|&&t| t == 0 || t > 64) {
-        return Err(CliError::Usage(format!(
+        return Err(CliError::Input(format!(
             "--threads: each count must be 1 to 64, got {bad}"
         )));
     }
     if !(args.zipf.is_finite() && args.zipf >= 0.0) {
-        return Err(CliError::Usage(format!(
+        return Err(CliError::Input(format!(
             "--zipf must be a finite exponent of at least 0, got {}",
             args.zipf
         )));
     }
     if args.hot_min_hit_share > 100 {
-        return Err(CliError::Usage(format!(
+        return Err(CliError::Input(format!(
             "--hot-min-hit-share is a percentage (0 to 100), got {}",
             args.hot_min_hit_share
         )));
@@ -426,20 +430,21 @@ pub(crate) fn run(args: &LatencyArgs) -> Result<(), CliError> {
     let overhead = timer_overhead(&watch)?;
     let overhead_ns = overhead.value_at_quantile(0.5);
     if !args.json {
-        println!(
+        writeln!(out,
             "timer overhead ({} start and stop back to back): p50 {} ns, p99 {} ns; included in every latency below",
             if watch.is_fenced() { "fenced" } else { "unfenced" },
             overhead_ns,
             overhead.value_at_quantile(0.99)
-        );
-        println!(
+        )?;
+        writeln!(out,
             "Zipf({}) over {KEYS} keys, capacity {CAPACITY}, {} ops per thread per pass, 1 read in {} timed",
             args.zipf, args.ops, args.sample
-        );
-        println!(
+        )?;
+        writeln!(
+            out,
             "{:<13} {:>7} {:<9} {:>9} {:>7} {:>7} {:>7} {:>8}",
             "impl", "threads", "op", "samples", "p50 ns", "p95 ns", "p99 ns", "p99.9 ns"
-        );
+        )?;
     }
     for &threads in &args.threads {
         let streams: Vec<StreamPair> = (0..threads as u64)
@@ -459,6 +464,7 @@ pub(crate) fn run(args: &LatencyArgs) -> Result<(), CliError> {
             }
             for (op, h) in OPS.iter().zip(&hists) {
                 print_latency(
+                    &mut out,
                     args.json,
                     name,
                     *op,
@@ -466,7 +472,7 @@ pub(crate) fn run(args: &LatencyArgs) -> Result<(), CliError> {
                     h,
                     overhead_ns,
                     watch.is_fenced(),
-                );
+                )?;
             }
         }
     }
@@ -476,7 +482,8 @@ pub(crate) fn run(args: &LatencyArgs) -> Result<(), CliError> {
     let throughput = read_throughput(&streams, args.rounds, tier)?;
     for (name, ops_per_sec, hot_tier) in &throughput {
         if args.json {
-            println!(
+            writeln!(
+                out,
                 "{}",
                 serde_json::json!({
                     "impl": name,
@@ -484,14 +491,15 @@ pub(crate) fn run(args: &LatencyArgs) -> Result<(), CliError> {
                     "threads": 2,
                     "ops_per_sec": ops_per_sec.round(),
                 })
-            );
+            )?;
         } else {
-            println!("read throughput, 2 threads, 100% reads: {name:<13} {:>7.2} Mops/s (median of {} rounds)", ops_per_sec / 1e6, args.rounds);
+            writeln!(out, "read throughput, 2 threads, 100% reads: {name:<13} {:>7.2} Mops/s (median of {} rounds)", ops_per_sec / 1e6, args.rounds)?;
             if let Some(s) = hot_tier {
-                println!(
+                writeln!(
+                    out,
                     "  its hot tier: {} of {} entries valid, {}% of hits, serving {}",
                     s.valid, s.capacity, s.hit_share_percent, s.serving
-                );
+                )?;
             }
         }
     }
@@ -505,17 +513,19 @@ pub(crate) fn run(args: &LatencyArgs) -> Result<(), CliError> {
         if let (Some(on), Some(off), Some(qc)) =
             (of("helios"), of("helios_nohot"), of("quick_cache"))
         {
-            println!(
+            writeln!(out,
                 "helios (hot tier on) / helios_nohot {:.2}x (target >= 1.3x); / quick_cache {:.2}x (target >= 2x)",
                 on / off,
                 on / qc
-            );
+            )?;
         }
     }
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn print_latency(
+    out: &mut impl Write,
     json: bool,
     name: &str,
     op: Op,
@@ -523,13 +533,14 @@ fn print_latency(
     h: &Histogram<u64>,
     overhead_ns: u64,
     fenced: bool,
-) {
+) -> std::io::Result<()> {
     if h.is_empty() {
-        return;
+        return Ok(());
     }
     let q = |p: f64| h.value_at_quantile(p);
     if json {
-        println!(
+        writeln!(
+            out,
             "{}",
             serde_json::json!({
                 "impl": name,
@@ -543,9 +554,10 @@ fn print_latency(
                 "timer_overhead_ns": overhead_ns,
                 "timer_fenced": fenced,
             })
-        );
+        )?;
     } else {
-        println!(
+        writeln!(
+            out,
             "{:<13} {:>7} {:<9} {:>9} {:>7} {:>7} {:>7} {:>8}",
             name,
             threads,
@@ -555,6 +567,7 @@ fn print_latency(
             q(0.95),
             q(0.99),
             q(0.999)
-        );
+        )?;
     }
+    Ok(())
 }

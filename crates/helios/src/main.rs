@@ -13,6 +13,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 /// Helios L1 command-line tools.
+///
+/// Exit codes: 0 on success, 2 for an invalid argument or trace, 1 when a
+/// step fails while running (a replay thread, writing the output or the
+/// plot).
 #[derive(Debug, Parser)]
 #[command(name = "helios", version, about)]
 struct Cli {
@@ -41,15 +45,34 @@ enum BenchCommand {
     NoisyNeighbour(noisy::NoisyArgs),
 }
 
-/// Everything that ends the program with an error message.
+/// Everything that ends the program with an error message. Exit codes:
+/// 2 when the input is invalid (an argument, which clap also reports with
+/// 2, or the trace), 1 when a step fails while running.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CliError {
     /// The trace could not be read or parsed (exit code 2).
     #[error(transparent)]
     Trace(#[from] trace::TraceError),
-    /// Bad arguments or a failed step (exit code 1).
+    /// An argument is invalid (exit code 2).
     #[error("{0}")]
-    Usage(String),
+    Input(String),
+    /// A step failed while running (exit code 1).
+    #[error("{0}")]
+    Failed(String),
+    /// Writing the results failed, for example on a full disk (exit code
+    /// 1). `println!` would panic instead.
+    #[error("cannot write the output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// An empty vector with room for `len` keys, or an error naming `what`
+/// if the memory cannot be had: a huge `--ops` or `--agents` is an error
+/// message, not a capacity-overflow panic or an abort.
+pub(crate) fn key_buffer(len: usize, what: &str) -> Result<Vec<u64>, CliError> {
+    let mut keys = Vec::new();
+    keys.try_reserve_exact(len)
+        .map_err(|e| CliError::Input(format!("{what}: cannot allocate {len} keys: {e}")))?;
+    Ok(keys)
 }
 
 /// A reader that closes our stdout early (`helios replay ... | head`) ends
@@ -80,8 +103,8 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("helios: {e}");
             match e {
-                CliError::Trace(_) => ExitCode::from(2),
-                CliError::Usage(_) => ExitCode::from(1),
+                CliError::Trace(_) | CliError::Input(_) => ExitCode::from(2),
+                CliError::Failed(_) | CliError::Output(_) => ExitCode::from(1),
             }
         }
     }

@@ -88,7 +88,7 @@ impl Agents for Handles {
 const RESERVED_PER_AGENT: u64 = ENTRIES_PER_AGENT / 2;
 
 fn make(name: &str, capacity: u64, agents: usize) -> Result<Box<dyn Agents>, CliError> {
-    let usage = |e: &dyn std::fmt::Display| CliError::Usage(e.to_string());
+    let usage = |e: &dyn std::fmt::Display| CliError::Input(e.to_string());
     if name == "helios_agents" || name == "helios_reserved" {
         let reserved = if name == "helios_reserved" {
             RESERVED_PER_AGENT
@@ -115,7 +115,7 @@ fn make_blind(name: &str, capacity: u64) -> Result<Box<dyn Subject>, CliError> {
     Ok(match name {
         "helios" => Box::new(
             helios_l1::Cache::<u64, u64>::new(capacity)
-                .map_err(|e| CliError::Usage(e.to_string()))?,
+                .map_err(|e| CliError::Input(e.to_string()))?,
         ),
         "quick_cache" => Box::new(quick_cache::sync::Cache::<u64, u64>::new(capacity as usize)),
         _ => Box::new(moka::sync::Cache::<u64, u64>::new(capacity)),
@@ -175,34 +175,46 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 pub(crate) fn run_bench(args: &NoisyArgs) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
     if args.agents == 0 || args.working_set == 0 || args.reads < 2 {
-        return Err(CliError::Usage(
+        return Err(CliError::Input(
             "--agents and --working-set must be at least 1, --reads at least 2".into(),
         ));
     }
+    // The scanner registers as one more agent.
+    if args.agents >= helios_l1::MAX_AGENTS {
+        return Err(CliError::Input(format!(
+            "--agents: at most {} (the scanner is one more agent), got {}",
+            helios_l1::MAX_AGENTS - 1,
+            args.agents
+        )));
+    }
     let zipf =
-        Zipf::new(args.working_set as f64, 0.9).map_err(|e| CliError::Usage(e.to_string()))?;
-    let streams: Vec<Vec<u64>> = (0..args.agents as u64)
-        .map(|agent| {
-            let mut rng = StdRng::seed_from_u64(agent);
-            (0..args.reads)
-                .map(|_| {
-                    let rank = zipf.sample(&mut rng) as u64;
-                    ((agent << 32) | rank).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-                })
-                .collect()
-        })
-        .collect();
+        Zipf::new(args.working_set as f64, 0.9).map_err(|e| CliError::Input(e.to_string()))?;
+    let mut streams: Vec<Vec<u64>> = Vec::new();
+    streams
+        .try_reserve_exact(args.agents)
+        .map_err(|e| CliError::Input(format!("--agents {}: {e}", args.agents)))?;
+    for agent in 0..args.agents as u64 {
+        let mut rng = StdRng::seed_from_u64(agent);
+        let mut stream = crate::key_buffer(args.reads, "--reads")?;
+        stream.extend((0..args.reads).map(|_| {
+            let rank = zipf.sample(&mut rng) as u64;
+            ((agent << 32) | rank).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        }));
+        streams.push(stream);
+    }
     let capacity = args.agents as u64 * ENTRIES_PER_AGENT;
     if !args.json {
-        println!(
+        writeln!(out,
             "{} agents, Zipf(0.9) over {} keys each, {} reads each, capacity {capacity}, scanner reads {} distinct keys",
             args.agents,
             args.working_set,
             args.reads,
             SCAN_FACTOR * capacity
-        );
-        println!(
+        )?;
+        writeln!(
+            out,
             "{:<16} {:>12} {:>14} {:>12} {:>12} {:>12} {:>12}",
             "system",
             "median alone",
@@ -211,7 +223,7 @@ pub(crate) fn run_bench(args: &NoisyArgs) -> Result<(), CliError> {
             "p90 drop",
             "worst drop",
             "scanner hit"
-        );
+        )?;
     }
     let mut per_agent = match &args.per_agent {
         Some(path) => {
@@ -251,7 +263,8 @@ pub(crate) fn run_bench(args: &NoisyArgs) -> Result<(), CliError> {
             drops.last().copied().unwrap_or(0.0),
         );
         if args.json {
-            println!(
+            writeln!(
+                out,
                 "{}",
                 serde_json::json!({
                     "system": name,
@@ -261,13 +274,13 @@ pub(crate) fn run_bench(args: &NoisyArgs) -> Result<(), CliError> {
                     "worst_drop_pp": (worst * 100.0).round() / 100.0,
                     "scanner_hit_ratio": (scanner * 100.0).round() / 100.0,
                 })
-            );
+            )?;
         } else {
-            println!(
+            writeln!(out,
                 "{name:<16} {:>12.2} {:>14.2} {median:>12.2} {p90:>12.2} {worst:>12.2} {scanner:>12.2}",
                 percentile(&alone_sorted, 0.5),
                 percentile(&scanned_sorted, 0.5),
-            );
+            )?;
         }
     }
     if let Some((path, mut w)) = per_agent {
@@ -277,5 +290,5 @@ pub(crate) fn run_bench(args: &NoisyArgs) -> Result<(), CliError> {
 }
 
 fn csv_error(path: &std::path::Path, e: &std::io::Error) -> CliError {
-    CliError::Usage(format!("--per-agent {}: {e}", path.display()))
+    CliError::Failed(format!("--per-agent {}: {e}", path.display()))
 }

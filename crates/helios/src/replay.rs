@@ -1,5 +1,6 @@
 //! `helios replay`: hit ratios of a trace at several sizes, per policy.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use crate::policies::{Counts, Policy};
@@ -59,10 +60,16 @@ pub(crate) struct Row {
 
 pub(crate) fn run(args: &ReplayArgs) -> Result<(), crate::CliError> {
     if let Some(&zero) = args.sizes.iter().find(|&&s| s == 0) {
-        return Err(crate::CliError::Usage(format!(
+        return Err(crate::CliError::Input(format!(
             "--sizes: a cache size must be at least 1, got {zero}"
         )));
     }
+    // A plot path that cannot be written fails now, not after the replays.
+    let plot = args
+        .plot
+        .as_deref()
+        .map(crate::plot::PlotFile::create)
+        .transpose()?;
     let trace = trace::load(&args.trace, args.format)?;
     let mut policies = vec![Policy::Helios, Policy::Opt, Policy::Lru];
     if args.exact_recording {
@@ -85,9 +92,11 @@ pub(crate) fn run(args: &ReplayArgs) -> Result<(), crate::CliError> {
         .collect();
     let rows = run_jobs(&trace, &jobs, args.seed)?;
 
+    let mut out = std::io::stdout().lock();
     if args.json {
         for row in &rows {
-            println!(
+            writeln!(
+                out,
                 "{}",
                 serde_json::json!({
                     "trace": trace.name,
@@ -97,13 +106,14 @@ pub(crate) fn run(args: &ReplayArgs) -> Result<(), crate::CliError> {
                     "misses": row.counts.misses,
                     "hit_ratio": (row.counts.hit_ratio() * 100.0).round() / 100.0,
                 })
-            );
+            )?;
         }
     } else {
-        print_table(&trace, &policies, &args.sizes, &rows);
+        print_table(&mut out, &trace, &policies, &args.sizes, &rows)?;
     }
-    if let Some(path) = &args.plot {
-        crate::plot::hit_ratios(path, &trace.name, &policies, &rows)?;
+    out.flush()?;
+    if let Some(plot) = plot {
+        plot.draw(&trace.name, &policies, &rows)?;
     }
     Ok(())
 }
@@ -165,11 +175,11 @@ fn run_jobs(
                 size,
                 counts,
             }),
-            Some(Err(e)) => Err(crate::CliError::Usage(format!(
+            Some(Err(e)) => Err(crate::CliError::Failed(format!(
                 "{} at size {size}: {e}",
                 policy.name()
             ))),
-            None => Err(crate::CliError::Usage(format!(
+            None => Err(crate::CliError::Failed(format!(
                 "{} at size {size}: replay did not finish",
                 policy.name()
             ))),
@@ -177,8 +187,15 @@ fn run_jobs(
         .collect()
 }
 
-fn print_table(trace: &trace::Trace, policies: &[Policy], sizes: &[u64], rows: &[Row]) {
-    println!(
+fn print_table(
+    out: &mut impl Write,
+    trace: &trace::Trace,
+    policies: &[Policy],
+    sizes: &[u64],
+    rows: &[Row],
+) -> std::io::Result<()> {
+    writeln!(
+        out,
         "trace {} ({} accesses, {} distinct objects){}",
         trace.name,
         trace.keys.len(),
@@ -188,21 +205,22 @@ fn print_table(trace: &trace::Trace, policies: &[Policy], sizes: &[u64], rows: &
         } else {
             ""
         }
-    );
-    print!("{:>12}", "size");
+    )?;
+    write!(out, "{:>12}", "size")?;
     for p in policies {
-        print!(" {:>12}", p.name());
+        write!(out, " {:>12}", p.name())?;
     }
-    println!();
+    writeln!(out)?;
     for &size in sizes {
-        print!("{size:>12}");
+        write!(out, "{size:>12}")?;
         for &p in policies {
             let cell = rows.iter().find(|r| r.policy == p && r.size == size);
             match cell {
-                Some(r) => print!(" {:>11.2}%", r.counts.hit_ratio()),
-                None => print!(" {:>12}", "-"),
+                Some(r) => write!(out, " {:>11.2}%", r.counts.hit_ratio())?,
+                None => write!(out, " {:>12}", "-")?,
             }
         }
-        println!();
+        writeln!(out)?;
     }
+    Ok(())
 }

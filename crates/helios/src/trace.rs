@@ -66,7 +66,7 @@ pub(crate) enum TraceError {
         line: usize,
         message: String,
     },
-    #[error("{path}: byte offset {offset}: {message}")]
+    #[error("{path}: byte offset {offset} of the decompressed data: {message}")]
     Offset {
         path: PathBuf,
         offset: usize,
@@ -74,6 +74,48 @@ pub(crate) enum TraceError {
     },
     #[error("{path}: the trace has no accesses")]
     Empty { path: PathBuf },
+    #[error(
+        "{path}: {compression}-compressed traces are not supported (gzip, xz or uncompressed)"
+    )]
+    Compression {
+        path: PathBuf,
+        compression: &'static str,
+    },
+}
+
+/// Magic bytes of compressions this reader does not decode. Without this
+/// check their bytes would be read as raw records: garbage keys for a
+/// binary format whenever the length happens to be a multiple of the
+/// record width.
+const UNSUPPORTED_COMPRESSIONS: [(&[u8], &str); 5] = [
+    (&[0x28, 0xb5, 0x2f, 0xfd], "zstd"),
+    (b"BZh", "bzip2"),
+    (&[0x04, 0x22, 0x4d, 0x18], "lz4"),
+    (b"PK\x03\x04", "zip"),
+    (&[0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c], "7z"),
+];
+
+/// How much of an unparsable line an error message quotes: enough to
+/// recognise it, without echoing a whole file that has no line breaks.
+const QUOTED_CHARS: usize = 60;
+
+/// `text` quoted for an error message, cut to `QUOTED_CHARS` characters.
+fn quoted(text: &str) -> String {
+    match text.char_indices().nth(QUOTED_CHARS) {
+        Some((end, _)) => format!("{:?}...", &text[..end]),
+        None => format!("{text:?}"),
+    }
+}
+
+/// Why a number field did not parse: out of range, or not a number.
+fn number_error(e: &std::num::ParseIntError, expected: &str, field: &str) -> String {
+    use std::num::IntErrorKind;
+    match e.kind() {
+        IntErrorKind::PosOverflow | IntErrorKind::NegOverflow => {
+            format!("{} is out of range for {expected}", quoted(field))
+        }
+        _ => format!("expected {expected}, found {}", quoted(field)),
+    }
 }
 
 impl fmt::Display for Format {
@@ -93,6 +135,15 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>, TraceError> {
         source,
     };
     let raw = std::fs::read(path).map_err(io)?;
+    if let Some(&(_, compression)) = UNSUPPORTED_COMPRESSIONS
+        .iter()
+        .find(|(magic, _)| raw.starts_with(magic))
+    {
+        return Err(TraceError::Compression {
+            path: path.to_owned(),
+            compression,
+        });
+    }
     let mut out = Vec::new();
     if raw.starts_with(&[0x1f, 0x8b]) {
         flate2::read::MultiGzDecoder::new(&raw[..])
@@ -143,7 +194,7 @@ pub(crate) fn parse(path: &Path, format: Format, bytes: &[u8]) -> Result<Trace, 
             }
             line.parse::<i64>()
                 .map(|k| Some(k as u64))
-                .map_err(|_| format!("expected a decimal key, found {line:?}"))
+                .map_err(|e| number_error(&e, "a decimal key (64-bit signed)", line))
         })?,
         Format::Address => text(path, bytes, |line| {
             if line.trim().is_empty() {
@@ -152,14 +203,14 @@ pub(crate) fn parse(path: &Path, format: Format, bytes: &[u8]) -> Result<Trace, 
             let field = line
                 .split_whitespace()
                 .nth(1)
-                .ok_or_else(|| format!("expected `X 0xHEX ...`, found {line:?}"))?;
+                .ok_or_else(|| format!("expected `X 0xHEX ...`, found {}", quoted(line)))?;
             let hex = field
                 .strip_prefix("0x")
                 .or_else(|| field.strip_prefix("0X"))
                 .unwrap_or(field);
             u64::from_str_radix(hex, 16)
                 .map(Some)
-                .map_err(|_| format!("expected a hexadecimal address, found {field:?}"))
+                .map_err(|e| number_error(&e, "a hexadecimal address (64-bit)", field))
         })?,
         Format::AdaptSize => {
             // Objects are (key, size) pairs; number them densely.
@@ -171,14 +222,14 @@ pub(crate) fn parse(path: &Path, format: Format, bytes: &[u8]) -> Result<Trace, 
                     return Ok(None);
                 }
                 let [_tick, key, size] = fields[..] else {
-                    return Err(format!("expected `tick key size`, found {line:?}"));
+                    return Err(format!("expected `tick key size`, found {}", quoted(line)));
                 };
                 let key: u64 = key
                     .parse()
-                    .map_err(|_| format!("expected a decimal key, found {key:?}"))?;
+                    .map_err(|e| number_error(&e, "a decimal key (64-bit unsigned)", key))?;
                 let size: u32 = size
                     .parse()
-                    .map_err(|_| format!("expected a size below 2^32, found {size:?}"))?;
+                    .map_err(|e| number_error(&e, "a size (32-bit unsigned)", size))?;
                 let next = ids.len() as u64;
                 let id = *ids.entry((key, size)).or_insert(next);
                 sizes.push(size);
@@ -251,7 +302,34 @@ mod tests {
     #[test]
     fn lirs_names_the_bad_line() {
         let e = p(Format::Lirs, b"1\n2\nabc\n").unwrap_err().to_string();
-        assert_eq!(e, "t: line 3: expected a decimal key, found \"abc\"");
+        assert_eq!(
+            e,
+            "t: line 3: expected a decimal key (64-bit signed), found \"abc\""
+        );
+    }
+
+    #[test]
+    fn out_of_range_numbers_say_so() {
+        let e = p(Format::Lirs, b"99999999999999999999\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is out of range for a decimal key"), "{e}");
+        let e = p(Format::Address, b"R 0x1ffffffffffffffff\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("out of range for a hexadecimal address"), "{e}");
+        let e = p(Format::AdaptSize, b"1 2 4294967296\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("out of range for a size"), "{e}");
+    }
+
+    #[test]
+    fn long_bad_lines_are_quoted_in_part() {
+        let line = "x".repeat(10_000);
+        let e = p(Format::Lirs, line.as_bytes()).unwrap_err().to_string();
+        assert!(e.len() < 200, "{} bytes: {e}", e.len());
+        assert!(e.ends_with("\"..."), "{e}");
     }
 
     #[test]
@@ -263,7 +341,10 @@ mod tests {
         let t = p(Format::Corda, &[0, 0, 0, 0, 0, 0, 1, 0]).unwrap();
         assert_eq!(t.keys, vec![256]);
         let e = p(Format::Scarab, &[0; 12]).unwrap_err().to_string();
-        assert!(e.starts_with("t: byte offset 8: truncated record"), "{e}");
+        assert!(
+            e.starts_with("t: byte offset 8 of the decompressed data: truncated record"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -305,5 +386,22 @@ mod tests {
             load(&empty, Format::Lirs),
             Err(TraceError::Empty { .. })
         ));
+    }
+
+    #[test]
+    fn other_compressions_are_refused_not_read_as_records() {
+        let dir = tempfile::tempdir().unwrap();
+        for (magic, name) in UNSUPPORTED_COMPRESSIONS {
+            let file = dir.path().join(name);
+            // A multiple of the record width, which a raw read would accept.
+            let mut bytes = magic.to_vec();
+            bytes.resize(16, 0);
+            std::fs::write(&file, &bytes).unwrap();
+            let e = load(&file, Format::Cache2k).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("{name}-compressed traces are not supported")),
+                "{e}"
+            );
+        }
     }
 }

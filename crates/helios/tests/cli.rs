@@ -106,9 +106,12 @@ fn bench_latency_rejects_bad_arguments() {
         &["bench", "latency", "--zipf=-1"][..],
         &["bench", "latency", "--zipf", "NaN"][..],
         &["bench", "latency", "--hot-min-hit-share", "101"][..],
+        &["bench", "latency", "--rounds", "0"][..],
+        // More keys than memory can hold: an error, not a panic or abort.
+        &["bench", "latency", "--ops", "18446744073709551615"][..],
     ] {
         let out = helios(args);
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("helios:"));
     }
 }
@@ -149,8 +152,15 @@ fn bench_noisy_neighbour_json_has_one_row_per_system() {
         let scanner = r["scanner_hit_ratio"].as_f64().expect("scanner");
         assert!((0.0..=100.0).contains(&scanner));
     }
-    let bad = helios(&["bench", "noisy-neighbour", "--agents", "0"]);
-    assert_eq!(bad.status.code(), Some(1));
+    for agents in ["0", "1048576", "1000000000000000000"] {
+        let bad = helios(&["bench", "noisy-neighbour", "--agents", agents]);
+        assert_eq!(bad.status.code(), Some(2), "--agents {agents}");
+        assert!(
+            String::from_utf8_lossy(&bad.stderr).contains("--agents"),
+            "--agents {agents}: {}",
+            String::from_utf8_lossy(&bad.stderr)
+        );
+    }
 }
 
 #[test]
@@ -263,6 +273,14 @@ fn replay_json_has_one_row_per_policy_and_size_and_draws_the_plot() {
         row["hit_ratio"].as_f64().expect("hit_ratio")
     };
     assert_eq!(rows.len(), 2 * 5, "{rows:?}");
+    // The fields in the documented order (the JSON shape).
+    let first = String::from_utf8_lossy(&out.stdout);
+    let first = first.lines().next().unwrap_or_default();
+    let order: Vec<usize> = ["trace", "policy", "size", "hits", "misses", "hit_ratio"]
+        .iter()
+        .map(|field| first.find(&format!("\"{field}\":")).unwrap_or(usize::MAX))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{first}");
     for r in &rows {
         assert_eq!(r["trace"].as_str(), trace.to_str(), "the trace as given");
         let (hits, misses) = (r["hits"].as_u64(), r["misses"].as_u64());
@@ -380,6 +398,59 @@ fn replay_rejects_a_zero_size() {
     let out = helios(&[
         "replay", "--trace", path, "--format", "lirs", "--sizes", "10,0",
     ]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "an invalid argument");
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 1"));
+}
+
+#[test]
+fn replay_checks_the_plot_path_before_replaying() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let trace = lirs_trace(&dir, "ok.trace.gz", "1\n2\n");
+    let path = trace.to_str().expect("utf-8 temp path");
+    let plot = dir.path().join("no-such-dir").join("plot.svg");
+    let out = helios(&[
+        "replay",
+        "--trace",
+        path,
+        "--format",
+        "lirs",
+        "--sizes",
+        "10",
+        "--plot",
+        plot.to_str().expect("utf-8 temp path"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--plot"));
+    assert!(out.stdout.is_empty(), "nothing replayed");
+}
+
+/// A full disk under the output is an error message and exit code 1, not
+/// `println!`'s panic (exit code 101).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failed_write_of_the_results_is_an_error() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let trace = lirs_trace(&dir, "ok.trace.gz", "1\n2\n1\n");
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        return; // no /dev/full in this environment
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_helios"))
+        .args([
+            "replay",
+            "--trace",
+            trace.to_str().expect("utf-8 temp path"),
+            "--format",
+            "lirs",
+            "--sizes",
+            "10",
+        ])
+        .stdout(full)
+        .output()
+        .expect("the helios binary runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot write the output"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
