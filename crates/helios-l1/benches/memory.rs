@@ -81,8 +81,9 @@ fn main() {
         let n = c.len() as u64;
         (Box::new(c), n)
     });
-    // An agent cache's entries carry their namespace and charged agent in
-    // the key (one more word than the plain cache's).
+    // An agent cache's entries are as wide as the plain cache's; each
+    // carries its namespace and charged agent in a side word beside it (one
+    // more word per slot).
     measure("helios_agents", || {
         let c = helios_l1::AgentCache::<u64, u64>::new(ENTRIES).expect("valid capacity");
         let agent = c

@@ -33,6 +33,9 @@ pub struct Cache<K, V, W = UnitWeigher, S = DefaultHashBuilder> {
     /// `shards.len() - 1`; shards are picked by hash bits 32 and up.
     shard_mask: usize,
     capacity: u64,
+    /// The side word of entries stored through the public API (0 unless
+    /// the cache has side words; see `CacheBuilder::side_words`).
+    public_side: u64,
     weigher: W,
     hasher: S,
 }
@@ -66,12 +69,15 @@ where
     K: Eq + Send + Sync + 'static,
     V: Send + Sync + 'static,
 {
+    // The builder's validated options, one by one.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn from_parts(
         capacity: u64,
         shards: usize,
         hit_recording: HitRecording,
         hot_tier: HotTierConfig,
         listener: Option<Listeners<K, V>>,
+        side_words: Option<u64>,
         weigher: W,
         hasher: S,
     ) -> Self
@@ -106,6 +112,7 @@ where
                         configuration
                             .as_ref()
                             .map(|shared| (Arc::clone(shared), i == 0)),
+                        side_words.is_some(),
                     ))
                 })
                 .collect(),
@@ -113,6 +120,7 @@ where
             flights: (0..shards).map(|_| Flights::new()).collect(),
             shard_mask: shards - 1,
             capacity,
+            public_side: side_words.unwrap_or(0),
             weigher,
             hasher,
         }
@@ -126,9 +134,12 @@ where
     W: Weigher<K, V>,
     S: BuildHasher,
 {
+    /// The hash of a lookup, with its class bit (`crate::equivalent`): a
+    /// constant 0 for every lookup but an agent's private one, so a plain
+    /// cache's hash is its hasher's.
     #[inline(always)]
-    fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
-        self.hasher.hash_one(key)
+    pub(crate) fn hash<Q: Hash + Equivalent<K> + ?Sized>(&self, key: &Q) -> u64 {
+        self.hasher.hash_one(key) | Q::CLASS
     }
 
     #[inline(always)]
@@ -198,6 +209,15 @@ where
         self.shard(hash).peek(hash, key, f)
     }
 
+    /// [`peek`](Self::peek), also showing `f` the entry's side word.
+    pub(crate) fn peek_sided<Q, R>(&self, key: &Q, f: impl FnOnce(&K, u64, &V) -> R) -> Option<R>
+    where
+        Q: Hash + Equivalent<K> + ?Sized,
+    {
+        let hash = self.hash(key);
+        self.shard(hash).peek_sided(hash, key, f)
+    }
+
     /// Like [`with`](Self::with), also showing `f` the stored key (which
     /// may differ from `key` in what equality ignores, such as the agent a
     /// [`Scoped`](crate::Scoped) key charges).
@@ -207,7 +227,11 @@ where
         Q: Hash + Equivalent<K> + ?Sized,
     {
         let hash = self.hash(key);
-        let Some(hot) = self.hot.as_ref().filter(|hot| hot.may_contain(hash)) else {
+        // Class-1 lookups (an agent's private keys) skip the hot tier, which
+        // holds class-0 entries only (`Shard::drain_reads`); the test folds
+        // away for every other lookup type.
+        let hot = self.hot.as_ref().filter(|_| Q::CLASS == 0);
+        let Some(hot) = hot.filter(|hot| hot.may_contain(hash)) else {
             return self.shard(hash).get(hash, key, f);
         };
         // One section for both tiers.
@@ -221,6 +245,20 @@ where
             }
         }
         self.shard(hash).get_in(&guard, hash, key, f)
+    }
+
+    /// Like [`with_entry`](Self::with_entry), also showing `f` the entry's
+    /// side word; the main table only (the hot tier keeps no side words).
+    pub(crate) fn with_entry_sided<Q, R>(
+        &self,
+        key: &Q,
+        f: impl FnOnce(&K, u64, &V) -> R,
+    ) -> Option<R>
+    where
+        Q: Hash + Equivalent<K> + ?Sized,
+    {
+        let hash = self.hash(key);
+        self.shard(hash).get_sided(hash, key, f)
     }
 
     /// Whether `key` is served by the hot tier right now (a diagnostic for
@@ -293,9 +331,21 @@ where
     /// [`max_entry_weight`](Self::max_entry_weight); a previous value for the
     /// key is then removed, so a stale value is never served.
     pub fn insert(&self, key: K, value: V) -> Result<(), Refused<K, V>> {
-        let weight = self.weigher.weigh(&key, &value);
         let hash = self.hash(&key);
-        let result = self.shard(hash).insert(hash, key, value, weight);
+        self.insert_hashed(hash, key, self.public_side, value)
+    }
+
+    /// [`insert`](Self::insert) of a key whose lookup hashes to `hash`
+    /// (see [`hash`](Self::hash)), with side word `side`.
+    pub(crate) fn insert_hashed(
+        &self,
+        hash: u64,
+        key: K,
+        side: u64,
+        value: V,
+    ) -> Result<(), Refused<K, V>> {
+        let weight = self.weigher.weigh(&key, &value);
+        let result = self.shard(hash).insert(hash, key, side, value, weight);
         self.after_write();
         result
     }
@@ -313,24 +363,35 @@ where
         K: Borrow<Q> + Clone,
         Q: Hash + Eq + ?Sized,
     {
-        self.update_entry(key, |k, v| Some((k.clone(), f(v)?)))
+        self.update_entry(key, |k, side, v| Some((k.clone(), side, f(v)?)))
     }
 
-    /// Like [`update`](Self::update), replacing the stored key too: `f`
-    /// returns a key equal to the stored one (`Eq`) that may differ in
-    /// what equality ignores, such as the agent a [`Scoped`](crate::Scoped)
-    /// key charges.
-    pub(crate) fn update_entry<Q>(&self, key: &Q, f: impl FnOnce(&K, &V) -> Option<(K, V)>) -> bool
+    /// Like [`update`](Self::update), replacing the stored key and side
+    /// word too: `f` is shown the entry's side word and returns a key equal
+    /// to the stored one (`Eq`) and a side word of the same identity
+    /// (`crate::equivalent::side_identity`) that may differ in what
+    /// identity ignores, such as the agent charged for an agent store's
+    /// shared entry.
+    pub(crate) fn update_entry<Q>(
+        &self,
+        key: &Q,
+        f: impl FnOnce(&K, u64, &V) -> Option<(K, u64, V)>,
+    ) -> bool
     where
         Q: Hash + Equivalent<K> + ?Sized,
     {
         let hash = self.hash(key);
         let weigher = &self.weigher;
-        let updated = self.shard(hash).update(hash, key, |k, v| {
-            let (new_key, value) = f(k, v)?;
+        let updated = self.shard(hash).update(hash, key, |k, side, v| {
+            let (new_key, new_side, value) = f(k, side, v)?;
             debug_assert!(new_key == *k, "update_entry must keep the key's identity");
+            debug_assert_eq!(
+                crate::equivalent::side_identity(new_side),
+                crate::equivalent::side_identity(side),
+                "update_entry must keep the side word's identity"
+            );
             let weight = weigher.weigh(&new_key, &value);
-            Some((new_key, value, weight))
+            Some((new_key, new_side, value, weight))
         });
         self.after_write();
         updated
@@ -341,6 +402,14 @@ where
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
+    {
+        self.remove_equivalent(key)
+    }
+
+    /// [`remove`](Self::remove) by any lookup form of the key.
+    pub(crate) fn remove_equivalent<Q>(&self, key: &Q) -> Option<V>
+    where
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         let hash = self.hash(key);
         let removed = self.shard(hash).remove(hash, key);
@@ -551,6 +620,12 @@ where
     /// lock at a time ([`AgentHandle::suspend`](crate::AgentHandle::suspend)
     /// uses it; BENCHMARKS.md has the time per entry).
     pub fn demote_where(&self, pred: impl Fn(&K, &V) -> bool) -> usize {
+        self.demote_where_sided(|k, _, v| pred(k, v))
+    }
+
+    /// [`demote_where`](Self::demote_where), also showing `pred` each
+    /// entry's side word.
+    pub(crate) fn demote_where_sided(&self, pred: impl Fn(&K, u64, &V) -> bool) -> usize {
         self.shards
             .iter()
             .map(|shard| shard.demote_where(&pred))

@@ -74,7 +74,7 @@
 //! | `thread_token` | a number per thread that is never reused, and whether its thread has exited (the agents' single-owner read counters) |
 //! | `prefetch` | software prefetch hints (replays of buffered hits fetch ahead) |
 //! | `hash`, `weigher` | pluggable hashing and weighing |
-//! | `equivalent` | finding a stored key by a borrowed form of it |
+//! | `equivalent` | finding a stored key by a borrowed form of it; side words and the class bit that keep an agent store's namespaces apart |
 //! | `removal` | [`RemovalCause`] and the removal listener |
 //! | `retention` | [`Retention`]: per-entry hints that pin or expend entries at eviction |
 //! | `error` | errors at the boundaries |
@@ -105,8 +105,9 @@ mod thread_token;
 mod weigher;
 
 pub use agent::{
-    AgentCache, AgentConfig, AgentError, AgentEvent, AgentHandle, AgentId, AgentSort, AgentState,
-    AgentStats, AgentStore, AgentWeigher, Scoped, Stored, MAX_AGENTS,
+    AgentCache, AgentConfig, AgentError, AgentEvent, AgentHandle, AgentHashBuilder, AgentHasher,
+    AgentId, AgentSort, AgentState, AgentStats, AgentStore, AgentWeigher, Scoped, Stored,
+    MAX_AGENTS,
 };
 pub use cache::{Cache, SlotStats};
 pub use error::{BuildError, RefusalReason, Refused};

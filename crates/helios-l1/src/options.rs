@@ -127,6 +127,8 @@ pub struct CacheBuilder<K, V, W = UnitWeigher, S = DefaultHashBuilder> {
     on_insert: Option<OnInsert<K, V>>,
     on_removal: Option<OnRemoval<K, V>>,
     retention: Option<RetentionFn<K, V>>,
+    /// `Some(public side word)`: entries have side words (`side_words`).
+    side_words: Option<u64>,
     weigher: W,
     hasher: S,
     _entries: PhantomData<fn(K, V)>,
@@ -154,6 +156,7 @@ impl<K, V> CacheBuilder<K, V> {
             on_insert: None,
             on_removal: None,
             retention: None,
+            side_words: None,
             weigher: UnitWeigher,
             hasher: DefaultHashBuilder::default(),
             _entries: PhantomData,
@@ -247,27 +250,46 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
         mut self,
         listener: impl Fn(&K, &V, RemovalCause) + Send + Sync + 'static,
     ) -> Self {
-        self.on_removal = Some(Box::new(move |k, v, cause, _| listener(k, v, cause)));
+        self.on_removal = Some(Box::new(move |k, _, v, cause, _| listener(k, v, cause)));
         self
     }
 
     /// Like [`removal_listener`](Self::removal_listener), also told the
-    /// weight the entry was charged at (for exact accounting on top).
+    /// entry's side word and the weight it was charged at (for exact
+    /// accounting on top).
     pub(crate) fn weighed_removal_listener(
         mut self,
-        listener: impl Fn(&K, &V, RemovalCause, u64) + Send + Sync + 'static,
+        listener: impl Fn(&K, u64, &V, RemovalCause, u64) + Send + Sync + 'static,
     ) -> Self {
         self.on_removal = Some(Box::new(listener));
         self
     }
 
     /// Like [`insert_listener`](Self::insert_listener), also told the
-    /// weight the entry is charged at.
+    /// entry's side word and the weight it is charged at.
     pub(crate) fn weighed_insert_listener(
         mut self,
-        listener: impl Fn(&K, &V, u64) + Send + Sync + 'static,
+        listener: impl Fn(&K, u64, &V, u64) + Send + Sync + 'static,
     ) -> Self {
         self.on_insert = Some(Box::new(listener));
+        self
+    }
+
+    /// Like [`retention`](Self::retention), also shown the entry's side
+    /// word.
+    pub(crate) fn sided_retention(
+        mut self,
+        retention: impl Fn(&K, u64, &V) -> Retention + Send + Sync + 'static,
+    ) -> Self {
+        self.retention = Some(Box::new(retention));
+        self
+    }
+
+    /// A side word beside every entry (`crate::equivalent`): an agent
+    /// store's namespaces. Entries stored through the public [`Cache`] API
+    /// get `public_side`.
+    pub(crate) fn side_words(mut self, public_side: u64) -> Self {
+        self.side_words = Some(public_side);
         self
     }
 
@@ -276,7 +298,7 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
     /// [`removal_listener`](Self::removal_listener); for one key it is
     /// always called before the entry's removal is reported.
     pub fn insert_listener(mut self, listener: impl Fn(&K, &V) + Send + Sync + 'static) -> Self {
-        self.on_insert = Some(Box::new(move |k, v, _| listener(k, v)));
+        self.on_insert = Some(Box::new(move |k, _, v, _| listener(k, v)));
         self
     }
 
@@ -292,7 +314,7 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
         mut self,
         retention: impl Fn(&K, &V) -> Retention + Send + Sync + 'static,
     ) -> Self {
-        self.retention = Some(Box::new(retention));
+        self.retention = Some(Box::new(move |k, _, v| retention(k, v)));
         self
     }
 
@@ -306,6 +328,7 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
             on_insert: self.on_insert,
             on_removal: self.on_removal,
             retention: self.retention,
+            side_words: self.side_words,
             weigher,
             hasher: self.hasher,
             _entries: PhantomData,
@@ -323,6 +346,7 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
             on_insert: self.on_insert,
             on_removal: self.on_removal,
             retention: self.retention,
+            side_words: self.side_words,
             weigher: self.weigher,
             hasher,
             _entries: PhantomData,
@@ -379,6 +403,7 @@ impl<K, V, W, S> CacheBuilder<K, V, W, S> {
                         retention: self.retention,
                     })
                 }),
+            self.side_words,
             self.weigher,
             self.hasher,
         ))

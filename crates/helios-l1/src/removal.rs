@@ -24,10 +24,12 @@ pub enum RemovalCause {
     Cleared,
 }
 
-/// Called for each entry stored, with the weight the cache charged for it.
-pub(crate) type OnInsert<K, V> = Box<dyn Fn(&K, &V, u64) + Send + Sync>;
-/// Called for each entry that leaves, with the weight it was charged at.
-pub(crate) type OnRemoval<K, V> = Box<dyn Fn(&K, &V, RemovalCause, u64) + Send + Sync>;
+/// Called for each entry stored: its key, side word (0 in a cache without
+/// them; `crate::equivalent`), value, and the weight the cache charged.
+pub(crate) type OnInsert<K, V> = Box<dyn Fn(&K, u64, &V, u64) + Send + Sync>;
+/// Called for each entry that leaves: key, side word, value, why, and the
+/// weight it was charged at.
+pub(crate) type OnRemoval<K, V> = Box<dyn Fn(&K, u64, &V, RemovalCause, u64) + Send + Sync>;
 
 /// The listeners as stored: shared by every shard.
 pub(crate) struct ListenerSet<K, V> {

@@ -26,4 +26,4 @@ pub enum Retention {
 }
 
 /// Called for each entry the policy is about to evict or must compare.
-pub(crate) type RetentionFn<K, V> = Box<dyn Fn(&K, &V) -> Retention + Send + Sync>;
+pub(crate) type RetentionFn<K, V> = Box<dyn Fn(&K, u64, &V) -> Retention + Send + Sync>;

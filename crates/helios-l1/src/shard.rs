@@ -9,7 +9,7 @@
 //! policy is the same whenever the lock is free (checked by
 //! [`Shard::validate`]).
 
-use crate::equivalent::Equivalent;
+use crate::equivalent::{Equivalent, SidedKey, CLASS_BIT};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::error::{RefusalReason, Refused};
@@ -89,8 +89,9 @@ where
         hot_buckets: usize,
         listener: Option<Listeners<K, V>>,
         configuration: Option<(Arc<SharedConfiguration>, bool)>,
+        sided: bool,
     ) -> Self {
-        let (map, writer) = RawMap::new();
+        let (map, writer) = RawMap::new(sided);
         Self {
             map,
             reads: ReadBuffer::new(read_stripes),
@@ -152,6 +153,38 @@ where
     where
         Q: Equivalent<K> + ?Sized,
     {
+        self.lookup_in(guard, hash, key, |_, stored, value| f(stored, value))
+    }
+
+    /// [`get`](Self::get), also showing `f` the entry's side word.
+    pub(crate) fn get_sided<Q, R>(
+        &self,
+        hash: u64,
+        key: &Q,
+        f: impl FnOnce(&K, u64, &V) -> R,
+    ) -> Option<R>
+    where
+        Q: Equivalent<K> + ?Sized,
+    {
+        self.lookup_in(&pin(), hash, key, |index, stored, value| {
+            // SAFETY: `index` is the one the lookup found inside this
+            // section, which is still open.
+            f(stored, unsafe { self.map.side_in_section(index) }, value)
+        })
+    }
+
+    /// A lookup that records its hit; `f` gets the entry's slab index.
+    #[inline(always)]
+    fn lookup_in<Q, R>(
+        &self,
+        guard: &Guard,
+        hash: u64,
+        key: &Q,
+        f: impl FnOnce(u32, &K, &V) -> R,
+    ) -> Option<R>
+    where
+        Q: Equivalent<K> + ?Sized,
+    {
         self.map.get(guard, hash, key, |index, stored, value| {
             let record = read_buffer::encode(index, hash as u32);
             if !self.reads.record(record) {
@@ -161,7 +194,7 @@ where
                     self.drain_if_unlocked(record);
                 }
             }
-            f(stored, value)
+            f(index, stored, value)
         })
     }
 
@@ -178,8 +211,24 @@ where
     where
         Q: Equivalent<K> + ?Sized,
     {
+        self.peek_sided(hash, key, |k, _, v| f(k, v))
+    }
+
+    /// [`peek`](Self::peek), also showing `f` the entry's side word.
+    pub(crate) fn peek_sided<Q, R>(
+        &self,
+        hash: u64,
+        key: &Q,
+        f: impl FnOnce(&K, u64, &V) -> R,
+    ) -> Option<R>
+    where
+        Q: Equivalent<K> + ?Sized,
+    {
         let guard = pin();
-        self.map.get(&guard, hash, key, |_, k, v| f(k, v))
+        self.map.get(&guard, hash, key, |index, k, v| {
+            // SAFETY: `index` was found inside `guard`'s open section.
+            f(k, unsafe { self.map.side_in_section(index) }, v)
+        })
     }
 
     /// Drains the read buffer under the lock until `record` fits (only for
@@ -188,7 +237,7 @@ where
     fn record_exactly(&self, record: u64) {
         loop {
             let mut state = self.write_side.state.lock();
-            Self::drain_reads(&self.reads, &mut state);
+            Self::drain_reads(&self.reads, self.map.is_sided(), &mut state);
             state.recording.reader_drains += 1;
             drop(state);
             if self.reads.record(record) {
@@ -214,7 +263,7 @@ where
         self.write_side
             .reader_drains_left
             .store(left - 1, Ordering::Relaxed);
-        Self::drain_reads(&self.reads, &mut state);
+        Self::drain_reads(&self.reads, self.map.is_sided(), &mut state);
         state.recording.reader_drains += 1;
         drop(state);
         // Another thread sharing the stripe may have refilled it: dropped.
@@ -226,7 +275,7 @@ where
     /// may drain again until the next write.
     fn lock_for_write(&self) -> MutexGuard<'_, State<K, V>> {
         let mut state = self.write_side.state.lock();
-        Self::drain_reads(&self.reads, &mut state);
+        Self::drain_reads(&self.reads, self.map.is_sided(), &mut state);
         self.write_side.reader_drains_left.store(
             self.hit_recording.reader_drains_per_write,
             Ordering::Relaxed,
@@ -252,7 +301,7 @@ where
     }
 
     /// Replays buffered hits into the policy (and the hot tier's summary).
-    fn drain_reads(reads: &ReadBuffer, state: &mut State<K, V>) {
+    fn drain_reads(reads: &ReadBuffer, sided: bool, state: &mut State<K, V>) {
         // Replays in order, hinting each record's policy node and sketch
         // block `REPLAY_AHEAD` records ahead and its list neighbours half
         // as far (see `crate::prefetch`); the hints only read, so the
@@ -272,7 +321,14 @@ where
                 let (index, hash) = read_buffer::decode(record);
                 if state.policy.access(index, hash) {
                     if let Some(hot) = state.hot.as_mut() {
-                        hot.record(index, hash);
+                        // Class-1 entries (an agent's private keys) stay out
+                        // of the hot tier, which only class-0 lookups read
+                        // (`Cache::with_entry`). A plain cache's hashes
+                        // have the bit at random, so it is checked only
+                        // with side words.
+                        if !(sided && u64::from(hash) & CLASS_BIT != 0) {
+                            hot.record(index, hash);
+                        }
                     }
                 }
             },
@@ -284,6 +340,7 @@ where
         &self,
         hash: u64,
         key: K,
+        side: u64,
         value: V,
         weight: u64,
     ) -> Result<(), Refused<K, V>> {
@@ -298,7 +355,14 @@ where
             hot,
             ..
         } = &mut *state;
-        let existing = self.map.find(writer, &guard, hash, &key);
+        // With side words, the entry replaced is the one of the same key
+        // and side identity (an agent's private key, not another's).
+        let existing = if self.map.is_sided() {
+            let identity = SidedKey { key: &key, side };
+            self.map.find(writer, &guard, hash, &identity)
+        } else {
+            self.map.find(writer, &guard, hash, &key)
+        };
 
         if self.too_heavy(weight) {
             if let Some((pos, index)) = existing {
@@ -325,11 +389,20 @@ where
 
         let stored = match existing {
             Some(found) => self
-                .replace_found(writer, policy, hot, &guard, found, (key, value), weight32)
+                .replace_found(
+                    writer,
+                    policy,
+                    hot,
+                    &guard,
+                    found,
+                    (key, value),
+                    side,
+                    weight32,
+                )
                 .map_err(|entry| (entry, existing)),
             None => self
                 .map
-                .insert(writer, &guard, hash, (key, value), |i| {
+                .insert(writer, &guard, hash, (key, value), side, |i| {
                     u64::from(policy.hash_of(i))
                 })
                 .inspect(|&index| policy.insert(index, hash as u32, weight32))
@@ -398,6 +471,7 @@ where
         guard: &Guard,
         (pos, old): (usize, u32),
         entry: (K, V),
+        side: u64,
         weight: u32,
     ) -> Result<u32, (K, V)> {
         // Told before the replacement: afterwards the old slot is no longer
@@ -406,7 +480,7 @@ where
         self.notify(writer, old, policy.weight_of(old), RemovalCause::Replaced);
         invalidate(hot, old);
         self.map
-            .replace(writer, guard, pos, entry)
+            .replace(writer, guard, pos, entry, side)
             .inspect(|&new| policy.replace(old, new, weight))
     }
 
@@ -451,9 +525,10 @@ where
     ) {
         let mut panicked = listeners.on_insert.as_ref().and_then(|on_insert| {
             let weight = u64::from(policy.weight_of(index));
+            let side = self.map.side_of(writer, index);
             catch_unwind(AssertUnwindSafe(|| {
                 self.map
-                    .with_entry(writer, index, |(k, v)| on_insert(k, v, weight))
+                    .with_entry(writer, index, |(k, v)| on_insert(k, side, v, weight))
             }))
             .err()
         });
@@ -464,8 +539,10 @@ where
                 if panicked.is_some() {
                     return Retention::Normal;
                 }
+                let side = self.map.side_of(writer, index);
                 catch_unwind(AssertUnwindSafe(|| {
-                    self.map.with_entry(writer, index, |(k, v)| retention(k, v))
+                    self.map
+                        .with_entry(writer, index, |(k, v)| retention(k, side, v))
                 }))
                 .unwrap_or_else(|payload| {
                     panicked = Some(payload);
@@ -482,7 +559,8 @@ where
     }
 
     /// Replaces the entry of `key`, if present, by what `f` makes of the
-    /// current one (a key equal to the stored one, a value and its weight),
+    /// current one (shown its side word too: a key and side word of the
+    /// same identity as the stored ones, a value and its weight),
     /// atomically: no write to the key can come between `f`'s read and the
     /// replacement. Returns whether it replaced; `f` returning None, or a
     /// weight too heavy for the shard, leaves the entry as it was.
@@ -490,7 +568,7 @@ where
         &self,
         hash: u64,
         key: &Q,
-        f: impl FnOnce(&K, &V) -> Option<(K, V, u64)>,
+        f: impl FnOnce(&K, u64, &V) -> Option<(K, u64, V, u64)>,
     ) -> bool
     where
         Q: Equivalent<K> + ?Sized,
@@ -509,7 +587,9 @@ where
         let Some(found) = self.map.find(writer, &guard, hash, key) else {
             return false;
         };
-        let Some((key, value, weight)) = self.map.with_entry(writer, found.1, |(k, v)| f(k, v))
+        let side = self.map.side_of(writer, found.1);
+        let Some((key, side, value, weight)) =
+            self.map.with_entry(writer, found.1, |(k, v)| f(k, side, v))
         else {
             return false;
         };
@@ -524,6 +604,7 @@ where
             &guard,
             found,
             (key, value),
+            side,
             weight as u32,
         ) {
             Ok(new) => {
@@ -595,8 +676,10 @@ where
     fn notify(&self, writer: &Writer, index: u32, weight: u32, cause: RemovalCause) {
         if let Some(on_removal) = self.listener.as_ref().and_then(|l| l.on_removal.as_ref()) {
             let weight = u64::from(weight);
-            self.map
-                .with_entry(writer, index, |(k, v)| on_removal(k, v, cause, weight));
+            let side = self.map.side_of(writer, index);
+            self.map.with_entry(writer, index, |(k, v)| {
+                on_removal(k, side, v, cause, weight)
+            });
         }
     }
 
@@ -649,7 +732,7 @@ where
     /// Moves every entry for which `pred` holds to the front of the
     /// eviction order; returns how many. Holds the lock for one pass over
     /// the shard's entries.
-    pub(crate) fn demote_where(&self, pred: &dyn Fn(&K, &V) -> bool) -> usize {
+    pub(crate) fn demote_where(&self, pred: &dyn Fn(&K, u64, &V) -> bool) -> usize {
         let mut state = self.lock_for_write();
         let State { writer, policy, .. } = &mut *state;
         let mut indices = Vec::with_capacity(policy.len());
@@ -659,7 +742,11 @@ where
         // (protected, most recent) to the least: the least valuable ends up
         // first in line.
         for index in indices.into_iter().rev() {
-            if self.map.with_entry(writer, index, |(k, v)| pred(k, v)) {
+            let side = self.map.side_of(writer, index);
+            if self
+                .map
+                .with_entry(writer, index, |(k, v)| pred(k, side, v))
+            {
                 policy.demote(index);
                 demoted += 1;
             }
@@ -795,7 +882,11 @@ where
     V: Send + Sync + 'static,
 {
     fn hitters(&mut self, f: &mut dyn FnMut(Hitter, u32)) {
-        Shard::drain_reads(&self.shard.reads, &mut self.state);
+        Shard::drain_reads(
+            &self.shard.reads,
+            self.shard.map.is_sided(),
+            &mut self.state,
+        );
         let State { policy, hot, .. } = &mut *self.state;
         let Some(hot) = hot else { return };
         for hitter in hot.hitters().hitters() {

@@ -60,7 +60,7 @@ where
     W: helios_l1::Weigher<u64, V>,
 {
     keys.into_iter()
-        .filter(|k| cache.cache().contains_key(&Scoped::shared(*k)))
+        .filter(|k| cache.cache().contains_key(k))
         .count()
 }
 
@@ -145,13 +145,13 @@ proptest! {
                     let before: Vec<u64> = r_keys
                         .iter()
                         .copied()
-                        .filter(|k| cache.cache().contains_key(&Scoped::shared(*k)))
+                        .filter(|k| cache.cache().contains_key(k))
                         .collect();
                     let _ = others[agent].insert(key, vec![0; usize::from(weight)]).unwrap();
                     if within {
                         for k in &before {
                             prop_assert!(
-                                cache.cache().contains_key(&Scoped::shared(*k)),
+                                cache.cache().contains_key(k),
                                 "other{agent}'s insert evicted key {k} of an agent within its reservation"
                             );
                         }
@@ -464,7 +464,7 @@ fn shared_keys_are_one_key_whoever_is_charged() {
     assert_eq!(hash(&Scoped::shared(1)), hash(&Scoped::shared(1)));
     assert_ne!(Scoped::shared(1u64), Scoped::shared(2u64));
 
-    cache.cache().insert(Scoped::shared(2), 20).unwrap();
+    cache.cache().insert(2, 20).unwrap();
     assert_eq!(a.get(&2).unwrap(), Some(20));
     assert_eq!(cache.charged_weight(), cache.cache().weight());
     assert_eq!(
@@ -472,7 +472,18 @@ fn shared_keys_are_one_key_whoever_is_charged() {
         1,
         "nobody is charged for key 2"
     );
-    cache.cache().remove(&Scoped::shared(2));
+    cache.cache().remove(&2);
+    assert_eq!(cache.charged_weight(), cache.cache().weight());
+
+    // The underlying cache sees shared entries only: an agent's private key
+    // is not found through it, nor replaced or removed by its writes.
+    a.insert_private(3, 30).unwrap().unwrap();
+    assert!(!cache.cache().contains_key(&3));
+    assert_eq!(cache.cache().get(&3), None);
+    assert_eq!(cache.cache().remove(&3), None);
+    cache.cache().insert(3, 33).unwrap();
+    assert_eq!(a.get_private(&3).unwrap(), Some(30));
+    assert_eq!(a.get(&3).unwrap(), Some(33));
     assert_eq!(cache.charged_weight(), cache.cache().weight());
 }
 

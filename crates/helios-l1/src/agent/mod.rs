@@ -19,23 +19,27 @@ pub use registry::{
 
 use ref_cast::RefCast;
 
-use crate::equivalent::Equivalent;
+use crate::equivalent::{Equivalent, CLASS_BIT};
 use crate::error::{BuildError, RefusalReason, Refused};
 
 use crate::hash::DefaultHashBuilder;
 use crate::weigher::{UnitWeigher, Weigher};
 use crate::Cache;
 
-/// A key of an [`AgentCache`]: shared, or private to one agent. A stored
-/// key also names the agent charged for its entry, so that entries need no
-/// owner field beside the value.
+/// A key of an [`AgentCache`]: shared, or private to one agent, and for a
+/// stored shared key the agent charged for its entry. Refusals hand it
+/// back ([`Stored`]).
+///
+/// The store keeps its two parts apart: the key inline in the entry, as a
+/// plain [`Cache`]'s, and the namespace word in the entry's side word
+/// (`crate::equivalent`), which shared reads never touch, so that an
+/// agent store's entries are as wide as a plain cache's.
 #[derive(Clone, Debug)]
 pub struct Scoped<K> {
     /// A private key: its agent's [`AgentId::to_bits`] (bit 63 clear). A
     /// shared key: [`SHARED_BIT`] plus the bits of the agent charged for
-    /// the entry ([`NOBODY`] in a key built for a lookup). One word, so
-    /// that a `Scoped<u64>` takes 16 bytes; identity (`Eq`, `Hash`) ignores
-    /// the charged agent of a shared key.
+    /// the entry ([`NOBODY`] in a key built for a lookup). Identity (`Eq`,
+    /// `Hash`) ignores the charged agent of a shared key.
     namespace: u64,
     key: K,
 }
@@ -92,11 +96,18 @@ impl<K> Scoped<K> {
         is_shared(self.namespace)
     }
 
-    /// The agent charged for the entry stored under this key: the private
-    /// key's agent, or the agent that stored the shared entry (an id beyond
-    /// [`MAX_AGENTS`] if none did).
-    fn charged_to(&self) -> AgentId {
-        AgentId::from_bits(self.namespace & !SHARED_BIT)
+    /// The hash its lookup form has in `cache` (class bit included).
+    fn hash_in<V, W, S>(&self, cache: &AgentStore<K, V, W, S>) -> u64
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        W: Weigher<K, V>,
+        S: BuildHasher,
+    {
+        match self.owner() {
+            Some(owner) => cache.hash(&PrivateRef::new(owner, &self.key)),
+            None => cache.hash(SharedRef::new(&self.key)),
+        }
     }
 
     /// The key within its namespace.
@@ -132,21 +143,28 @@ impl<K: Hash> Hash for Scoped<K> {
     }
 }
 
-/// A namespace as identity sees it: all shared keys alike. Branch-free: an
-/// arithmetic shift spreads bit 63 over the word.
+/// A namespace as identity sees it: all shared keys alike (the side-word
+/// convention of `crate::equivalent`, whose bit 63 is [`SHARED_BIT`]).
 #[inline(always)]
 fn identity(namespace: u64) -> u64 {
-    namespace | ((namespace as i64 >> 63) as u64)
+    crate::equivalent::side_identity(namespace)
+}
+
+/// The agent charged for an entry whose namespace (side word) is
+/// `namespace`: a private key's agent, or the agent that stored a shared
+/// entry (an id beyond [`MAX_AGENTS`] if none did).
+#[inline]
+fn charged_to(namespace: u64) -> AgentId {
+    AgentId::from_bits(namespace & !SHARED_BIT)
 }
 
 /// A lookup in the shared namespace, borrowed from the caller so that
-/// reading a `String` key does not build a `String`. Hashes exactly as the
-/// `Scoped<K>` it finds (`K: Borrow<Q>` makes `Q`'s hash `K`'s), and
-/// matches a stored key by its shared bit and key: no namespace word to
-/// build, hash or compare on the agents' hottest path.
-/// `#[repr(transparent)]` ([`RefCast`]): a `&SharedRef<Q>` is the caller's
-/// `&Q` itself, so the map reaches the key through one pointer, as a plain
-/// cache's lookup does.
+/// reading a `String` key does not build a `String`. Hashes as its key
+/// (`K: Borrow<Q>` makes `Q`'s hash `K`'s), in class 0, and matches a
+/// stored key by the key alone: class 0 holds shared entries only, so the
+/// namespace (side) word is never read on the agents' hottest path, and
+/// the read is a plain cache's. `#[repr(transparent)]` ([`RefCast`]): a
+/// `&SharedRef<Q>` is the caller's `&Q` itself.
 #[derive(RefCast)]
 #[repr(transparent)]
 struct SharedRef<Q: ?Sized>(Q);
@@ -164,15 +182,16 @@ impl<Q: Hash + ?Sized> Hash for SharedRef<Q> {
     }
 }
 
-impl<K: Borrow<Q>, Q: Eq + ?Sized> Equivalent<Scoped<K>> for SharedRef<Q> {
+impl<K: Borrow<Q>, Q: Eq + ?Sized> Equivalent<K> for SharedRef<Q> {
     #[inline]
-    fn equivalent(&self, stored: &Scoped<K>) -> bool {
-        stored.is_shared() && self.0 == *stored.key.borrow()
+    fn equivalent(&self, stored: &K) -> bool {
+        self.0 == *stored.borrow()
     }
 }
 
 /// A lookup in one agent's private namespace, borrowed from the caller.
-/// Hashes exactly as the `Scoped<K>` it finds (key, then namespace).
+/// Hashes as its key, then its namespace, in class 1, and matches an entry
+/// by key and namespace (side) word.
 struct PrivateRef<'a, Q: ?Sized> {
     /// [`AgentId::to_bits`]: bit 63 clear, so it never equals a shared
     /// key's namespace.
@@ -200,15 +219,22 @@ impl<Q: Hash + ?Sized> Hash for PrivateRef<'_, Q> {
     }
 }
 
-impl<K: Borrow<Q>, Q: Eq + ?Sized> Equivalent<Scoped<K>> for PrivateRef<'_, Q> {
+impl<K: Borrow<Q>, Q: Eq + ?Sized> Equivalent<K> for PrivateRef<'_, Q> {
+    const CLASS: u64 = CLASS_BIT;
+
     #[inline]
-    fn equivalent(&self, stored: &Scoped<K>) -> bool {
-        self.namespace == stored.namespace && *self.key == *stored.key.borrow()
+    fn equivalent(&self, stored: &K) -> bool {
+        *self.key == *stored.borrow()
+    }
+
+    #[inline]
+    fn side_matches(&self, side: impl FnOnce() -> u64) -> bool {
+        side() == self.namespace
     }
 }
 
 /// What a read looks up: a [`SharedRef`] or a [`PrivateRef`].
-trait Lookup<K>: Hash + Equivalent<Scoped<K>> {
+trait Lookup<K>: Hash + Equivalent<K> {
     /// The key within the shared namespace, for a shared lookup.
     type Key: ?Sized;
     fn shared_key(&self) -> Option<&Self::Key>;
@@ -233,10 +259,10 @@ impl<K: Borrow<Q>, Q: Hash + Eq + ?Sized> Lookup<K> for PrivateRef<'_, Q> {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AgentWeigher<W>(W);
 
-impl<K, V, W: Weigher<K, V>> Weigher<Scoped<K>, V> for AgentWeigher<W> {
+impl<K, V, W: Weigher<K, V>> Weigher<K, V> for AgentWeigher<W> {
     #[inline(always)]
-    fn weigh(&self, key: &Scoped<K>, value: &V) -> u64 {
-        self.0.weigh(&key.key, value)
+    fn weigh(&self, key: &K, value: &V) -> u64 {
+        self.0.weigh(key, value)
     }
 
     fn is_unit(&self) -> bool {
@@ -244,9 +270,91 @@ impl<K, V, W: Weigher<K, V>> Weigher<Scoped<K>, V> for AgentWeigher<W> {
     }
 }
 
-/// The cache an [`AgentCache`] stores into.
+/// Hashes an [`AgentCache`]'s keys with the user's hasher, bit 31 cleared:
+/// the cache sets it again for an agent's private lookups (the class bit
+/// of `crate::equivalent`), so that shared and private entries never meet
+/// in a probe, however their keys hash.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AgentHashBuilder<S>(S);
+
+impl<S: BuildHasher> BuildHasher for AgentHashBuilder<S> {
+    type Hasher = AgentHasher<S::Hasher>;
+
+    #[inline]
+    fn build_hasher(&self) -> Self::Hasher {
+        AgentHasher(self.0.build_hasher())
+    }
+}
+
+/// The hasher of [`AgentHashBuilder`]: the user's, every write passed on
+/// as it came (a pass-through hasher keeps its meaning), bit 31 of the
+/// result cleared.
+#[derive(Clone, Debug)]
+pub struct AgentHasher<H>(H);
+
+impl<H: std::hash::Hasher> std::hash::Hasher for AgentHasher<H> {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0.finish() & !CLASS_BIT
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write(bytes);
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.0.write_u8(i);
+    }
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.0.write_u16(i);
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.0.write_u32(i);
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.0.write_u64(i);
+    }
+    #[inline]
+    fn write_u128(&mut self, i: u128) {
+        self.0.write_u128(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.0.write_usize(i);
+    }
+    #[inline]
+    fn write_i8(&mut self, i: i8) {
+        self.0.write_i8(i);
+    }
+    #[inline]
+    fn write_i16(&mut self, i: i16) {
+        self.0.write_i16(i);
+    }
+    #[inline]
+    fn write_i32(&mut self, i: i32) {
+        self.0.write_i32(i);
+    }
+    #[inline]
+    fn write_i64(&mut self, i: i64) {
+        self.0.write_i64(i);
+    }
+    #[inline]
+    fn write_i128(&mut self, i: i128) {
+        self.0.write_i128(i);
+    }
+    #[inline]
+    fn write_isize(&mut self, i: isize) {
+        self.0.write_isize(i);
+    }
+}
+
+/// The cache an [`AgentCache`] stores into: keys as the agents name them,
+/// each entry's namespace in its side word.
 pub type AgentStore<K, V, W = UnitWeigher, S = DefaultHashBuilder> =
-    Cache<Scoped<K>, V, AgentWeigher<W>, S>;
+    Cache<K, V, AgentWeigher<W>, AgentHashBuilder<S>>;
 
 thread_local! {
     /// The agent whose insert is running on this thread, with its
@@ -281,8 +389,8 @@ fn as_inserter<R>(address: usize, id: AgentId, f: impl FnOnce() -> R) -> R {
 /// handles, with private namespaces, ownership charging, fair eviction,
 /// per-agent statistics and lifecycle events.
 ///
-/// It stores into a [`Cache`] whose keys are [`Scoped`]: a key
-/// in the shared namespace, or a key private to one agent (tagged with its
+/// It stores into a [`Cache`] ([`AgentStore`]) whose entries carry a
+/// namespace ([`Scoped`]): shared, or private to one agent (its
 /// [`AgentId`], generation included). A handle can only name its own private
 /// keys, so another agent reading the same key gets its own namespace's
 /// answer, never the value; a terminated agent's private entries are
@@ -290,7 +398,7 @@ fn as_inserter<R>(address: usize, id: AgentId, f: impl FnOnce() -> R) -> R {
 /// leftover is unreachable.
 ///
 /// # Ownership and charging
-/// Every entry's key names the agent charged for it ([`Scoped`]; its
+/// Every entry's namespace names the agent charged for it ([`Scoped`]; its
 /// weight is the cache's own record, told to the listeners). Content stored
 /// once and read by many agents is charged to the agent that stored it
 /// (first touch), and to the next agent that replaces it. The cache's insert and removal listeners run under the entry's shard
@@ -458,16 +566,25 @@ where
         let cache = Cache::builder()
             .capacity(capacity)
             .weigher(AgentWeigher(weigher))
-            .hasher(hasher)
-            .weighed_insert_listener(move |k: &Scoped<K>, _: &V, weight| {
-                arrivals.arrive(k.charged_to(), weight, k.is_shared());
+            .hasher(AgentHashBuilder(hasher))
+            // Entries stored through `cache()` are shared and charged to
+            // nobody.
+            .side_words(SHARED_LOOKUP)
+            .weighed_insert_listener(move |_: &K, namespace, _: &V, weight| {
+                arrivals.arrive(charged_to(namespace), weight, is_shared(namespace));
             })
-            .weighed_removal_listener(move |k: &Scoped<K>, _: &V, cause, weight| {
+            .weighed_removal_listener(move |_: &K, namespace, _: &V, cause, weight| {
                 let by = inserting(address);
-                departures.depart(k.charged_to(), weight, k.is_shared(), cause, by);
+                departures.depart(
+                    charged_to(namespace),
+                    weight,
+                    is_shared(namespace),
+                    cause,
+                    by,
+                );
             })
-            .retention(move |k: &Scoped<K>, _: &V| {
-                judge.retention(k.charged_to(), capacity, inserting(address))
+            .sided_retention(move |_: &K, namespace, _: &V| {
+                judge.retention(charged_to(namespace), capacity, inserting(address))
             })
             .build()?;
         Ok(Arc::new(Self { cache, registry }))
@@ -515,7 +632,53 @@ where
         self.registry.subscribe(Box::new(listener));
     }
 
-    /// The underlying cache (for its statistics and capacity).
+    /// Recomputes every live agent's resident weight, owned and shared,
+    /// from the entries charged to it, and checks it against the agent's
+    /// statistics, the entries' total against [`charged_weight`], and the
+    /// underlying cache's own invariants ([`Cache::validate`]). For tests
+    /// and fuzzers: exact when no write is in progress; it locks each
+    /// shard in turn.
+    ///
+    /// [`charged_weight`]: Self::charged_weight
+    pub fn validate(&self) -> Result<(), String> {
+        self.cache.validate()?;
+        // (resident, resident shared) per charged agent, from the entries.
+        let charged =
+            std::cell::RefCell::new(std::collections::HashMap::<AgentId, (u64, u64)>::new());
+        let weigher = &self.cache.weigher().0;
+        self.cache.demote_where_sided(|key, namespace, value| {
+            let weight = weigher.weigh(key, value);
+            let mut charged = charged.borrow_mut();
+            let entry = charged.entry(charged_to(namespace)).or_default();
+            entry.0 += weight;
+            if is_shared(namespace) {
+                entry.1 += weight;
+            }
+            false
+        });
+        let charged = charged.into_inner();
+        for stats in self.registry.snapshot(AgentSort::Name) {
+            let (resident, shared) = charged.get(&stats.id).copied().unwrap_or_default();
+            if (stats.resident, stats.resident_shared) != (resident, shared) {
+                return Err(format!(
+                    "agent {} ({:?}) is charged {} ({} shared), its entries weigh {resident} ({shared} shared)",
+                    stats.name, stats.id, stats.resident, stats.resident_shared
+                ));
+            }
+        }
+        let total: u64 = charged.values().map(|&(resident, _)| resident).sum();
+        if total != self.charged_weight() {
+            return Err(format!(
+                "entries weigh {total}, charges and orphans add up to {}",
+                self.charged_weight()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The underlying cache (for its statistics and capacity). Its lookups
+    /// see shared entries only, and what it stores is shared and charged
+    /// to no agent.
     pub fn cache(&self) -> &AgentStore<K, V, W, S> {
         &self.cache
     }
@@ -628,6 +791,15 @@ where
         Scoped::private(self.id, key)
     }
 
+    /// Removes the entry `key` names (in its namespace).
+    fn remove_scoped(&self, key: &Scoped<K>) -> Option<V> {
+        let cache = &self.cache.cache;
+        match key.owner() {
+            Some(owner) => cache.remove_equivalent(&PrivateRef::new(owner, &key.key)),
+            None => cache.remove_equivalent(SharedRef::new(&key.key)),
+        }
+    }
+
     #[inline]
     fn read<L, R>(&self, key: &L, f: impl FnOnce(&V) -> R) -> Result<Option<R>, AgentError>
     where
@@ -692,19 +864,17 @@ where
         // Inside the read (a read section of the main table or hot tier): a few
         // atomic loads and, only for an unprotected object, the user's
         // weigher, which must stay cheap anyway.
-        let (value, adopt) =
-            self.cache
-                .cache
-                .with_entry(SharedRef::new(key), |stored, value| {
-                    let charged = stored.charged_to();
-                    let adopt = charged != self.id
-                        && !self.cache.registry.protects(charged)
-                        && slot
-                            .resident()
-                            .saturating_add(self.weigh(stored.key(), value))
-                            <= reserved;
-                    (f(value), adopt)
-                })?;
+        // The main table only: the hot tier keeps no namespaces.
+        let (value, adopt) = self.cache.cache.with_entry_sided(
+            SharedRef::new(key),
+            |stored, namespace, value| {
+                let charged = charged_to(namespace);
+                let adopt = charged != self.id
+                    && !self.cache.registry.protects(charged)
+                    && slot.resident().saturating_add(self.weigh(stored, value)) <= reserved;
+                (f(value), adopt)
+            },
+        )?;
         if adopt {
             // Refused (cap) or raced: the object just stays as it was.
             let _ = self.adopt(key);
@@ -816,10 +986,15 @@ where
     /// The entry an insert of `key` would replace (read without counting an
     /// access).
     fn replaced(&self, key: &Scoped<K>) -> Option<Replaced> {
-        self.cache.cache.peek(key, |stored, value| Replaced {
-            weight: self.weigh(stored.key(), value),
-            charged_here: stored.charged_to() == self.id,
-        })
+        let replaced = |stored: &K, namespace: u64, value: &V| Replaced {
+            weight: self.weigh(stored, value),
+            charged_here: charged_to(namespace) == self.id,
+        };
+        let cache = &self.cache.cache;
+        match key.owner() {
+            Some(owner) => cache.peek_sided(&PrivateRef::new(owner, &key.key), replaced),
+            None => cache.peek_sided(SharedRef::new(&key.key), replaced),
+        }
     }
 
     /// Counts an insert (or a load), and at its pace recounts the pool's
@@ -874,7 +1049,7 @@ where
                 _ => (0, 0),
             };
             if replaced.is_some() && replacing == Replacing::Yes {
-                self.cache.cache.remove(&key);
+                self.remove_scoped(&key);
             }
             return (
                 Err(Refused { key, value, reason }),
@@ -883,7 +1058,19 @@ where
         }
         self.cache.registry.relieve(self.id);
         let registry = Arc::as_ptr(&self.cache.registry) as usize;
-        let stored = as_inserter(registry, self.id, || self.cache.cache.insert(key, value));
+        let hash = key.hash_in(&self.cache.cache);
+        let Scoped { namespace, key } = key;
+        let stored = as_inserter(registry, self.id, || {
+            self.cache.cache.insert_hashed(hash, key, namespace, value)
+        })
+        .map_err(|refused| Refused {
+            key: Scoped {
+                namespace,
+                key: refused.key,
+            },
+            value: refused.value,
+            reason: refused.reason,
+        });
         if stored.is_ok() {
             self.count_insert();
         }
@@ -922,7 +1109,7 @@ where
     /// Removes `key` from the shared namespace.
     pub fn remove(&self, key: &K) -> Result<Option<V>, AgentError> {
         self.slot().check(self.id)?;
-        Ok(self.cache.cache.remove(&Scoped::shared(key.clone())))
+        Ok(self.cache.cache.remove(key))
     }
 
     /// Removes `key` from this agent's private namespace.
@@ -931,7 +1118,10 @@ where
         self.cache
             .registry
             .with_private(self.id.index(), |private| private.remove(key));
-        Ok(self.cache.cache.remove(&self.private_key(key.clone())))
+        Ok(self
+            .cache
+            .cache
+            .remove_equivalent(&PrivateRef::new(self.id, key)))
     }
 
     /// Publishes this agent's private value of `key` in the shared namespace
@@ -942,8 +1132,8 @@ where
     /// private copy stays.
     pub fn share(&self, key: &K) -> Result<bool, AgentError> {
         self.slot().check(self.id)?;
-        let private = self.private_key(key.clone());
-        let Some(value) = self.cache.cache.get(&private) else {
+        let private = PrivateRef::new(self.id, key);
+        let Some(value) = self.cache.cache.with_entry(&private, |_, v| v.clone()) else {
             return Ok(false);
         };
         Ok(self
@@ -968,7 +1158,7 @@ where
         // not cached).
         let value = as_inserter(registry, self.id, || {
             self.cache.cache.load_through(
-                Scoped::shared_by(self.id, key),
+                key,
                 || {
                     loaded = true;
                     let start = Instant::now();
@@ -977,6 +1167,7 @@ where
                     Ok::<V, Infallible>(value)
                 },
                 |key, value| {
+                    let key = Scoped::shared_by(self.id, key);
                     pressure = self.store_quietly(key, value, Replacing::No).1;
                 },
             )
@@ -1014,22 +1205,22 @@ where
         // The cap check and the re-charge are one step (`Slot::charge_lock`).
         let _charging = slot.charge_lock();
         let mut already = false;
-        let adopted = self
-            .cache
-            .cache
-            .update_entry(SharedRef::new(key), |stored, value| {
-                if stored.charged_to() == id {
-                    already = true;
-                    return None;
-                }
-                let weight = self.weigh(stored.key(), value);
-                if cap.is_some_and(|cap| slot.resident().saturating_add(weight) > cap) {
-                    return None;
-                }
-                // The stored key is rebuilt with the new charge: one clone
-                // per adoption.
-                Some((Scoped::shared_by(id, stored.key().clone()), value.clone()))
-            });
+        let adopted =
+            self.cache
+                .cache
+                .update_entry(SharedRef::new(key), |stored, namespace, value| {
+                    if charged_to(namespace) == id {
+                        already = true;
+                        return None;
+                    }
+                    let weight = self.weigh(stored, value);
+                    if cap.is_some_and(|cap| slot.resident().saturating_add(weight) > cap) {
+                        return None;
+                    }
+                    // A new entry, charged anew: one clone of the key and value
+                    // per adoption.
+                    Some((stored.clone(), SHARED_BIT | id.to_bits(), value.clone()))
+                });
         Ok(adopted || already)
     }
 
@@ -1046,7 +1237,7 @@ where
         if suspended {
             self.cache
                 .cache
-                .demote_where(|key, _| key.charged_to() == self.id);
+                .demote_where_sided(|_, namespace, _| charged_to(namespace) == self.id);
         }
         Ok(suspended)
     }
@@ -1067,7 +1258,12 @@ where
             || cache.cache.wait_for_writers(),
             |keys| {
                 keys.into_iter()
-                    .filter(|k| cache.cache.remove(&self.private_key(k.clone())).is_some())
+                    .filter(|k| {
+                        cache
+                            .cache
+                            .remove_equivalent(&PrivateRef::new(self.id, k))
+                            .is_some()
+                    })
                     .count()
             },
         )
@@ -1085,46 +1281,55 @@ mod tests {
     use super::*;
     use std::hash::BuildHasher;
 
-    fn hash_of<T: Hash + ?Sized>(value: &T) -> u64 {
-        foldhash::fast::FixedState::with_seed(7).hash_one(value)
-    }
-
-    /// The map finds a stored key by a lookup's hash and `equivalent`: both
-    /// must agree with the stored `Scoped` (whatever agent it is charged
-    /// to), and no lookup may match a key of another namespace.
+    /// The map finds an entry by a lookup's hash (class bit included) and
+    /// `equivalent`, and in class 1 by its namespace word: a shared lookup
+    /// finds the shared entry whoever is charged for it, a private lookup
+    /// only its own agent's entry, and no lookup the other class's.
     #[test]
     fn lookups_hash_and_match_exactly_the_keys_they_name() {
+        let cache = AgentCache::<String, u64, _, _>::with_weigher_and_hasher(
+            100,
+            UnitWeigher,
+            foldhash::fast::FixedState::with_seed(7),
+        )
+        .unwrap();
+        let store = &cache.cache;
         let (a, b) = (
             AgentId::from_bits(3 << 32 | 1),
             AgentId::from_bits(4 << 32 | 1),
         );
         let key = "plan".to_string();
-        let shared_by_a = Scoped::shared_by(a, key.clone());
-        let shared_by_b = Scoped::shared_by(b, key.clone());
-        let private_a = Scoped::private(a, key.clone());
-        let private_b = Scoped::private(b, key.clone());
-
-        // A shared key hashes as the key alone, whoever it is charged to.
-        for stored in [&shared_by_a, &shared_by_b, &Scoped::shared(key.clone())] {
-            assert_eq!(hash_of(stored), hash_of("plan"));
-            assert_eq!(hash_of(stored), hash_of(SharedRef::new("plan")));
-            assert!(SharedRef::new("plan").equivalent(stored));
-            assert!(!PrivateRef::new(a, "plan").equivalent(stored));
+        let shared = store.hash(SharedRef::new("plan"));
+        let private_a = store.hash(&PrivateRef::new(a, "plan"));
+        let private_b = store.hash(&PrivateRef::new(b, "plan"));
+        // Classes: bit 31 set for private lookups only.
+        assert_eq!(shared & CLASS_BIT, 0);
+        assert_eq!(store.hash(&key), shared, "a shared lookup is the key's");
+        assert_ne!(private_a & CLASS_BIT, 0);
+        assert_ne!(private_a, private_b, "the namespace is hashed");
+        // A scoped key hashes as its lookup form, whoever is charged.
+        for scoped in [
+            Scoped::shared_by(a, key.clone()),
+            Scoped::shared(key.clone()),
+        ] {
+            assert_eq!(scoped.hash_in(store), shared);
         }
-        assert_eq!(shared_by_a, shared_by_b, "identity ignores the charge");
+        assert_eq!(Scoped::private(a, key.clone()).hash_in(store), private_a);
 
-        // A private key hashes with its namespace and matches its agent only.
-        assert_eq!(hash_of(&private_a), hash_of(&PrivateRef::new(a, "plan")));
-        assert_ne!(hash_of(&private_a), hash_of(&private_b));
-        assert!(PrivateRef::new(a, "plan").equivalent(&private_a));
-        assert!(!PrivateRef::new(b, "plan").equivalent(&private_a));
-        assert!(!SharedRef::new("plan").equivalent(&private_a));
-        assert_ne!(private_a, shared_by_a);
-        assert_ne!(private_a, private_b);
+        // Matching: the key, and for a private lookup the namespace word.
+        assert!(SharedRef::new("plan").equivalent(&key));
+        assert!(!SharedRef::new("code").equivalent(&key));
+        let private = PrivateRef::new(a, "plan");
+        assert!(private.equivalent(&key));
+        let side_matches = |side: u64| Equivalent::<String>::side_matches(&private, || side);
+        assert!(side_matches(a.to_bits()));
+        assert!(!side_matches(b.to_bits()));
+        assert!(!side_matches(SHARED_BIT | a.to_bits()));
 
-        // Another key never matches.
-        assert!(!SharedRef::new("code").equivalent(&shared_by_a));
-        assert!(!PrivateRef::new(a, "code").equivalent(&private_a));
+        // Identity of scoped keys ignores the charge of a shared one only.
+        assert_eq!(Scoped::shared_by(a, 1u64), Scoped::shared_by(b, 1u64));
+        assert_ne!(Scoped::private(a, 1u64), Scoped::private(b, 1u64));
+        assert_ne!(Scoped::private(a, 1u64), Scoped::shared_by(a, 1u64));
     }
 
     /// With a pass-through hasher (content ids), a private key hashes as

@@ -26,7 +26,7 @@ fn h(key: u64) -> u64 {
 #[test]
 fn loom_reader_sees_nothing_or_a_whole_published_value() {
     loom::model(|| {
-        let (map, mut writer) = RawMap::<u64, (u64, u64)>::new();
+        let (map, mut writer) = RawMap::<u64, (u64, u64)>::new(false);
         let map = Arc::new(map);
         let reader = {
             let map = Arc::clone(&map);
@@ -51,10 +51,48 @@ fn loom_reader_sees_nothing_or_a_whole_published_value() {
             })
         };
         let guard = pin();
-        map.insert(&mut writer, &guard, h(1), (1, (10, 10)), |_| h(1))
+        map.insert(&mut writer, &guard, h(1), (1, (10, 10)), 0, |_| h(1))
             .ok();
         let (pos, _) = map.find(&writer, &guard, h(1), &1).expect("just inserted");
-        map.replace(&mut writer, &guard, pos, (1, (20, 20))).ok();
+        map.replace(&mut writer, &guard, pos, (1, (20, 20)), 0).ok();
+        reader.join().expect("reader");
+    });
+}
+
+/// A side word is published with its entry: a reader that finds the entry
+/// reads the side word it was stored with, never the slot's initial 0,
+/// also after a replacement moves the key to a new slot; and a lookup that
+/// checks side words (`SidedKey`) finds it only under its own.
+#[test]
+fn loom_a_found_entry_shows_the_side_word_it_was_stored_with() {
+    use crate::equivalent::SidedKey;
+    loom::model(|| {
+        let (map, mut writer) = RawMap::<u64, u64>::new(true);
+        let map = Arc::new(map);
+        let reader = {
+            let map = Arc::clone(&map);
+            thread::spawn(move || {
+                let guard = pin();
+                // SAFETY: `index` is the one this lookup found inside
+                // `guard`'s open section.
+                let found = map.get(&guard, h(1), &1, |index, _, v| {
+                    (*v, unsafe { map.side_in_section(index) })
+                });
+                if let Some(found) = found {
+                    assert!(found == (10, 5) || found == (20, 6), "{found:?}");
+                }
+                let other = SidedKey { key: &1, side: 7 };
+                assert!(map.get(&guard, h(1), &other, |_, _, v| *v).is_none());
+            })
+        };
+        let guard = pin();
+        map.insert(&mut writer, &guard, h(1), (1, 10), 5, |_| h(1))
+            .ok();
+        let mine = SidedKey { key: &1, side: 5 };
+        let (pos, _) = map
+            .find(&writer, &guard, h(1), &mine)
+            .expect("just inserted");
+        map.replace(&mut writer, &guard, pos, (1, 20), 6).ok();
         reader.join().expect("reader");
     });
 }
@@ -62,11 +100,11 @@ fn loom_reader_sees_nothing_or_a_whole_published_value() {
 #[test]
 fn loom_reader_sees_removal_only_as_absence() {
     loom::model(|| {
-        let (map, mut writer) = RawMap::<u64, u64>::new();
+        let (map, mut writer) = RawMap::<u64, u64>::new(false);
         let guard = pin();
-        map.insert(&mut writer, &guard, h(1), (1, 11), |_| h(1))
+        map.insert(&mut writer, &guard, h(1), (1, 11), 0, |_| h(1))
             .ok();
-        map.insert(&mut writer, &guard, h(2), (2, 22), |_| h(2))
+        map.insert(&mut writer, &guard, h(2), (2, 22), 0, |_| h(2))
             .ok();
         let map = Arc::new(map);
         let reader = {
@@ -89,12 +127,12 @@ fn loom_reader_sees_removal_only_as_absence() {
 #[test]
 fn loom_rebuild_keeps_every_key_visible() {
     loom::model(|| {
-        let (map, mut writer) = RawMap::<u64, u64>::new();
+        let (map, mut writer) = RawMap::<u64, u64>::new(false);
         let guard = pin();
         // 12 entries fill a 16-slot table to its maximum load; the 13th
         // insert rebuilds it while the reader probes.
         for k in 0..12 {
-            map.insert(&mut writer, &guard, h(k), (k, k), |i| h(u64::from(i)))
+            map.insert(&mut writer, &guard, h(k), (k, k), 0, |i| h(u64::from(i)))
                 .ok();
         }
         let map = Arc::new(map);
@@ -106,7 +144,7 @@ fn loom_rebuild_keeps_every_key_visible() {
             })
         };
         // Slab indices equal the keys here (fresh slots in order).
-        map.insert(&mut writer, &guard, h(12), (12, 12), |i| h(u64::from(i)))
+        map.insert(&mut writer, &guard, h(12), (12, 12), 0, |i| h(u64::from(i)))
             .ok();
         reader.join().expect("reader");
         map.validate(&writer, &guard, |i| h(u64::from(i)))

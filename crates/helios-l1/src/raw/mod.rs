@@ -116,9 +116,10 @@ where
     K: Send + Sync + 'static,
     V: Send + Sync + 'static,
 {
-    pub(crate) fn new() -> (Self, Writer) {
+    /// A map; with `sided`, a side word beside each entry (`slab`).
+    pub(crate) fn new(sided: bool) -> (Self, Writer) {
         let table = Box::into_raw(Box::new(Table::new(MIN_SLOTS)));
-        let slab = Slab::new();
+        let slab = Slab::new(sided);
         let map = Self {
             table: AtomicPtr::new(table),
             slab,
@@ -187,7 +188,8 @@ where
             // section announcing a newer one cannot load the index.
             let found = unsafe {
                 self.slab.with(index, |(k, v)| {
-                    if key.equivalent(k) {
+                    // SAFETY (the side word): as for the entry, above.
+                    if key.equivalent(k) && key.side_matches(|| self.slab.side(index)) {
                         f.take().map(|f| f(index, k, v))
                     } else {
                         None
@@ -225,7 +227,9 @@ where
             let index = word & INDEX_MASK;
             // SAFETY: the writer sees live indices only, and only the writer
             // releases slots, so the slot is occupied.
-            if unsafe { self.slab.with(index, |(k, _)| key.equivalent(k)) } {
+            let matches = unsafe { self.slab.with(index, |(k, _)| key.equivalent(k)) };
+            // SAFETY: as above.
+            if matches && key.side_matches(|| unsafe { self.slab.side(index) }) {
                 return Some((pos, index));
             }
         }
@@ -239,6 +243,29 @@ where
         unsafe { self.slab.with(index, f) }
     }
 
+    /// The side word of the live entry at `index` (writer only; 0 without
+    /// side words).
+    pub(crate) fn side_of(&self, _w: &Writer, index: u32) -> u64 {
+        // SAFETY: as in `with_entry`.
+        unsafe { self.slab.side(index) }
+    }
+
+    /// The side word of the entry at `index`, found by a lookup inside a
+    /// read section (0 without side words).
+    ///
+    /// # Safety
+    /// `index` was loaded from a table inside the caller's live section
+    /// (as the index `get` passes to its closure): its slot stays occupied.
+    pub(crate) unsafe fn side_in_section(&self, index: u32) -> u64 {
+        // SAFETY: the caller's contract.
+        unsafe { self.slab.side(index) }
+    }
+
+    /// Whether entries have side words.
+    pub(crate) fn is_sided(&self) -> bool {
+        self.slab.is_sided()
+    }
+
     /// Inserts an entry whose key is absent, returning its slab index; the
     /// entry comes back if the index space is exhausted. `hash_of` returns
     /// the hash of any live index, for rebuilding the table.
@@ -248,13 +275,14 @@ where
         guard: &Guard,
         hash: u64,
         entry: (K, V),
+        side: u64,
         hash_of: impl Fn(u32) -> u64,
     ) -> Result<u32, (K, V)> {
         if self.table(guard).overloaded(w.live + w.tombstones + 1) {
             self.rebuild(w, guard, Table::slots_for(w.live + 1), hash_of);
         }
         // SAFETY: `w` proves we are the only writer.
-        let index = unsafe { self.slab.alloc(entry)? };
+        let index = unsafe { self.slab.alloc(entry, side)? };
         let table = self.table(guard);
         // The key is absent, so the first free slot on its probe path is its
         // home; one exists because the table is below its maximum load.
@@ -288,9 +316,10 @@ where
         guard: &Guard,
         pos: usize,
         entry: (K, V),
+        side: u64,
     ) -> Result<u32, (K, V)> {
         // SAFETY: `_w` proves we are the only writer.
-        let index = unsafe { self.slab.alloc(entry)? };
+        let index = unsafe { self.slab.alloc(entry, side)? };
         let table = self.table(guard);
         let old = table.get(pos);
         debug_assert!(old != EMPTY && old != TOMBSTONE);
@@ -445,7 +474,7 @@ where
 
     /// Heap bytes of the current table and the slab's slots.
     pub(crate) fn bytes(&self, guard: &Guard) -> usize {
-        self.table(guard).bytes() + self.slab.slot_capacity() * std::mem::size_of::<(K, V)>()
+        self.table(guard).bytes() + self.slab.bytes()
     }
 
     /// Recomputes the writer's counters from the table and checks that every
@@ -564,11 +593,11 @@ mod tests {
 
     #[test]
     fn clear_unlinks_the_table_before_it_stamps_the_slots() {
-        let (mut map, mut w) = RawMap::<u64, u64>::new();
+        let (mut map, mut w) = RawMap::<u64, u64>::new(false);
         {
             let guard = pin();
             for k in 0..200 {
-                map.insert(&mut w, &guard, h(k), (k, k), |i| h(u64::from(i)))
+                map.insert(&mut w, &guard, h(k), (k, k), 0, |i| h(u64::from(i)))
                     .ok();
             }
             // Inside our section nothing retired from now on can be freed,

@@ -6,6 +6,12 @@
 //! refer to entries by index, which keeps their per-entry metadata at 4 bytes
 //! per reference instead of 8.
 //!
+//! A slab may also keep one *side word* per slot (`Slab::sided`): a `u64`
+//! stored beside the entry, in a parallel chunk, not inside it, so that
+//! entries keep their width and a lookup that does not need the word never
+//! touches its memory. Agent stores keep an entry's namespace there (see
+//! `crate::agent`); plain caches have none and allocate nothing for it.
+//!
 //! Storage is a list of chunks whose sizes double (`BASE_SLOTS << c`), so the
 //! arena grows without ever moving a slot: a reader holding a slot reference
 //! keeps a valid address while writers grow the arena. Chunks are freed only
@@ -41,6 +47,16 @@ pub(crate) struct Slab<K, V> {
     /// `chunks[c]` is null or points to `BASE_SLOTS << c` slots; once set it
     /// never changes until drop (published with Release, read with Acquire).
     chunks: [AtomicPtr<Slot<K, V>>; CHUNKS],
+    /// With `sided`: `sides[c]` is null or points to `BASE_SLOTS << c` side
+    /// words, allocated and published with `chunks[c]` (before it), so a
+    /// slot's side word exists whenever its entry does. A side word is
+    /// written by `alloc` before its index is published in a table (whose
+    /// Release store covers it, as it covers the entry) and not again while
+    /// the slot is occupied; readers load it Relaxed. (Atomic words rather
+    /// than `UnsafeCell`s: the same protocol, with no `unsafe` to read
+    /// them.)
+    sides: [AtomicPtr<AtomicU64>; CHUNKS],
+    sided: bool,
     /// Vacant slots below `fresh`, pushed by `release` and popped by
     /// `alloc`. Touched only by the shard's single writer (the contract of
     /// those `unsafe` methods), so no lock: a mutex here cost two locked
@@ -80,9 +96,12 @@ fn locate(index: u32) -> (usize, usize) {
 }
 
 impl<K, V> Slab<K, V> {
-    pub(crate) fn new() -> Self {
+    /// A slab; with `sided`, with a side word per slot.
+    pub(crate) fn new(sided: bool) -> Self {
         Self {
             chunks: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            sides: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            sided,
             free: UnsafeCell::new(Vec::new()),
             fresh: AtomicU32::new(0),
             reused: AtomicU64::new(0),
@@ -95,7 +114,7 @@ impl<K, V> Slab<K, V> {
     /// # Safety
     /// Only the shard's single writer may call this (no concurrent `alloc`,
     /// `release` or `release_all`: all three use the free list).
-    pub(crate) unsafe fn alloc(&self, entry: (K, V)) -> Result<u32, (K, V)> {
+    pub(crate) unsafe fn alloc(&self, entry: (K, V), side: u64) -> Result<u32, (K, V)> {
         // SAFETY: only the single writer touches `free` (caller's contract).
         let recycled = self.free.with_mut(|free| unsafe { (*free).pop() });
         let index = match recycled {
@@ -119,13 +138,60 @@ impl<K, V> Slab<K, V> {
         // slot is vacant: no reader can reach it (it is in no table) and no
         // other writer exists (caller's contract).
         slot.with_mut(|p| unsafe { (*p).write(entry) });
+        if self.sided {
+            // Before the index is published (the table's Release store).
+            self.side_word(index).store(side, Ordering::Relaxed);
+        }
         Ok(index)
+    }
+
+    /// The side word of an allocated slot. Only for a sided slab.
+    #[inline(always)]
+    fn side_word(&self, index: u32) -> &AtomicU64 {
+        let (chunk, offset) = locate(index);
+        // Acquire pairs with the Release store that published the side
+        // chunk in `slot_or_grow` (before the entry chunk, whose pointer
+        // the caller's slot was reached through).
+        let base = self.sides[chunk].load(Ordering::Acquire);
+        debug_assert!(!base.is_null(), "side word of a slot never allocated");
+        // SAFETY: a slot that was ever allocated lies in a chunk whose side
+        // chunk was allocated first (`slot_or_grow`), of the same length,
+        // and `locate` returns an offset below it; side chunks are freed
+        // only when the slab is dropped.
+        unsafe { &*base.add(offset) }
+    }
+
+    /// The side word of the entry at `index`, 0 in a slab without them.
+    ///
+    /// # Safety
+    /// As for [`with`](Self::with): the slot is occupied for the call.
+    #[inline(always)]
+    pub(crate) unsafe fn side(&self, index: u32) -> u64 {
+        if !self.sided {
+            return 0;
+        }
+        self.side_word(index).load(Ordering::Relaxed)
+    }
+
+    /// Whether slots have side words.
+    pub(crate) fn is_sided(&self) -> bool {
+        self.sided
     }
 
     fn slot_or_grow(&self, index: u32) -> &Slot<K, V> {
         let (chunk, offset) = locate(index);
         let mut base = self.chunks[chunk].load(Ordering::Acquire);
         if base.is_null() {
+            if self.sided {
+                let words: Box<[AtomicU64]> = (0..BASE_SLOTS << chunk)
+                    .map(|_| AtomicU64::new(0))
+                    .collect();
+                let words = Box::into_raw(words).cast::<AtomicU64>();
+                // Release pairs with the Acquire in `side_word`; stored before
+                // the entry chunk, so whoever reaches a slot through
+                // `chunks[chunk]` finds its side word too.
+                self.sides[chunk].store(words, Ordering::Release);
+            }
             let slots: Box<[Slot<K, V>]> = (0..BASE_SLOTS << chunk)
                 .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
                 .collect();
@@ -219,6 +285,16 @@ impl<K, V> Slab<K, V> {
             .map(|c| BASE_SLOTS << c)
             .sum()
     }
+
+    /// Heap bytes of the slots and side words.
+    pub(crate) fn bytes(&self) -> usize {
+        let side = if self.sided {
+            std::mem::size_of::<u64>()
+        } else {
+            0
+        };
+        self.slot_capacity() * (std::mem::size_of::<(K, V)>() + side)
+    }
 }
 
 impl<K, V> Drop for Slab<K, V> {
@@ -227,6 +303,15 @@ impl<K, V> Drop for Slab<K, V> {
     /// (`RawMap::release_retiring` when the shard is dropped), so every
     /// occupied slot is vacant by the time the slab goes.
     fn drop(&mut self) {
+        for (chunk, side) in self.sides.iter().enumerate() {
+            let base = side.load(Ordering::Acquire);
+            if !base.is_null() {
+                let len = BASE_SLOTS << chunk;
+                // SAFETY: `base` came from `Box::into_raw` of a boxed slice of
+                // exactly `len` words in `slot_or_grow`, and is freed once.
+                drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(base, len)) });
+            }
+        }
         for (chunk, slot) in self.chunks.iter().enumerate() {
             let base = slot.load(Ordering::Acquire);
             if !base.is_null() {
@@ -259,20 +344,54 @@ mod tests {
     #[test]
     fn released_slots_are_reused_and_entries_dropped() {
         let counter = std::sync::Arc::new(());
-        let slab = Slab::<u32, std::sync::Arc<()>>::new();
+        let slab = Slab::<u32, std::sync::Arc<()>>::new(false);
         // SAFETY: single-threaded test: this is the only writer and reader.
         unsafe {
-            let a = slab.alloc((1, counter.clone())).ok().unwrap();
-            let b = slab.alloc((2, counter.clone())).ok().unwrap();
+            let a = slab.alloc((1, counter.clone()), 0).ok().unwrap();
+            let b = slab.alloc((2, counter.clone()), 0).ok().unwrap();
             assert_eq!(std::sync::Arc::strong_count(&counter), 3);
             assert_eq!(slab.with(b, |e| e.0), 2);
             slab.release(a);
             assert_eq!(std::sync::Arc::strong_count(&counter), 2);
-            let c = slab.alloc((3, counter.clone())).ok().unwrap();
+            let c = slab.alloc((3, counter.clone()), 0).ok().unwrap();
             assert_eq!(c, a, "a released slot is recycled before fresh ones");
             slab.release(b);
             slab.release(c);
         }
         assert_eq!(std::sync::Arc::strong_count(&counter), 1);
+    }
+
+    #[test]
+    fn side_words_live_beside_their_entries_across_chunks() {
+        let slab = Slab::<u64, u64>::new(true);
+        let plain = Slab::<u64, u64>::new(false);
+        // Enough slots for several chunks, each side word distinct.
+        let n = (BASE_SLOTS << 4) as u64;
+        // SAFETY: single-threaded test: this is the only writer and reader.
+        unsafe {
+            for i in 0..n {
+                let index = slab.alloc((i, i), i ^ 0xdead_beef).ok().unwrap();
+                assert_eq!(u64::from(index), i);
+                plain.alloc((i, i), i).ok().unwrap();
+            }
+            for i in 0..n as u32 {
+                assert_eq!(slab.side(i), u64::from(i) ^ 0xdead_beef);
+                assert_eq!(slab.with(i, |e| e.0), u64::from(i));
+                assert_eq!(plain.side(i), 0, "no side words, no memory");
+            }
+            // A recycled slot takes the new entry's side word.
+            slab.release(3);
+            assert_eq!(slab.alloc((99, 99), 7).ok(), Some(3));
+            assert_eq!(slab.side(3), 7);
+            for i in 0..n as u32 {
+                slab.release(i);
+                plain.release(i);
+            }
+        }
+        assert_eq!(
+            slab.bytes(),
+            plain.bytes() * 3 / 2,
+            "8 side bytes per 16-byte slot"
+        );
     }
 }
