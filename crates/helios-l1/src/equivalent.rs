@@ -67,10 +67,12 @@ impl<Q: Eq + ?Sized, K: Borrow<Q> + ?Sized> Equivalent<K> for Q {
 }
 
 /// A stored key and its side word, as a writer looks for the entry it
-/// replaces: the same key and the same side identity ([`side_identity`]).
+/// replaces: the same key and, in a cache with side words (`sided`), the
+/// same side identity ([`side_identity`]).
 pub(crate) struct SidedKey<'a, K> {
     pub(crate) key: &'a K,
     pub(crate) side: u64,
+    pub(crate) sided: bool,
 }
 
 impl<K: Eq> Equivalent<K> for SidedKey<'_, K> {
@@ -81,6 +83,7 @@ impl<K: Eq> Equivalent<K> for SidedKey<'_, K> {
 
     #[inline]
     fn side_matches(&self, side: impl FnOnce() -> u64) -> bool {
-        side_identity(side()) == side_identity(self.side)
+        // Asked only once the key matched; a plain cache loads nothing.
+        !self.sided || side_identity(side()) == side_identity(self.side)
     }
 }

@@ -105,7 +105,12 @@ where
                         None => Policy::new(capacity),
                     },
                     victims: Vec::new(),
-                    hot: (hot_buckets > 0).then(|| ShardHot::new(hot_buckets)),
+                    // With side words, class-1 entries (an agent's private
+                    // keys) stay out of the hot tier, which only class-0
+                    // lookups read (`Cache::with_entry`).
+                    hot: (hot_buckets > 0).then(|| {
+                        ShardHot::new(hot_buckets, if sided { CLASS_BIT as u32 } else { 0 })
+                    }),
                     recording: HitRecordingStats::default(),
                 }),
                 len: AtomicUsize::new(0),
@@ -237,7 +242,7 @@ where
     fn record_exactly(&self, record: u64) {
         loop {
             let mut state = self.write_side.state.lock();
-            Self::drain_reads(&self.reads, self.map.is_sided(), &mut state);
+            Self::drain_reads(&self.reads, &mut state);
             state.recording.reader_drains += 1;
             drop(state);
             if self.reads.record(record) {
@@ -263,7 +268,7 @@ where
         self.write_side
             .reader_drains_left
             .store(left - 1, Ordering::Relaxed);
-        Self::drain_reads(&self.reads, self.map.is_sided(), &mut state);
+        Self::drain_reads(&self.reads, &mut state);
         state.recording.reader_drains += 1;
         drop(state);
         // Another thread sharing the stripe may have refilled it: dropped.
@@ -275,7 +280,7 @@ where
     /// may drain again until the next write.
     fn lock_for_write(&self) -> MutexGuard<'_, State<K, V>> {
         let mut state = self.write_side.state.lock();
-        Self::drain_reads(&self.reads, self.map.is_sided(), &mut state);
+        Self::drain_reads(&self.reads, &mut state);
         self.write_side.reader_drains_left.store(
             self.hit_recording.reader_drains_per_write,
             Ordering::Relaxed,
@@ -301,7 +306,7 @@ where
     }
 
     /// Replays buffered hits into the policy (and the hot tier's summary).
-    fn drain_reads(reads: &ReadBuffer, sided: bool, state: &mut State<K, V>) {
+    fn drain_reads(reads: &ReadBuffer, state: &mut State<K, V>) {
         // Replays in order, hinting each record's policy node and sketch
         // block `REPLAY_AHEAD` records ahead and its list neighbours half
         // as far (see `crate::prefetch`); the hints only read, so the
@@ -321,14 +326,7 @@ where
                 let (index, hash) = read_buffer::decode(record);
                 if state.policy.access(index, hash) {
                     if let Some(hot) = state.hot.as_mut() {
-                        // Class-1 entries (an agent's private keys) stay out
-                        // of the hot tier, which only class-0 lookups read
-                        // (`Cache::with_entry`). A plain cache's hashes
-                        // have the bit at random, so it is checked only
-                        // with side words.
-                        if !(sided && u64::from(hash) & CLASS_BIT != 0) {
-                            hot.record(index, hash);
-                        }
+                        hot.record(index, hash);
                     }
                 }
             },
@@ -357,12 +355,12 @@ where
         } = &mut *state;
         // With side words, the entry replaced is the one of the same key
         // and side identity (an agent's private key, not another's).
-        let existing = if self.map.is_sided() {
-            let identity = SidedKey { key: &key, side };
-            self.map.find(writer, &guard, hash, &identity)
-        } else {
-            self.map.find(writer, &guard, hash, &key)
+        let identity = SidedKey {
+            key: &key,
+            side,
+            sided: self.map.is_sided(),
         };
+        let existing = self.map.find(writer, &guard, hash, &identity);
 
         if self.too_heavy(weight) {
             if let Some((pos, index)) = existing {
@@ -882,15 +880,15 @@ where
     V: Send + Sync + 'static,
 {
     fn hitters(&mut self, f: &mut dyn FnMut(Hitter, u32)) {
-        Shard::drain_reads(
-            &self.shard.reads,
-            self.shard.map.is_sided(),
-            &mut self.state,
-        );
+        Shard::drain_reads(&self.shard.reads, &mut self.state);
         let State { policy, hot, .. } = &mut *self.state;
         let Some(hot) = hot else { return };
+        let mask = hot.excluded();
         for hitter in hot.hitters().hitters() {
-            if policy.is_resident(hitter.index) && policy.hash_of(hitter.index) == hitter.hash {
+            if hitter.hash & mask == 0
+                && policy.is_resident(hitter.index)
+                && policy.hash_of(hitter.index) == hitter.hash
+            {
                 f(hitter, policy.weight_of(hitter.index));
             }
         }
@@ -909,6 +907,6 @@ where
     }
 
     fn hot(&mut self) -> &mut ShardHot<K, V> {
-        self.state.hot.get_or_insert_with(|| ShardHot::new(0))
+        self.state.hot.get_or_insert_with(|| ShardHot::new(0, 0))
     }
 }

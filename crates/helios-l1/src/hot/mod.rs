@@ -186,18 +186,27 @@ pub(crate) struct ShardHot<K, V> {
     /// were copied; cleared before it is published.
     next_invalid: Vec<u32>,
     hitters: HeavyHitters,
+    /// Hash bits of entries the tier never promotes: the class bit in an
+    /// agent store (its private entries, which only class-1 lookups read,
+    /// and those skip the tier; `crate::equivalent`), 0 otherwise. Checked
+    /// when a refresh ranks the hitters, not per recorded hit: the replay
+    /// of hits is the write path's hottest loop.
+    excluded: u32,
 }
 
 type SlotMap = HashMap<u32, (u32, u32), foldhash::fast::FixedState>;
 
 impl<K, V> ShardHot<K, V> {
-    pub(crate) fn new(buckets: usize) -> Self {
+    /// A shard's part of the tier; with `excluded`, entries whose hash has
+    /// any of its bits are never promoted.
+    pub(crate) fn new(buckets: usize, excluded: u32) -> Self {
         Self {
             table: None,
             slots: HashMap::default(),
             next_slots: HashMap::default(),
             next_invalid: Vec::new(),
             hitters: HeavyHitters::new(buckets),
+            excluded,
         }
     }
 
@@ -205,6 +214,11 @@ impl<K, V> ShardHot<K, V> {
     #[inline]
     pub(crate) fn record(&mut self, index: u32, hash: u32) {
         self.hitters.record(index, hash);
+    }
+
+    /// Hash bits of the entries the tier never promotes (see the field).
+    pub(crate) fn excluded(&self) -> u32 {
+        self.excluded
     }
 
     /// The entry at slab `index` is leaving or changing: readers that start

@@ -81,14 +81,22 @@ fn loom_a_found_entry_shows_the_side_word_it_was_stored_with() {
                 if let Some(found) = found {
                     assert!(found == (10, 5) || found == (20, 6), "{found:?}");
                 }
-                let other = SidedKey { key: &1, side: 7 };
+                let other = SidedKey {
+                    key: &1,
+                    side: 7,
+                    sided: true,
+                };
                 assert!(map.get(&guard, h(1), &other, |_, _, v| *v).is_none());
             })
         };
         let guard = pin();
         map.insert(&mut writer, &guard, h(1), (1, 10), 5, |_| h(1))
             .ok();
-        let mine = SidedKey { key: &1, side: 5 };
+        let mine = SidedKey {
+            key: &1,
+            side: 5,
+            sided: true,
+        };
         let (pos, _) = map
             .find(&writer, &guard, h(1), &mine)
             .expect("just inserted");

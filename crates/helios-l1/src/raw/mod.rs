@@ -204,6 +204,7 @@ where
     }
 
     /// Table position and slab index of `key`'s entry (writer only).
+    #[inline(always)]
     pub(crate) fn find<Q>(
         &self,
         _w: &Writer,

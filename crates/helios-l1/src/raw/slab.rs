@@ -139,10 +139,17 @@ impl<K, V> Slab<K, V> {
         // other writer exists (caller's contract).
         slot.with_mut(|p| unsafe { (*p).write(entry) });
         if self.sided {
-            // Before the index is published (the table's Release store).
-            self.side_word(index).store(side, Ordering::Relaxed);
+            self.set_side(index, side);
         }
         Ok(index)
+    }
+
+    /// Writes a newly allocated slot's side word, before its index is
+    /// published (the table's Release store covers it). Out of line, so
+    /// that `alloc` stays small where slots have none.
+    #[inline(never)]
+    fn set_side(&self, index: u32, side: u64) {
+        self.side_word(index).store(side, Ordering::Relaxed);
     }
 
     /// The side word of an allocated slot. Only for a sided slab.
