@@ -219,8 +219,7 @@ where
     }
 
     /// Like [`with`](Self::with), also showing `f` the stored key (which
-    /// may differ from `key` in what equality ignores, such as the agent a
-    /// [`Scoped`](crate::Scoped) key charges).
+    /// may differ from `key` in what equality ignores).
     #[inline]
     pub(crate) fn with_entry<Q, R>(&self, key: &Q, f: impl FnOnce(&K, &V) -> R) -> Option<R>
     where
@@ -228,8 +227,8 @@ where
     {
         let hash = self.hash(key);
         // Class-1 lookups (an agent's private keys) skip the hot tier, which
-        // holds class-0 entries only (`Shard::drain_reads`); the test folds
-        // away for every other lookup type.
+        // holds class-0 entries only (`ShardHot`'s `excluded`); the test
+        // folds away for every other lookup type.
         let hot = self.hot.as_ref().filter(|_| Q::CLASS == 0);
         let Some(hot) = hot.filter(|hot| hot.may_contain(hash)) else {
             return self.shard(hash).get(hash, key, f);
@@ -620,7 +619,11 @@ where
     /// lock at a time ([`AgentHandle::suspend`](crate::AgentHandle::suspend)
     /// uses it; BENCHMARKS.md has the time per entry).
     pub fn demote_where(&self, pred: impl Fn(&K, &V) -> bool) -> usize {
-        self.demote_where_sided(|k, _, v| pred(k, v))
+        // In a cache with side words (an agent store) the public API sees
+        // what its lookups see: entries whose side word has bit 63 set, the
+        // shared ones (`crate::equivalent`), not the agents' private ones.
+        let sided = self.public_side != 0;
+        self.demote_where_sided(|k, side, v| (!sided || side >> 63 == 1) && pred(k, v))
     }
 
     /// [`demote_where`](Self::demote_where), also showing `pred` each

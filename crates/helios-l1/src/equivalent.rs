@@ -21,8 +21,10 @@
 //!   cache sets it from the lookup type. Bit 31 is the top bit of the
 //!   table's 8-bit tag, so a lookup never matches an entry of the other
 //!   class, whatever the keys.
-//! - **Side.** Within class 1, a lookup also checks the entry's side word
-//!   ([`side_matches`](Equivalent::side_matches)); class-0 lookups do not.
+//! - **Side.** A class-1 lookup also checks the entry's side word
+//!   ([`side_matches`](Equivalent::side_matches)); class-0 lookups do not,
+//!   so a shared read never loads it. A writer finds the entry it replaces
+//!   by key and side identity, in either class ([`SidedKey`]).
 //!   A side word with bit 63 set only carries data (every such word is the
 //!   same identity, [`side_identity`]); one with bit 63 clear is part of
 //!   the entry's identity.

@@ -485,6 +485,15 @@ fn shared_keys_are_one_key_whoever_is_charged() {
     assert_eq!(a.get_private(&3).unwrap(), Some(30));
     assert_eq!(a.get(&3).unwrap(), Some(33));
     assert_eq!(cache.charged_weight(), cache.cache().weight());
+    // Nor does its visitor of every entry see (or demote) private ones.
+    let seen = std::sync::Mutex::new(Vec::new());
+    cache.cache().demote_where(|k, v| {
+        seen.lock().unwrap().push((*k, *v));
+        false
+    });
+    let mut seen = seen.into_inner().unwrap();
+    seen.sort_unstable();
+    assert_eq!(seen, [(1, 11), (3, 33)]);
 }
 
 /// An agent with a reservation that reads shared objects nobody protects

@@ -38,8 +38,8 @@ use crate::Cache;
 pub struct Scoped<K> {
     /// A private key: its agent's [`AgentId::to_bits`] (bit 63 clear). A
     /// shared key: [`SHARED_BIT`] plus the bits of the agent charged for
-    /// the entry ([`NOBODY`] in a key built for a lookup). Identity (`Eq`,
-    /// `Hash`) ignores the charged agent of a shared key.
+    /// the entry ([`NOBODY`] when no agent is, as for [`Scoped::shared`]).
+    /// Identity (`Eq`, `Hash`) ignores the charged agent of a shared key.
     namespace: u64,
     key: K,
 }
@@ -50,7 +50,8 @@ const SHARED_BIT: u64 = 1 << 63;
 /// The charged agent of a shared key that no agent stored: an id whose slot
 /// index is beyond [`MAX_AGENTS`], so it is charged to nobody (orphaned).
 const NOBODY: u64 = SHARED_BIT - 1;
-/// The namespace of a shared key built for a lookup.
+/// The namespace of a shared key no agent is charged for: [`Scoped::shared`]
+/// and what the store's public API stores.
 const SHARED_LOOKUP: u64 = SHARED_BIT | NOBODY;
 
 fn is_shared(namespace: u64) -> bool {
@@ -127,8 +128,7 @@ impl<K: Eq> Eq for Scoped<K> {}
 
 impl<K: Hash> Hash for Scoped<K> {
     // As its lookup forms hash ([`SharedRef`], [`PrivateRef`]): a shared key
-    // as its key alone, so that a shared lookup hashes as a plain cache's
-    // does; a private key with its namespace after the key.
+    // as its key alone, a private key with its namespace after the key.
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         if self.is_shared() {
@@ -677,8 +677,8 @@ where
     }
 
     /// The underlying cache (for its statistics and capacity). Its lookups
-    /// see shared entries only, and what it stores is shared and charged
-    /// to no agent.
+    /// and [`Cache::demote_where`] see shared entries only, and what it
+    /// stores is shared and charged to no agent.
     pub fn cache(&self) -> &AgentStore<K, V, W, S> {
         &self.cache
     }
@@ -861,7 +861,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        // Inside the read (a read section of the main table or hot tier): a few
+        // Inside the read (a read section of the main table): a few
         // atomic loads and, only for an unprotected object, the user's
         // weigher, which must stay cheap anyway.
         // The main table only: the hot tier keeps no namespaces.
@@ -1152,7 +1152,7 @@ where
         let mut loaded = false;
         let mut pressure = None;
         let registry = Arc::as_ptr(&self.cache.registry) as usize;
-        // The key names this agent: if its loader runs, the value is stored
+        // The store names this agent: if its loader runs, the value is stored
         // through `store`, charged to the agent that loaded it, and refused
         // like any insert of its weight (over its cap or share: returned,
         // not cached).

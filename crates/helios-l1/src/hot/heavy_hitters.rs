@@ -55,6 +55,10 @@ pub(crate) struct HeavyHitters {
     /// this: `u64::MAX` records every hit, `u64::MAX / THIN` one in THIN.
     keep_at_most: u64,
     weyl: u64,
+    /// Hashes with any of these bits are not recorded (see `ShardHot`):
+    /// they neither take buckets nor count in `total`, whose shares the
+    /// hot tier's gate judges.
+    excluded: u32,
 }
 
 /// A tracked entry: slab index, policy hash and hits since the last halving.
@@ -66,8 +70,9 @@ pub(crate) struct Hitter {
 }
 
 impl HeavyHitters {
-    /// A summary with about `buckets` buckets (a power of two, at least 8).
-    pub(crate) fn new(buckets: usize) -> Self {
+    /// A summary with about `buckets` buckets (a power of two, at least 8),
+    /// ignoring hits on hashes with any of `excluded`'s bits.
+    pub(crate) fn new(buckets: usize, excluded: u32) -> Self {
         let n = buckets.max(8).next_power_of_two();
         Self {
             buckets: vec![Bucket::default(); n].into_boxed_slice(),
@@ -79,6 +84,7 @@ impl HeavyHitters {
                 .saturating_mul(AGE_EVERY),
             keep_at_most: u64::MAX,
             weyl: 0,
+            excluded,
         }
     }
 
@@ -107,12 +113,21 @@ impl HeavyHitters {
     }
 
     /// Counts one hit on the entry at slab `index` with policy `hash`.
-    #[inline]
+    /// The sampling test is inline; the count is out of line: the
+    /// policy's replay of buffered hits calls this per hit, and the whole
+    /// of it inlined made that loop's body too large for the compiler to
+    /// keep the loop inlined (about +1% instructions on the 95%-read mix).
+    #[inline(always)]
     pub(crate) fn record(&mut self, index: u32, hash: u32) {
         self.weyl = self.weyl.wrapping_add(WEYL_STEP);
-        if self.weyl > self.keep_at_most {
+        if self.weyl > self.keep_at_most || hash & self.excluded != 0 {
             return;
         }
+        self.count(index, hash);
+    }
+
+    #[inline(never)]
+    fn count(&mut self, index: u32, hash: u32) {
         self.recorded += 1;
         self.total += 1;
         if self.recorded >= self.age_at {
@@ -199,9 +214,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn excluded_hashes_take_no_bucket_and_no_share() {
+        let class = 1 << 31;
+        let mut hh = HeavyHitters::new(64, class);
+        for i in 0..1_000u32 {
+            hh.record(i % 4, (i % 4) | class);
+        }
+        assert_eq!(hh.total(), 0, "no share of the hits");
+        assert_eq!(hh.hitters().count(), 0, "no bucket");
+        hh.record(7, 7);
+        assert_eq!(hh.total(), 1);
+        assert_eq!(hh.hitters().map(|h| h.index).collect::<Vec<_>>(), [7]);
+    }
+
+    #[test]
     fn a_thinned_summary_keeps_one_hit_in_thin_and_the_same_shares() {
         // 1,024 buckets: ages after 16,384 recorded hits, not within this.
-        let mut hh = HeavyHitters::new(1024);
+        let mut hh = HeavyHitters::new(1024, 0);
         hh.thin(true);
         assert!(hh.is_thinned());
         let n = 80_000u32;
@@ -239,7 +268,7 @@ mod tests {
 
     #[test]
     fn the_heaviest_keys_survive_a_stream_of_rare_ones() {
-        let mut hh = HeavyHitters::new(64);
+        let mut hh = HeavyHitters::new(64, 0);
         let mut rng = 0x1234_5678_u64;
         for round in 0..10_000u32 {
             // Keys 0..4 get half the hits, the rest go to 10,000 rare keys.

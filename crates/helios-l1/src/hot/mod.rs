@@ -188,9 +188,9 @@ pub(crate) struct ShardHot<K, V> {
     hitters: HeavyHitters,
     /// Hash bits of entries the tier never promotes: the class bit in an
     /// agent store (its private entries, which only class-1 lookups read,
-    /// and those skip the tier; `crate::equivalent`), 0 otherwise. Checked
-    /// when a refresh ranks the hitters, not per recorded hit: the replay
-    /// of hits is the write path's hottest loop.
+    /// and those skip the tier; `crate::equivalent`), 0 otherwise. Their
+    /// hits are not recorded either, so they do not dilute the share of
+    /// hits the gate judges; a refresh checks again when it ranks.
     excluded: u32,
 }
 
@@ -205,7 +205,7 @@ impl<K, V> ShardHot<K, V> {
             slots: HashMap::default(),
             next_slots: HashMap::default(),
             next_invalid: Vec::new(),
-            hitters: HeavyHitters::new(buckets),
+            hitters: HeavyHitters::new(buckets, excluded),
             excluded,
         }
     }
