@@ -52,7 +52,7 @@ const SHARED_BIT: u64 = 1 << 63;
 const NOBODY: u64 = SHARED_BIT - 1;
 /// The namespace of a shared key no agent is charged for: [`Scoped::shared`]
 /// and what the store's public API stores.
-const SHARED_LOOKUP: u64 = SHARED_BIT | NOBODY;
+const SHARED_UNCHARGED: u64 = SHARED_BIT | NOBODY;
 
 fn is_shared(namespace: u64) -> bool {
     namespace & SHARED_BIT != 0
@@ -62,7 +62,7 @@ impl<K> Scoped<K> {
     /// A key in the shared namespace.
     pub fn shared(key: K) -> Self {
         Self {
-            namespace: SHARED_LOOKUP,
+            namespace: SHARED_UNCHARGED,
             key,
         }
     }
@@ -569,7 +569,7 @@ where
             .hasher(AgentHashBuilder(hasher))
             // Entries stored through `cache()` are shared and charged to
             // nobody.
-            .side_words(SHARED_LOOKUP)
+            .side_words(SHARED_UNCHARGED)
             .weighed_insert_listener(move |_: &K, namespace, _: &V, weight| {
                 arrivals.arrive(charged_to(namespace), weight, is_shared(namespace));
             })
