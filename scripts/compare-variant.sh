@@ -7,7 +7,9 @@
 # With SEEDED=1, run r hashes every helios row with seed r (`--seed r`), so
 # helios and the variant see the same hashes and a cell differs only by
 # what the variant changes (otherwise each cache is seeded at random and
-# single cells differ by up to a few points on seeds alone).
+# single cells differ by up to a few points on seeds alone). The agent
+# variants are the exception since session 20: an agent store clears bit 31
+# of its hashes, so they differ from plain helios a little, as a seed does.
 #
 # Usage: scripts/compare-variant.sh FLAG VARIANT [TRACES_DIR]
 #   e.g. scripts/compare-variant.sh --exact-recording helios_exact

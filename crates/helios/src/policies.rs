@@ -109,7 +109,8 @@ fn read_through(
 /// `helios_l1::DefaultHashBuilder` is), or with a fixed seed (`--seed`), so
 /// that a replay repeats (to within the hot tier's timed refreshes) and two
 /// helios rows of one run see the same hashes (then they differ only by
-/// what their options change).
+/// what their options change), except that an agent store clears bit 31
+/// of its hashes (its namespaces' class bit, `helios_l1::AgentHashBuilder`).
 type ReplayHasher = foldhash::fast::SeedableRandomState;
 
 fn replay_hasher(seed: Option<u64>) -> ReplayHasher {

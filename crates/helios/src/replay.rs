@@ -35,9 +35,12 @@ pub(crate) struct ReplayArgs {
     #[arg(long)]
     agents: bool,
     /// Seed the hash functions of every helios row with this number, so
-    /// that those rows repeat from run to run and two helios rows of one
-    /// run hash alike (exactly without the hot tier; with it, to within a
-    /// few hits, as its refreshes run on a timer). By default each cache is
+    /// that those rows repeat from run to run (exactly without the hot
+    /// tier; with it, to within a few hits, as its refreshes run on a
+    /// timer) and two helios rows of one run hash alike (the agent rows
+    /// but for bit 31, which an agent store keeps for its namespaces'
+    /// class, so they differ from the plain row as another seed would
+    /// by a little). By default each cache is
     /// seeded at random, as in production, and single cells vary between
     /// runs by up to a few points. moka and quick_cache stay randomly
     /// seeded.
