@@ -227,7 +227,7 @@ where
     {
         let hash = self.hash(key);
         // Class-1 lookups (an agent's private keys) skip the hot tier, which
-        // holds class-0 entries only (`ShardHot`'s `excluded`); the test
+        // holds class-0 entries only (`ShardHot::new`'s `excluded`); the test
         // folds away for every other lookup type.
         let hot = self.hot.as_ref().filter(|_| Q::CLASS == 0);
         let Some(hot) = hot.filter(|hot| hot.may_contain(hash)) else {

@@ -216,7 +216,8 @@ where
     where
         Q: Equivalent<K> + ?Sized,
     {
-        self.peek_sided(hash, key, |k, _, v| f(k, v))
+        let guard = pin();
+        self.map.get(&guard, hash, key, |_, k, v| f(k, v))
     }
 
     /// [`peek`](Self::peek), also showing `f` the entry's side word.
@@ -883,12 +884,8 @@ where
         Shard::drain_reads(&self.shard.reads, &mut self.state);
         let State { policy, hot, .. } = &mut *self.state;
         let Some(hot) = hot else { return };
-        let mask = hot.excluded();
         for hitter in hot.hitters().hitters() {
-            if hitter.hash & mask == 0
-                && policy.is_resident(hitter.index)
-                && policy.hash_of(hitter.index) == hitter.hash
-            {
+            if policy.is_resident(hitter.index) && policy.hash_of(hitter.index) == hitter.hash {
                 f(hitter, policy.weight_of(hitter.index));
             }
         }

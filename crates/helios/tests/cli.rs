@@ -2,9 +2,15 @@
 
 use std::process::Command;
 
+/// The `helios` binary with `args`, to run.
+fn helios_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_helios"));
+    command.args(args);
+    command
+}
+
 fn helios(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_helios"))
-        .args(args)
+    helios_command(args)
         .output()
         .expect("the helios binary runs")
 }
@@ -434,19 +440,13 @@ fn a_failed_write_of_the_results_is_an_error() {
     let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
         return; // no /dev/full in this environment
     };
-    let out = Command::new(env!("CARGO_BIN_EXE_helios"))
-        .args([
-            "replay",
-            "--trace",
-            trace.to_str().expect("utf-8 temp path"),
-            "--format",
-            "lirs",
-            "--sizes",
-            "10",
-        ])
-        .stdout(full)
-        .output()
-        .expect("the helios binary runs");
+    let path = trace.to_str().expect("utf-8 temp path");
+    let out = helios_command(&[
+        "replay", "--trace", path, "--format", "lirs", "--sizes", "10",
+    ])
+    .stdout(full)
+    .output()
+    .expect("the helios binary runs");
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("cannot write the output"),

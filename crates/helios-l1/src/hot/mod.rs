@@ -186,19 +186,16 @@ pub(crate) struct ShardHot<K, V> {
     /// were copied; cleared before it is published.
     next_invalid: Vec<u32>,
     hitters: HeavyHitters,
-    /// Hash bits of entries the tier never promotes: the class bit in an
-    /// agent store (its private entries, which only class-1 lookups read,
-    /// and those skip the tier; `crate::equivalent`), 0 otherwise. Their
-    /// hits are not recorded either, so they do not dilute the share of
-    /// hits the gate judges; a refresh checks again when it ranks.
-    excluded: u32,
 }
 
 type SlotMap = HashMap<u32, (u32, u32), foldhash::fast::FixedState>;
 
 impl<K, V> ShardHot<K, V> {
-    /// A shard's part of the tier; with `excluded`, entries whose hash has
-    /// any of its bits are never promoted.
+    /// A shard's part of the tier. Entries whose hash has any of
+    /// `excluded`'s bits (the class bit in an agent store: its private
+    /// entries, which only class-1 lookups read, and those skip the tier;
+    /// `crate::equivalent`) are never recorded, so never promoted, and do
+    /// not dilute the share of hits the gate judges.
     pub(crate) fn new(buckets: usize, excluded: u32) -> Self {
         Self {
             table: None,
@@ -206,7 +203,6 @@ impl<K, V> ShardHot<K, V> {
             next_slots: HashMap::default(),
             next_invalid: Vec::new(),
             hitters: HeavyHitters::new(buckets, excluded),
-            excluded,
         }
     }
 
@@ -214,11 +210,6 @@ impl<K, V> ShardHot<K, V> {
     #[inline]
     pub(crate) fn record(&mut self, index: u32, hash: u32) {
         self.hitters.record(index, hash);
-    }
-
-    /// Hash bits of the entries the tier never promotes (see the field).
-    pub(crate) fn excluded(&self) -> u32 {
-        self.excluded
     }
 
     /// The entry at slab `index` is leaving or changing: readers that start
